@@ -1,0 +1,78 @@
+"""Listing and loading audio files.
+
+Every script takes its inputs from a glob (``--filedir="*.wav"``) and processes them in **sorted**
+order; row i of every output belongs to the i-th file of that list (SPEC §1).
+
+A file that cannot be decoded (corrupt, zero-length) does not stop a feature or label run: the
+loader raises :class:`AudioReadError`, the caller reports it, keeps the row and marks it (a blank
+label, a NaN embedding row) so rows never shift.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import UserError
+
+
+class AudioReadError(Exception):
+    """One audio file could not be decoded; the message names the file."""
+
+
+def list_audio_files(pattern: str) -> list[str]:
+    """The sorted list of files matching ``pattern``; an empty match is a :class:`UserError`."""
+    files = sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
+    if not files:
+        raise UserError(f'--filedir="{pattern}" matches no files (quote the glob so the shell does not expand it)')
+    return files
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    sampling_rate: int
+    channels: int
+    frames: int
+    subtype: str  # soundfile subtype, e.g. PCM_16
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sampling_rate if self.sampling_rate else 0.0
+
+
+def audio_info(path: str) -> AudioInfo:
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioReadError(f"{path}: cannot decode audio ({_reason(err)})") from None
+    return AudioInfo(info.samplerate, info.channels, info.frames, info.subtype)
+
+
+def load_audio(path: str, sampling_rate: int | None = None, mono: bool = True) -> np.ndarray:
+    """Float32 samples in [-1, 1], resampled to ``sampling_rate`` (None keeps the file's rate).
+
+    Mono is the mean of the channels. Returns shape (samples,) when mono, else (channels, samples).
+    """
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioReadError(f"{path}: cannot decode audio ({_reason(err)})") from None
+    if data.shape[0] == 0:
+        raise AudioReadError(f"{path}: the file holds no audio samples")
+    if not np.all(np.isfinite(data)):
+        raise AudioReadError(f"{path}: the file holds NaN or infinite samples")
+    if sampling_rate and sampling_rate != file_rate:
+        data = soxr.resample(data, file_rate, sampling_rate, quality="HQ").astype(np.float32, copy=False)
+    if mono:
+        return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].copy()
+    return np.ascontiguousarray(data.T)
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[-1] if text else type(err).__name__

@@ -1,0 +1,59 @@
+"""Shared plumbing for the console entry points.
+
+Every script module in :mod:`auditoryhum.scripts` exposes ``get_parser()`` and ``main(argv=None)``;
+``main`` is wrapped with :func:`entry_point` so a :class:`~auditoryhum.errors.UserError` becomes one
+line on stderr and exit status 2, and Ctrl-C exits with 130 without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from typing import Callable
+
+from .errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
+    @functools.wraps(func)
+    def wrapper(argv=None) -> int:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        try:
+            status = func(argv)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            print("interrupted; outputs written so far are kept (re-run with --resume)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return 0 if status is None else int(status)
+
+    return wrapper
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the hand-wrapped description/epilog layout."""
+
+
+def make_parser(prog: str, description: str, example: str) -> argparse.ArgumentParser:
+    """A parser whose ``--help`` ends with a copy-paste example, like the upstream README."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=HelpFormatter,
+    )
+
+
+def add_filedir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--filedir",
+        required=True,
+        help='glob of the audio files, quoted so the shell does not expand it, e.g. "*.wav"; '
+        "files are processed in sorted order and row i of every output belongs to the i-th file",
+    )

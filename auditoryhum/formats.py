@@ -1,0 +1,307 @@
+"""Every file the scripts exchange, read and written in one place (SPEC §4).
+
+Formats, as the published supplementary data has them:
+
+* **labels CSV** - one line per audio file holding the cleaned MLLM response, e.g.
+  ``traffic noise, car horn``. The commas separate label pieces, so the line is *not* quoted
+  (the upstream scripts split it on commas). Response cleaning removes quotes and newlines, so a
+  line can never break the format. A line wrapped in double quotes (as a spreadsheet may save it)
+  is unwrapped on reading.
+* **annotations CSV** - same layout; blank lines mean "no human note"; the file may be shorter
+  than the file list (missing lines are blank).
+* **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
+  ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
+  skipinitialspace=True)`` reads it back.
+* **cluster ids CSV** - one integer per line.
+* **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
+
+All writes are atomic (temporary file in the same folder, then ``os.replace``), so an interrupted
+run never leaves a half-written output behind. Files that must line up are checked with
+:func:`check_same_rows`, which names both files and both counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import UserError
+
+PathLike = str | os.PathLike
+
+
+# ----------------------------------------------------------------------------------------------
+# atomic writes
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[io.IOBase]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UserError(f"{path}: output folder {folder} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+        kwargs.setdefault("newline", "")
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def write_text_atomic(path: PathLike, text: str) -> None:
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def _read_text(path: PathLike, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: {what} is a folder, expected a file") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: {what} is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read {what} ({err.strerror})") from None
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines without terminators. Only ``\\n``/``\\r\\n`` end a line (not the other characters
+    ``str.splitlines`` treats as breaks, which may appear inside a label); a final newline does
+    not start an extra empty line."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _unquote_whole_line(line: str) -> str:
+    if len(line) >= 2 and line.startswith('"') and line.endswith('"'):
+        return line[1:-1].replace('""', '"')
+    return line
+
+
+# ----------------------------------------------------------------------------------------------
+# labels and annotations
+
+
+def read_labels_csv(path: PathLike) -> list[str]:
+    """One response line per audio file (blank lines kept: they are files with no label)."""
+    return [_unquote_whole_line(line) for line in _split_lines(_read_text(path, "labels CSV"))]
+
+
+def read_annotations_csv(path: PathLike, n_files: int | None = None) -> list[str]:
+    """Human notes, one line per file; blank = no note. Padded with blanks to ``n_files``.
+
+    A file *longer* than the file list is an error: its extra notes would belong to no file.
+    """
+    notes = [_unquote_whole_line(line).strip() for line in _split_lines(_read_text(path, "annotations CSV"))]
+    if n_files is not None:
+        if len(notes) > n_files:
+            raise UserError(
+                f"{path}: annotations CSV has {len(notes)} lines but there are only {n_files} audio files"
+            )
+        notes += [""] * (n_files - len(notes))
+    return notes
+
+
+def format_labels_lines(lines: Iterable[str]) -> str:
+    return "".join(f"{_check_single_line(line)}\n" for line in lines)
+
+
+def _check_single_line(line: str) -> str:
+    if "\n" in line or "\r" in line:
+        raise ValueError(f"a labels-CSV line cannot hold a line break: {line!r}")
+    return line
+
+
+def write_labels_csv(path: PathLike, lines: Iterable[str]) -> None:
+    write_text_atomic(path, format_labels_lines(lines))
+
+
+class IncrementalLinesWriter:
+    """Writes one line per input, in input order, as results arrive, so a crash loses nothing.
+
+    Lines go to ``<path>.partial`` (flushed and fsynced after every :meth:`extend`); :meth:`finish`
+    renames it to ``path`` once every line is there. With ``resume=True`` an existing partial file
+    is kept and :attr:`done` says how many leading inputs are finished (a torn last line, from a
+    kill in the middle of a write, is dropped and redone). Because lines are only ever appended in
+    input order, a resumed run ends with the same bytes as an uninterrupted one.
+    """
+
+    def __init__(self, path: PathLike, total: int, resume: bool):
+        self.path = Path(path)
+        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.total = total
+        if not self.path.parent.is_dir():
+            raise UserError(f"{self.path}: output folder {self.path.parent} does not exist")
+        self.done = 0
+        if resume and self.partial_path.exists():
+            text = _read_text(self.partial_path, "partial output")
+            complete = text[: text.rfind("\n") + 1]
+            self.done = complete.count("\n")
+            if self.done > total:
+                raise UserError(
+                    f"{self.partial_path}: holds {self.done} lines but there are only {total} inputs; "
+                    "it belongs to another run - delete it or drop --resume"
+                )
+            with open(self.partial_path, "r+", encoding="utf-8", newline="") as handle:
+                handle.truncate(len(complete.encode("utf-8")))
+        elif resume and self.path.exists():
+            # A finished output from an earlier run: nothing left to do if it is complete.
+            existing = read_labels_csv(self.path)
+            if len(existing) == total:
+                self.done = total
+                self._finished = True
+                self._handle = None
+                return
+        self._finished = False
+        self._handle = open(self.partial_path, "a" if self.done else "w", encoding="utf-8", newline="")
+
+    def extend(self, lines: Sequence[str]) -> None:
+        self._handle.write(format_labels_lines(lines))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.done += len(lines)
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._handle.close()
+        if self.done != self.total:
+            raise RuntimeError(f"{self.partial_path}: {self.done} of {self.total} lines written")
+        os.replace(self.partial_path, self.path)
+        self._finished = True
+
+    def close(self) -> None:
+        """Release the partial file without finishing (it stays for ``--resume``)."""
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# top-label scores
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    index: int  # 1-based, as upstream
+    filename: str
+    label: str
+    score: float  # nan when the file had no usable label or unreadable audio
+
+
+def _format_field(field: str) -> str:
+    if field != field.strip() or any(ch in field for ch in ',"\n\r'):
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def format_score(score: float) -> str:
+    return "nan" if math.isnan(score) else f"{score:.6f}"
+
+
+def format_scores_csv(rows: Iterable[ScoreRow]) -> str:
+    return "".join(
+        ", ".join([str(r.index), _format_field(r.filename), _format_field(r.label), format_score(r.score)]) + "\n"
+        for r in rows
+    )
+
+
+def write_scores_csv(path: PathLike, rows: Iterable[ScoreRow]) -> None:
+    write_text_atomic(path, format_scores_csv(rows))
+
+
+def read_scores_csv(path: PathLike) -> list[ScoreRow]:
+    text = _read_text(path, "top-label scores CSV")
+    rows = []
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    for line_no, fields in enumerate(reader, start=1):
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise UserError(
+                f"{path}: line {line_no} has {len(fields)} fields, expected 4 "
+                "(index, filename, label, score)"
+            )
+        # Leading spaces after ", " are already skipped; a quoted field keeps its own spaces.
+        index, filename, label, score = fields
+        try:
+            rows.append(ScoreRow(int(index), filename, label.rstrip(), float(score)))
+        except ValueError:
+            raise UserError(f"{path}: line {line_no}: index or score is not a number: {fields!r}") from None
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# cluster ids
+
+
+def write_cluster_ids(path: PathLike, ids: Iterable[int]) -> None:
+    write_text_atomic(path, "".join(f"{int(i)}\n" for i in ids))
+
+
+def read_cluster_ids(path: PathLike) -> np.ndarray:
+    lines = [line.strip() for line in _split_lines(_read_text(path, "cluster ids CSV"))]
+    try:
+        return np.array([int(float(line)) for line in lines if line], dtype=np.int64)
+    except ValueError:
+        raise UserError(f"{path}: cluster ids CSV must hold one integer per line") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# .npy embeddings
+
+
+def save_npy(path: PathLike, array: np.ndarray) -> None:
+    array = np.asarray(array, dtype=np.float32)
+    with atomic_open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def load_npy(path: PathLike, what: str = "embeddings") -> np.ndarray:
+    """A 2-D float array, one row per file. NaN rows (unreadable files) are allowed here;
+    callers that cannot use them say so."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: {what} .npy not found") from None
+    except (ValueError, OSError, EOFError) as err:
+        raise UserError(f"{path}: not a readable .npy file ({err})") from None
+    if array.ndim != 2:
+        raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise UserError(f"{path}: the array has no rows")
+    return array.astype(np.float32, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# alignment
+
+
+def check_same_rows(name_a: PathLike, count_a: int, name_b: PathLike, count_b: int) -> None:
+    """Stop with one line when two inputs that must line up row by row do not."""
+    if count_a != count_b:
+        raise UserError(f"row-count mismatch: {name_a} has {count_a} rows but {name_b} has {count_b}")

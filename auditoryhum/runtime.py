@@ -1,0 +1,111 @@
+"""Where and how models run: device, dtype, 4-bit quantisation, seeding.
+
+CPU runs in float32; CUDA defaults to bfloat16. ``--load_in_4bit`` is the published setting
+(bitsandbytes NF4, double quantisation, bf16 compute, ``device_map="auto"``) and needs CUDA;
+bitsandbytes itself does not refuse on a CPU machine, so we do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UserError
+
+SEED = 100
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str  # "cpu", "cuda", "cuda:1", ...
+    dtype: str  # one of DTYPES minus "auto"
+    load_in_4bit: bool
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    def from_pretrained_kwargs(self) -> dict:
+        """Keyword arguments for ``Model.from_pretrained`` that place and quantise the model."""
+        kwargs: dict = {"dtype": self.torch_dtype}
+        if self.load_in_4bit:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=self.torch_dtype,
+            )
+            kwargs["device_map"] = "auto"
+        elif self.device.startswith("cuda"):
+            kwargs["device_map"] = self.device
+        return kwargs
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N", or "auto" (CUDA when present)')
+    group.add_argument(
+        "--dtype", default="auto", choices=DTYPES, help="weights dtype; auto = bfloat16 on CUDA, float32 on CPU"
+    )
+    group.add_argument(
+        "--load_in_4bit",
+        action="store_true",
+        help="load weights 4-bit (NF4, double quantisation, bf16 compute) with bitsandbytes, as the "
+        "published runs did; needs CUDA",
+    )
+
+
+def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False) -> Runtime:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if device == "auto":
+        device = "cuda" if cuda else "cpu"
+    if device.startswith("cuda") and not cuda:
+        raise UserError(f"--device={device}: CUDA is not available on this machine (use --device=cpu)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise UserError(f'--device={device}: expected "cpu", "cuda", "cuda:N" or "auto"')
+    if load_in_4bit:
+        if not device.startswith("cuda"):
+            raise UserError("--load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit); drop the flag to run on CPU")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise UserError('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"') from None
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return Runtime(device=device, dtype=dtype, load_in_4bit=load_in_4bit)
+
+
+def runtime_from_args(args: argparse.Namespace) -> Runtime:
+    return resolve_runtime(args.device, args.dtype, args.load_in_4bit)
+
+
+def seed_everything(seed: int = SEED) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_model_path(path: str, flag: str) -> str:
+    """A model flag's value: an existing local folder (the upstream workflow ``git clone``s each
+    model), or a hub id ``owner/name`` where a model hub is reachable. Anything else - a bare name
+    or path that does not exist - is a missing model folder and stops with one line."""
+    if os.path.isdir(path):
+        return path
+    parts = path.split("/")
+    is_hub_id = len(parts) == 2 and all(parts) and not path.startswith((".", "~"))
+    if not is_hub_id or os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise UserError(f"{flag}={path}: model folder not found (git clone the model there, or pass its path)")
+    return path

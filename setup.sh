@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the pinned environment (CPU torch) plus this package, and ffmpeg
+# (util_resample) when missing. Safe to re-run: it skips work that is already done.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.installed-$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -c1-16)
+
+log() { echo "[setup] $*" >&2; }
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        log "installing ffmpeg (needed by util_resample.py)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+    else
+        log "warning: ffmpeg not found; util_resample.py needs it (sudo apt install ffmpeg)"
+    fi
+fi
+
+if [ ! -f "$STAMP" ]; then
+    [ -x $VENV/bin/python ] || { log "creating $VENV"; "$PYTHON" -m venv $VENV; }
+    log "installing pinned requirements into $VENV (first run only, ~2 min)"
+    $VENV/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
+    # torch first, from its exact pin, so nothing later resolves to the CUDA build.
+    $VENV/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" >&2 || true
+    $VENV/bin/python -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | grep -v "is ignored" >&2 || true
+    $VENV/bin/python -m pip install -q --no-deps -e . >$VENV/install-package.log 2>&1 \
+        || { cat $VENV/install-package.log >&2; exit 1; }
+    $VENV/bin/python -c "import auditoryhum, torch, transformers, sentence_transformers" \
+        || { log "installation failed"; exit 1; }
+    rm -f $VENV/.installed-*
+    touch "$STAMP"
+fi
+log "environment ready: $VENV"

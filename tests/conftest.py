@@ -1,0 +1,65 @@
+"""Shared test fixtures: short WAV files and tiny random-weight checkpoints (built once per run)."""
+
+from __future__ import annotations
+
+import os
+
+# Tests never reach a model hub; fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def pytest_configure(config):
+    import torch
+
+    # pytest -n 2 runs one worker per core; more threads per worker only oversubscribe.
+    torch.set_num_threads(1)
+
+
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1,
+               subtype: str = "PCM_16", seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    signal = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(t.size)
+    data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
+    sf.write(path, data.astype(np.float32), rate, subtype=subtype)
+    return path
+
+
+@pytest.fixture
+def wav_dir(tmp_path) -> Path:
+    """Four short 16 kHz mono WAVs with distinct content, named so sorting matters."""
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    for i, name in enumerate(["b.wav", "a.wav", "d.wav", "c.wav"]):
+        write_tone(folder / name, seconds=0.5 + 0.25 * i, freq=220.0 * (i + 1), seed=i)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """``tiny_checkpoint(name)`` -> folder of a tiny checkpoint, built once and shared by the
+    xdist workers (a file lock keeps two workers from building the same one)."""
+    from filelock import FileLock
+
+    from auditoryhum.tiny_checkpoints import build
+
+    root = tmp_path_factory.getbasetemp().parent / "tiny_checkpoints"
+    root.mkdir(exist_ok=True)
+
+    def get(name: str) -> Path:
+        folder = root / name
+        with FileLock(str(root / f"{name}.lock")):
+            if not (folder / ".complete").exists():
+                build(name, folder)
+                (folder / ".complete").touch()
+        return folder
+
+    return get

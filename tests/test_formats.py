@@ -1,0 +1,150 @@
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditoryhum import formats
+from auditoryhum.errors import UserError
+from auditoryhum.formats import ScoreRow
+
+# Files as the published supplementary data has them.
+PUBLISHED_LABELS = "traffic noise, car horn\nbirds chirping, wind blowing,\n\nspeech murmur\n"
+PUBLISHED_ANNOTATIONS = "\nbus engine\n\n"  # shorter than the file list, blank = no note
+PUBLISHED_SCORES = "1, a.wav, traffic noise, 0.5312\n2, b.wav, birds chirping, 0.4100\n3, c.wav, , nan\n"
+
+
+def test_labels_round_trip_published_layout(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(PUBLISHED_LABELS)
+    lines = formats.read_labels_csv(path)
+    assert lines == ["traffic noise, car horn", "birds chirping, wind blowing,", "", "speech murmur"]
+    out = tmp_path / "out.csv"
+    formats.write_labels_csv(out, lines)
+    assert out.read_text() == PUBLISHED_LABELS
+
+
+def test_labels_crlf_bom_and_quoted_line(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_bytes('\ufefftraffic noise, car horn\r\n"rain, thunder"\r\n'.encode())
+    assert formats.read_labels_csv(path) == ["traffic noise, car horn", "rain, thunder"]
+
+
+def test_labels_writer_refuses_line_breaks(tmp_path):
+    with pytest.raises(ValueError):
+        formats.write_labels_csv(tmp_path / "x.csv", ["a\nb"])
+
+
+def test_annotations_short_file_is_padded_with_blanks(tmp_path):
+    path = tmp_path / "ann.csv"
+    path.write_text(PUBLISHED_ANNOTATIONS)
+    assert formats.read_annotations_csv(path, n_files=5) == ["", "bus engine", "", "", ""]
+
+
+def test_annotations_longer_than_file_list_is_an_error(tmp_path):
+    path = tmp_path / "ann.csv"
+    path.write_text("a\nb\nc\n")
+    with pytest.raises(UserError, match="3 lines but there are only 2"):
+        formats.read_annotations_csv(path, n_files=2)
+
+
+def test_scores_read_published_layout(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text(PUBLISHED_SCORES)
+    rows = formats.read_scores_csv(path)
+    assert rows[0] == ScoreRow(1, "a.wav", "traffic noise", 0.5312)
+    assert rows[2].label == "" and math.isnan(rows[2].score)
+
+
+def test_scores_with_commas_and_quotes_round_trip_and_pandas_reads_them(tmp_path):
+    rows = [
+        ScoreRow(1, "x, y.wav", "car horn", 0.25),
+        ScoreRow(2, 'say "hi".wav', "dog bark", 0.5),
+        ScoreRow(3, " lead.wav", "", float("nan")),
+    ]
+    path = tmp_path / "scores.csv"
+    formats.write_scores_csv(path, rows)
+    back = formats.read_scores_csv(path)
+    assert [(r.index, r.filename, r.label) for r in back] == [(r.index, r.filename, r.label) for r in rows]
+    frame = pd.read_csv(path, header=None, skipinitialspace=True, keep_default_na=False)
+    assert list(frame[1]) == ["x, y.wav", 'say "hi".wav', " lead.wav"]
+    assert list(frame[2]) == ["car horn", "dog bark", ""]
+
+
+def test_scores_wrong_field_count_names_file_and_line(tmp_path):
+    path = tmp_path / "scores.csv"
+    path.write_text("1, a.wav, label, 0.5\n2, b.wav, 0.5\n")
+    with pytest.raises(UserError, match=r"scores.csv: line 2 has 3 fields"):
+        formats.read_scores_csv(path)
+
+
+def test_missing_and_binary_files_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        formats.read_labels_csv(tmp_path / "nope.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x00\x80")
+    with pytest.raises(UserError, match="not UTF-8"):
+        formats.read_labels_csv(bad)
+
+
+def test_cluster_ids_and_npy_round_trip(tmp_path):
+    formats.write_cluster_ids(tmp_path / "ids.csv", [0, 2, 1])
+    assert (tmp_path / "ids.csv").read_text() == "0\n2\n1\n"
+    assert formats.read_cluster_ids(tmp_path / "ids.csv").tolist() == [0, 2, 1]
+    array = np.arange(6, dtype=np.float64).reshape(3, 2)
+    formats.save_npy(tmp_path / "x.npy", array)
+    loaded = formats.load_npy(tmp_path / "x.npy")
+    assert loaded.dtype == np.float32 and loaded.tolist() == array.tolist()
+
+
+def test_load_npy_rejects_1d(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros(3))
+    with pytest.raises(UserError, match="2-D"):
+        formats.load_npy(tmp_path / "v.npy")
+
+
+def test_check_same_rows_names_both_files():
+    with pytest.raises(UserError, match="labels.csv has 3 rows but clap.npy has 4"):
+        formats.check_same_rows("labels.csv", 3, "clap.npy", 4)
+
+
+def test_failed_atomic_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "out.csv"
+    path.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with formats.atomic_open(path) as handle:
+            handle.write("new\n")
+            raise RuntimeError("crash mid-write")
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_incremental_writer_resumes_after_torn_line(tmp_path):
+    out = tmp_path / "labels.csv"
+    writer = formats.IncrementalLinesWriter(out, total=3, resume=False)
+    writer.extend(["one"])
+    writer.close()
+    with open(writer.partial_path, "a") as handle:  # a kill in the middle of a write
+        handle.write("tw")
+    resumed = formats.IncrementalLinesWriter(out, total=3, resume=True)
+    assert resumed.done == 1
+    resumed.extend(["two", "three"])
+    resumed.finish()
+    assert out.read_text() == "one\ntwo\nthree\n"
+    assert not resumed.partial_path.exists()
+
+
+def test_killed_writer_process_leaves_partial_lines(tmp_path):
+    out = tmp_path / "labels.csv"
+    code = (
+        "import os, sys\n"
+        "from auditoryhum.formats import IncrementalLinesWriter\n"
+        f"w = IncrementalLinesWriter({str(out)!r}, total=5, resume=False)\n"
+        "w.extend(['a', 'b'])\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    assert not out.exists()
+    assert (tmp_path / "labels.csv.partial").read_text() == "a\nb\n"
