@@ -36,8 +36,14 @@ def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the hand-wrapped description/epilog layout."""
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the example's layout and shows a flag's default where it has a meaningful one."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in help_text:
+            help_text += " (default: %(default)s)"
+        return help_text
 
 
 def make_parser(prog: str, description: str, example: str) -> argparse.ArgumentParser:

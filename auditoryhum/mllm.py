@@ -1,0 +1,116 @@
+"""What the local Hugging Face MLLM labellers have in common (SPEC §3 "MLLM labelling").
+
+:class:`ChatLabeller` loads a model folder with ``from_pretrained`` (the upstream workflow
+``git clone``s each model), renders one chat per file - system message, then a user turn holding
+the audio and the prompt, generation prompt added - and generates greedily: no sampling, one beam,
+at most 64 new tokens, KV cache on, seed 100. Batches are left-padded so a batch gives the same
+tokens as one file at a time.
+
+A model family is a small subclass: which model class, which system text, and - where its
+processor or checkpoint layout differ - one overridden hook.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from .errors import UserError
+from .labelling import LabelRequest
+from .prompting import SYSTEM_TEXT_DEFAULT
+from .runtime import Runtime, resolve_model_path, seed_everything
+
+log = logging.getLogger(__name__)
+
+#: SPEC §3 decoding, shared by every local labeller.
+GENERATION_KWARGS = dict(do_sample=False, num_beams=1, max_new_tokens=64, use_cache=True)
+
+
+class ChatLabeller:
+    #: shown in progress bars and messages
+    name: str = "mllm"
+    #: ``model_type`` values of configs this adapter can run (checked before loading weights)
+    model_types: tuple[str, ...] = ()
+    system_text: str = SYSTEM_TEXT_DEFAULT
+    #: the audio encoder's window; longer clips are cut there and the loop logs it per file
+    max_audio_seconds: float | None = 30.0
+
+    def __init__(self, model_path: str, runtime: Runtime, flag: str):
+        self.model_path = resolve_model_path(model_path, flag)
+        self.runtime = runtime
+        self._check_architecture(flag)
+        try:
+            self.processor = self.load_processor()
+            self.model = self.load_model().eval()
+        except OSError as err:
+            raise UserError(f"{flag}={model_path}: cannot load the model folder ({_first_line(err)})") from None
+        self.tokenizer = self.processor.tokenizer
+        # Decoder-only generation continues from the last position of every row: pad on the left.
+        self.tokenizer.padding_side = "left"
+        self.sampling_rate = self.processor.feature_extractor.sampling_rate
+        seed_everything()
+
+    # -- hooks a model family may override ---------------------------------------------------
+
+    def model_class(self):
+        raise NotImplementedError
+
+    def load_processor(self):
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(self.model_path)
+
+    def load_model(self):
+        return self.model_class().from_pretrained(self.model_path, **self.runtime.from_pretrained_kwargs())
+
+    def conversation(self, prompt: str) -> list[dict]:
+        return [
+            {"role": "system", "content": [{"type": "text", "text": self.system_text}]},
+            {"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": prompt}]},
+        ]
+
+    def render_chat(self, prompt: str) -> str:
+        return self.processor.apply_chat_template(self.conversation(prompt), add_generation_prompt=True, tokenize=False)
+
+    def processor_inputs(self, texts: list[str], audios: list) -> dict:
+        return self.processor(
+            text=texts, audio=audios, sampling_rate=self.sampling_rate, padding=True, return_tensors="pt"
+        )
+
+    # -- the adapter interface the labelling loop calls -----------------------------------------
+
+    def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
+        import torch
+
+        texts = [self.render_chat(request.prompt) for request in requests]
+        inputs = self.processor_inputs(texts, [request.audio for request in requests])
+        inputs = inputs.to(self.model.device)
+        # Audio features follow the weights' dtype (bf16 on CUDA); ids and masks stay integer.
+        for key, value in inputs.items():
+            if torch.is_floating_point(value):
+                inputs[key] = value.to(self.model.dtype)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **GENERATION_KWARGS, pad_token_id=pad_id)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _check_architecture(self, flag: str) -> None:
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(self.model_path)
+        except (OSError, ValueError) as err:
+            raise UserError(f"{flag}={self.model_path}: not a model folder ({_first_line(err)})") from None
+        if self.model_types and config.model_type not in self.model_types:
+            raise UserError(
+                f"{flag}={self.model_path}: the folder holds a {type(config).__name__} "
+                f"({config.model_type}) model, but this script needs {' or '.join(self.model_types)}"
+            )
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
