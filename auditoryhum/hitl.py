@@ -1,0 +1,61 @@
+"""Human-in-the-loop utilities: merge human annotations into MLLM labels, and measure the boost.
+
+The paper's HITL step: a human annotates the worst-aligned (lowest CLAP score) files; their note
+replaces the MLLM's line (util_merge_csv.py) and the files are re-scored; the "boost" is the mean
+score of the annotated rows after minus before (util_score_boost.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from . import formats
+from .errors import UserError
+
+
+def merge_labels(mllm_lines: Sequence[str], annotations: Sequence[str]) -> list[str]:
+    """The annotation line where there is one, else the MLLM line (annotations already padded)."""
+    return [note if note.strip() else line for line, note in zip(mllm_lines, annotations)]
+
+
+@dataclass(frozen=True)
+class ScoreBoost:
+    annotated_rows: int
+    scored_rows: int  # annotated rows with a score both before and after (NaN rows left out)
+    mean_before: float
+    mean_after: float
+
+    @property
+    def boost(self) -> float:
+        return self.mean_after - self.mean_before
+
+
+def score_boost(
+    before: Sequence[formats.ScoreRow], after: Sequence[formats.ScoreRow], annotations: Sequence[str]
+) -> ScoreBoost:
+    rows = [i for i, note in enumerate(annotations) if note.strip()]
+    scored = [i for i in rows if not (math.isnan(before[i].score) or math.isnan(after[i].score))]
+    if not scored:
+        return ScoreBoost(len(rows), 0, math.nan, math.nan)
+    return ScoreBoost(
+        annotated_rows=len(rows),
+        scored_rows=len(scored),
+        mean_before=sum(before[i].score for i in scored) / len(scored),
+        mean_after=sum(after[i].score for i in scored) / len(scored),
+    )
+
+
+def load_boost_inputs(before_csv: str, after_csv: str, annotations_csv: str):
+    before = formats.read_scores_csv(before_csv)
+    after = formats.read_scores_csv(after_csv)
+    formats.check_same_rows(before_csv, len(before), after_csv, len(after))
+    for row_before, row_after in zip(before, after):
+        if row_before.filename != row_after.filename:
+            raise UserError(
+                f"{before_csv} and {after_csv} list different files at row {row_before.index} "
+                f"({row_before.filename} vs {row_after.filename})"
+            )
+    annotations = formats.read_annotations_csv(annotations_csv, len(before))
+    return before, after, annotations
