@@ -1,0 +1,128 @@
+"""util_resample.py - convert audio files in place to one sampling rate, sample format and channel count.
+
+Unlike the published script, a file is replaced only after its converted copy has been decoded and
+checked; a file that fails is left untouched and reported, and the run exits 1 after converting the
+rest. Files already in the target format are skipped, so re-running after a failure or Ctrl-C only
+does the remaining work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from tqdm import tqdm
+
+from .. import cli
+from ..audio import list_audio_files
+from ..errors import UserError
+from ..resample import SAMPLE_FORMATS, Converter, Outcome, Status, Target, find_ffmpeg, is_in_format
+
+EXIT_SOME_FAILED = 1
+
+
+def get_parser():
+    parser = cli.make_parser(
+        "util_resample.py",
+        "Convert every matching WAV file in place (with ffmpeg) to the given sampling rate, sample "
+        "format and channel count. Each file is converted to a hidden temporary file beside it, "
+        "checked, and only then swapped in; a file that fails is left as it was and reported (exit "
+        "status 1). Files already in the target format are skipped.",
+        'python3 util_resample.py --filedir="*.wav" --sampling_rate=16000 --bits="s16" --channels=1',
+    )
+    cli.add_filedir_argument(parser)
+    parser.add_argument("--sampling_rate", type=int, default=16000, help="target sampling rate in Hz")
+    parser.add_argument(
+        "--bits",
+        default="s16",
+        choices=sorted(SAMPLE_FORMATS),
+        help="target sample format, as ffmpeg's -sample_fmt names it: u8, s16, s32 (integer PCM), "
+        "flt (32-bit float), dbl (64-bit float)",
+    )
+    parser.add_argument("--channels", type=int, default=1, help="target channel count (1 = mono, mixed down)")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="files converted at the same time (ffmpeg processes)"
+    )
+    parser.add_argument(
+        "--dry_run", action="store_true", help="only list the files that would be converted; change nothing"
+    )
+    return parser
+
+
+@cli.entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    for flag in ("sampling_rate", "channels", "jobs"):
+        if getattr(args, flag) < 1:
+            raise UserError(f"--{flag}={getattr(args, flag)}: must be a positive integer")
+    ffmpeg = find_ffmpeg()
+    files = list_audio_files(args.filedir)
+    target = Target(args.sampling_rate, args.channels, args.bits)
+
+    if args.dry_run:
+        pending = [path for path in files if not is_in_format(path, target)]
+        for path in pending:
+            print(f"would convert: {path}")
+        print(f"dry run ({target.describe()}): {len(pending)} to convert, {len(files) - len(pending)} already in format")
+        return 0
+
+    with sigterm_as_interrupt():
+        outcomes = convert_all(files, Converter(target, ffmpeg), args.jobs)
+    return report(outcomes, target)
+
+
+def convert_all(files: list[str], converter: Converter, jobs: int) -> list[Outcome]:
+    """Convert in a thread pool (each thread drives one ffmpeg process); outcomes in file order.
+
+    On Ctrl-C (or SIGTERM) pending files are dropped and running ffmpeg processes killed; their
+    temporary files are removed before the interrupt propagates, and every original is intact.
+    """
+    outcomes = []
+    executor = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = [executor.submit(converter.convert, path) for path in files]
+        with tqdm(total=len(files), unit="file", desc="resampling") as progress:
+            for future in as_completed(futures):
+                outcomes.append(future.result())
+                progress.update()
+    except BaseException:
+        converter.cancel()
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+    order = {path: i for i, path in enumerate(files)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.path])
+
+
+def report(outcomes: list[Outcome], target: Target) -> int:
+    counts = {status: 0 for status in Status}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+        if outcome.status is Status.FAILED:
+            print(f"failed (left untouched): {outcome.path}: {outcome.reason}", file=sys.stderr)
+    print(
+        f"{target.describe()}: converted {counts[Status.CONVERTED]}, "
+        f"already in format {counts[Status.ALREADY_IN_FORMAT]}, failed {counts[Status.FAILED]}"
+    )
+    return EXIT_SOME_FAILED if counts[Status.FAILED] else 0
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Treat ``kill`` like Ctrl-C, so the cleanup in :func:`convert_all` runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
