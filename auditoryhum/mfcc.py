@@ -1,0 +1,45 @@
+"""Mean MFCC vector per audio file (SPEC §3): the model-free baseline embedding.
+
+16 kHz mono, ``n_fft`` 2048, hop 512, window 2048, 20 coefficients, averaged over time. The rest
+is librosa's defaults (Hann window, centred frames with zero padding, 128 Slaney mel bands, power
+in dB re 1 with an 80 dB floor, orthonormal DCT-II, no liftering), as the published script left them.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .features import embed_audio_files
+
+SAMPLING_RATE = 16000
+N_FFT = 2048
+HOP_LENGTH = 512
+WIN_LENGTH = 2048
+N_MFCC = 20
+
+
+def mean_mfcc(waveform: np.ndarray) -> np.ndarray:
+    """``(N_MFCC,)`` float32: the MFCCs of one 16 kHz mono waveform, averaged over frames."""
+    import librosa
+
+    coefficients = librosa.feature.mfcc(
+        y=waveform,
+        sr=SAMPLING_RATE,
+        n_mfcc=N_MFCC,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
+    )
+    return coefficients.mean(axis=1).astype(np.float32)
+
+
+def embed_batch(waveforms: list[np.ndarray]) -> np.ndarray:
+    """``(len(waveforms), N_MFCC)``; the :data:`auditoryhum.features.EmbedBatch` for MFCC."""
+    return np.stack([mean_mfcc(waveform) for waveform in waveforms])
+
+
+def mfcc_embeddings(files: Sequence[str]) -> np.ndarray:
+    """``(len(files), N_MFCC)`` float32, NaN rows for files that cannot be decoded."""
+    return embed_audio_files(files, SAMPLING_RATE, embed_batch, desc="MFCC")
