@@ -1,0 +1,238 @@
+"""Clustering of embeddings (SPEC §3 "Clustering") and the run the cluster_* scripts share.
+
+Algorithms, with the published parameters (seed 100):
+
+* Ward agglomerative - euclidean distance;
+* k-means - k-means++ initialisation, at most 300 iterations;
+* spectral - ``SpectralEmbedding`` to 2 dimensions (nearest-neighbours affinity, 30 neighbours),
+  then k-means on those 2-D points; its silhouette is measured there, not on the input;
+* HDBSCAN - ``sklearn.cluster.HDBSCAN`` with min_samples 2, cluster_selection_epsilon 0.0001;
+  its noise points (id -1) are left out of the silhouette.
+
+Every script writes one integer cluster id per line, prints ``Silhouette Score <s>`` (the upstream
+layout) and draws the t-SNE scatter coloured by cluster (:func:`auditoryhum.tsne.plot_tsne`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import formats
+from .errors import UserError
+from .runtime import SEED
+
+log = logging.getLogger(__name__)
+
+KMEANS_MAX_ITER = 300
+SPECTRAL_COMPONENTS = 2
+SPECTRAL_NEIGHBOURS = 30
+HDBSCAN_MIN_SAMPLES = 2
+HDBSCAN_EPSILON = 0.0001
+NOISE = -1
+MIN_ROWS = 3
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+
+
+def check_embeddings(array: np.ndarray, path: formats.PathLike) -> None:
+    """Stop with one line unless ``array`` is a finite 2-D array of at least ``MIN_ROWS`` rows."""
+    if array.ndim != 2:
+        raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
+    if array.shape[1] == 0:
+        raise UserError(f"{path}: the array has {array.shape[0]} rows but no feature columns")
+    if array.shape[0] < MIN_ROWS:
+        raise UserError(f"{path}: only {array.shape[0]} rows; clustering needs at least {MIN_ROWS}")
+    bad_rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
+    if bad_rows.size:
+        shown = ", ".join(str(i + 1) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
+        raise UserError(
+            f"{path}: {bad_rows.size} of {array.shape[0]} rows hold NaN or inf (rows {shown}, 1-based; "
+            "files that could not be read?) - drop those files and recompute the embeddings"
+        )
+
+
+def load_embeddings(path: formats.PathLike) -> np.ndarray:
+    array = formats.load_npy(path)
+    check_embeddings(array, path)
+    return array
+
+
+def check_n_clusters(n_clusters: int, n_rows: int, path: formats.PathLike) -> None:
+    if n_clusters < 2:
+        raise UserError(f"--n_clusters={n_clusters}: must be at least 2")
+    if n_clusters > n_rows:
+        raise UserError(f"--n_clusters={n_clusters}: more clusters than the {n_rows} rows of {path}")
+
+
+def check_min_cluster_size(min_cluster_size: int) -> None:
+    if min_cluster_size < 2:
+        raise UserError(f"--min_cluster_size={min_cluster_size}: must be at least 2")
+
+
+# ----------------------------------------------------------------------------------------------
+# algorithms
+
+
+@dataclass(frozen=True)
+class Clustering:
+    ids: np.ndarray  # one cluster id per input row
+    points: np.ndarray  # where the silhouette is measured (the input, or the spectral embedding)
+
+
+def fit_ward(x: np.ndarray, n_clusters: int) -> Clustering:
+    from sklearn.cluster import AgglomerativeClustering
+
+    ids = AgglomerativeClustering(n_clusters=n_clusters, linkage="ward", metric="euclidean").fit_predict(x)
+    return Clustering(ids, x)
+
+
+def _kmeans_ids(x: np.ndarray, n_clusters: int) -> np.ndarray:
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=n_clusters, init="k-means++", max_iter=KMEANS_MAX_ITER, random_state=SEED).fit_predict(x)
+
+
+def fit_kmeans(x: np.ndarray, n_clusters: int) -> Clustering:
+    return Clustering(_kmeans_ids(x, n_clusters), x)
+
+
+def spectral_embedding(x: np.ndarray) -> np.ndarray:
+    """2-D spectral embedding; fewer rows than neighbours would fail, so the count is clamped."""
+    from sklearn.manifold import SpectralEmbedding
+
+    neighbours = SPECTRAL_NEIGHBOURS
+    if x.shape[0] < neighbours:
+        log.warning("only %d rows: spectral embedding uses %d neighbours instead of %d",
+                    x.shape[0], x.shape[0], neighbours)
+        neighbours = x.shape[0]
+    return SpectralEmbedding(
+        n_components=SPECTRAL_COMPONENTS, affinity="nearest_neighbors", n_neighbors=neighbours, random_state=SEED
+    ).fit_transform(x)
+
+
+def fit_spectral(x: np.ndarray, n_clusters: int) -> Clustering:
+    points = spectral_embedding(x)
+    return Clustering(_kmeans_ids(points, n_clusters), points)
+
+
+def fit_hdbscan(x: np.ndarray, min_cluster_size: int) -> Clustering:
+    from sklearn.cluster import HDBSCAN
+
+    ids = HDBSCAN(
+        min_cluster_size=min_cluster_size,
+        min_samples=HDBSCAN_MIN_SAMPLES,
+        cluster_selection_epsilon=HDBSCAN_EPSILON,
+        copy=True,  # never modify the caller's array
+    ).fit_predict(x)
+    return Clustering(ids, x)
+
+
+@dataclass(frozen=True)
+class KAlgorithm:
+    """A clustering with a fixed number of clusters, as the cluster_ag/kmeans/spectral scripts run it."""
+
+    title: str  # for printouts and plot titles
+    fit: Callable[[np.ndarray, int], Clustering]
+
+
+WARD = KAlgorithm("Ward agglomerative", fit_ward)
+KMEANS = KAlgorithm("k-means", fit_kmeans)
+SPECTRAL = KAlgorithm("spectral embedding + k-means", fit_spectral)
+
+
+# ----------------------------------------------------------------------------------------------
+# silhouette
+
+
+def silhouette(points: np.ndarray, ids: np.ndarray) -> float | None:
+    """Mean silhouette (euclidean); ``None`` where it is undefined (fewer than 2 clusters, or
+    every point its own cluster)."""
+    from sklearn.metrics import silhouette_score
+
+    n_clusters = np.unique(ids).size
+    if not 2 <= n_clusters <= len(ids) - 1:
+        return None
+    return float(silhouette_score(points, ids))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def k_report(clustering: Clustering) -> list[str]:
+    """``Silhouette Score <s>`` as upstream prints it, or why there is none."""
+    score = silhouette(clustering.points, clustering.ids)
+    if score is None:
+        n_found = np.unique(clustering.ids).size
+        return [f"Silhouette Score undefined: {_count(n_found, 'distinct cluster')} for {len(clustering.ids)} rows"]
+    return [f"Silhouette Score {score}"]
+
+
+def hdbscan_report(clustering: Clustering) -> list[str]:
+    """The silhouette over the clustered points only, and how many noise points were left out."""
+    clustered = clustering.ids != NOISE
+    n_noise = int((~clustered).sum())
+    n_found = np.unique(clustering.ids[clustered]).size
+    found = f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})"
+    score = silhouette(clustering.points[clustered], clustering.ids[clustered])
+    if score is None:
+        return [f"Silhouette Score undefined: {found}; a silhouette needs at least 2 clusters"]
+    return [f"Silhouette Score {score}", f"{found}; noise points are excluded from the silhouette"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the run every cluster_* script shares
+
+
+def write_outputs(embeddings: np.ndarray, ids: np.ndarray, label_csv: str, png_plot: str, title: str) -> None:
+    """Cluster ids first (so a failing plot loses nothing), then the t-SNE scatter."""
+    from .tsne import plot_tsne
+
+    formats.write_cluster_ids(label_csv, ids)
+    print(f"cluster ids written to {label_csv}")
+    plot_tsne(embeddings, ids, png_plot, title=title)
+    print(f"t-SNE plot written to {png_plot}")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster_npy", required=True,
+                        help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
+    parser.add_argument("--label_csv", required=True,
+                        help="output: cluster ids CSV, one integer per line, row i = row i of --cluster_npy")
+    parser.add_argument("--png_plot", required=True,
+                        help="output: 12x12 in t-SNE scatter coloured by cluster (t-SNE coordinates are cached, "
+                        "see auditoryhum.tsne)")
+
+
+def k_script_parser(prog: str, algorithm: KAlgorithm) -> argparse.ArgumentParser:
+    from .cli import make_parser
+
+    parser = make_parser(
+        prog,
+        f"Cluster embeddings with {algorithm.title} (seed {SEED}), print the silhouette score, write "
+        "the cluster ids and a t-SNE scatter.",
+        f'python3 {prog} --cluster_npy=st.npy --n_clusters=67 --label_csv=cluster_ids.csv --png_plot=tsne.png',
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--n_clusters", type=int, required=True,
+                        help="number of clusters k, from 2 to the number of rows (see cluster_sweep.py to choose it)")
+    return parser
+
+
+def run_k_script(args: argparse.Namespace, algorithm: KAlgorithm) -> int:
+    embeddings = load_embeddings(args.cluster_npy)
+    check_n_clusters(args.n_clusters, embeddings.shape[0], args.cluster_npy)
+    clustering = algorithm.fit(embeddings, args.n_clusters)
+    for line in k_report(clustering):
+        print(line)
+    title = f"{algorithm.title}, k = {args.n_clusters} (t-SNE of {Path(args.cluster_npy).name})"
+    write_outputs(embeddings, clustering.ids, args.label_csv, args.png_plot, title)
+    return 0

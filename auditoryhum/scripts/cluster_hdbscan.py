@@ -1,0 +1,44 @@
+"""cluster_hdbscan.py - HDBSCAN clustering of an embeddings .npy (SPEC §3); noise points get id -1."""
+
+from pathlib import Path
+
+from auditoryhum.cli import entry_point, make_parser
+from auditoryhum.clustering import (
+    HDBSCAN_EPSILON,
+    HDBSCAN_MIN_SAMPLES,
+    add_common_arguments,
+    check_min_cluster_size,
+    fit_hdbscan,
+    hdbscan_report,
+    load_embeddings,
+    write_outputs,
+)
+
+PROG = "cluster_hdbscan.py"
+
+
+def get_parser():
+    parser = make_parser(
+        PROG,
+        f"Cluster embeddings with HDBSCAN (min_samples {HDBSCAN_MIN_SAMPLES}, cluster_selection_epsilon "
+        f"{HDBSCAN_EPSILON}), print the silhouette score of the clustered points (noise, id -1, left out), "
+        "write the cluster ids and a t-SNE scatter (noise in grey).",
+        f"python3 {PROG} --cluster_npy=st.npy --min_cluster_size=5 --label_csv=cluster_ids.csv --png_plot=tsne.png",
+    )
+    add_common_arguments(parser)
+    parser.add_argument("--min_cluster_size", type=int, required=True,
+                        help="smallest group HDBSCAN calls a cluster (at least 2); smaller groups become noise")
+    return parser
+
+
+@entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    check_min_cluster_size(args.min_cluster_size)
+    embeddings = load_embeddings(args.cluster_npy)
+    clustering = fit_hdbscan(embeddings, args.min_cluster_size)
+    for line in hdbscan_report(clustering):
+        print(line)
+    title = f"HDBSCAN, min_cluster_size = {args.min_cluster_size} (t-SNE of {Path(args.cluster_npy).name})"
+    write_outputs(embeddings, clustering.ids, args.label_csv, args.png_plot, title)
+    return 0
