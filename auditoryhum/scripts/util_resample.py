@@ -67,7 +67,8 @@ def main(argv=None) -> int:
         pending = [path for path in files if not is_in_format(path, target)]
         for path in pending:
             print(f"would convert: {path}")
-        print(f"dry run ({target.describe()}): {len(pending)} to convert, {len(files) - len(pending)} already in format")
+        already = len(files) - len(pending)
+        print(f"dry run ({target.describe()}): {len(pending)} to convert, {already} already in format")
         return 0
 
     with sigterm_as_interrupt():
