@@ -1,0 +1,160 @@
+"""CLAP: audio and text embeddings, and the best-label scoring of SPEC §3.
+
+Loading and embedding need a ``ClapModel`` folder (Human-CLAP ``human-clap-wsce-mse-mae``,
+``laion/clap-htsat-fused``, ...). The scoring math - cosine of each file's candidate labels with
+its audio embedding, best label kept, paper metrics µc and µ1% - is pure numpy and works on any
+embeddings.
+
+Deterministic audio embeddings. The fused CLAP feature extractor draws random numbers: for a clip
+longer than 10 s it picks three random crops, and when no clip of a call is longer than 10 s it
+marks a random one as "longer" (which switches on the fusion branch for that clip only). So a
+clip's embedding would depend on the global random state and on which other clips share its
+batch. Each clip therefore goes through the feature extractor on its own, with numpy seeded to
+100 first: a short clip is then always the one marked (as it was in the published scripts, which
+ran one file at a time) and a long clip always gets the same crops. Only the model forward pass
+is batched, and it is batch-independent in eval mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .runtime import SEED, Runtime, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+#: The paper's µ1%: the mean over this fraction of files with the lowest scores.
+LOWEST_FRACTION = 0.01
+
+
+# ----------------------------------------------------------------------------------------------
+# model
+
+
+@dataclass
+class Clap:
+    """A loaded CLAP model with its processor."""
+
+    model: object  # transformers.ClapModel
+    processor: object  # transformers.ClapProcessor
+
+    @property
+    def sampling_rate(self) -> int:
+        """The rate the audio tower was trained on (48 kHz for the published checkpoints)."""
+        return int(self.processor.feature_extractor.sampling_rate)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Length of the audio and text embeddings (the projection size)."""
+        return int(self.model.config.projection_dim)
+
+
+def load_clap(model_path: str, runtime: Runtime, flag: str = "--clap_model") -> Clap:
+    """Load a CLAP folder (or hub id where a hub is reachable) in eval mode on ``runtime``."""
+    from transformers import ClapModel, ClapProcessor
+
+    path = resolve_model_path(model_path, flag)
+    load_kwargs = runtime.from_pretrained_kwargs()
+    model = ClapModel.from_pretrained(path, **load_kwargs)
+    if "device_map" not in load_kwargs:
+        model = model.to(runtime.device)
+    return Clap(model=model.eval(), processor=ClapProcessor.from_pretrained(path))
+
+
+def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
+    """``(len(waveforms), d)`` float32 unit-length audio embeddings of mono clips at
+    :attr:`Clap.sampling_rate`; deterministic and independent of the batch (module docstring)."""
+    import torch
+
+    features, is_longer = [], []
+    for waveform in waveforms:
+        np.random.seed(SEED)
+        one = clap.processor(audio=waveform, sampling_rate=clap.sampling_rate, return_tensors="pt")
+        features.append(one["input_features"])
+        is_longer.append(one["is_longer"])
+    model = clap.model
+    with torch.inference_mode():
+        output = model.get_audio_features(
+            input_features=torch.cat(features).to(model.device, model.dtype),
+            is_longer=torch.cat(is_longer).to(model.device),
+        )
+    return output.pooler_output.float().cpu().numpy()
+
+
+def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """``(len(texts), d)`` float32 unit-length text embeddings, ``batch_size`` texts per pass."""
+    import torch
+
+    model = clap.model
+    chunks = []
+    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch"):
+        batch = list(texts[start : start + batch_size])
+        tokens = clap.processor(text=batch, padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            output = model.get_text_features(
+                input_ids=tokens["input_ids"].to(model.device),
+                attention_mask=tokens["attention_mask"].to(model.device),
+            )
+        chunks.append(output.pooler_output.float().cpu().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# scoring (pure)
+
+
+@dataclass(frozen=True)
+class BestLabel:
+    label: str  # "" when the file had no usable label or no audio embedding
+    score: float  # cosine similarity; nan with an empty label
+
+
+NO_LABEL = BestLabel("", math.nan)
+
+
+def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Cosine of every row of ``vectors`` with ``target``."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    return vectors @ target / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(target))
+
+
+def best_labels(
+    audio_embeddings: np.ndarray,
+    label_lists: Sequence[Sequence[str]],
+    label_embeddings: Mapping[str, np.ndarray],
+) -> list[BestLabel]:
+    """For each file, its candidate label with the highest cosine to its audio embedding.
+
+    ``label_lists[i]`` are file i's candidates (``prompting.parse_label_line``);
+    ``label_embeddings`` maps every candidate to its text embedding. A file with no candidate or
+    a NaN audio row gets :data:`NO_LABEL`. Ties keep the first candidate of the line.
+    """
+    if len(audio_embeddings) != len(label_lists):
+        raise ValueError(f"{len(audio_embeddings)} audio embeddings but {len(label_lists)} label lists")
+    results = []
+    for audio, labels in zip(audio_embeddings, label_lists):
+        if not labels or np.isnan(audio).any():
+            results.append(NO_LABEL)
+            continue
+        scores = cosine_similarities(np.stack([label_embeddings[label] for label in labels]), audio)
+        best = int(np.argmax(scores))
+        results.append(BestLabel(labels[best], float(scores[best])))
+    return results
+
+
+def clap_summary(scores: Sequence[float]) -> tuple[float, float]:
+    """``(µc, µ1%)``: the mean score, and the mean over the lowest 1 % of files (at least one
+    file; 1 % of the count rounded down). NaN scores (files with no label) are left out; with no
+    score left both are NaN."""
+    valid = np.sort(np.asarray([s for s in scores if not math.isnan(s)], dtype=np.float64))
+    if valid.size == 0:
+        return math.nan, math.nan
+    n_lowest = max(1, int(valid.size * LOWEST_FRACTION))
+    return float(valid.mean()), float(valid[:n_lowest].mean())
