@@ -1,0 +1,119 @@
+"""features_clap_text.py - the best label of each file by CLAP audio-text cosine (SPEC §3)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import cli, clap, formats, runtime
+from ..audio import list_audio_files
+from ..errors import UserError
+from ..prompting import parse_label_line
+from ..text_embedding import unique_in_order
+
+log = logging.getLogger(__name__)
+
+
+def get_parser():
+    parser = cli.make_parser(
+        "features_clap_text.py",
+        "Pick the best label of every audio file: each labels-CSV line is split on commas, every\n"
+        "piece keeps its ASCII characters and first two words, each distinct label is embedded\n"
+        "once with the CLAP text tower, and the label with the highest cosine to the file's CLAP\n"
+        "audio embedding (from features_clap.py) wins. Writes the top-label scores CSV\n"
+        "(index, filename, label, score) and prints the paper's metrics: the mean best score\n"
+        "(Mean CLAP score) and the mean over the lowest 1% of files (at least one file).\n"
+        "A file with no usable label, or whose audio embedding is NaN, gets an empty label and\n"
+        "score nan, is reported, and is left out of both means.",
+        'python3 features_clap_text.py --filedir="*.wav" --clap_model="human-clap-wsce-mse-mae" '
+        "--clap_npy=clap.npy --text_label_csv=labels.csv --top_label_scores_csv=top_label_scores.csv",
+    )
+    cli.add_filedir_argument(parser)
+    parser.add_argument(
+        "--clap_model",
+        required=True,
+        help="CLAP model folder; the same model that wrote --clap_npy",
+    )
+    parser.add_argument("--clap_npy", required=True, help="CLAP audio embeddings from features_clap.py")
+    parser.add_argument(
+        "--text_label_csv", required=True, help="labels CSV from a label_*.py script, one line per audio file"
+    )
+    parser.add_argument(
+        "--top_label_scores_csv",
+        default="top_label_scores.csv",
+        help="output: one line per file, 'index, filename, label, score' (index 1-based)",
+    )
+    parser.add_argument("--batch_size", type=int, default=64, help="labels per CLAP text-tower pass")
+    runtime.add_runtime_arguments(parser)
+    return parser
+
+
+@cli.entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
+    output_folder = Path(args.top_label_scores_csv).parent
+    if not output_folder.is_dir():
+        raise UserError(
+            f"--top_label_scores_csv={args.top_label_scores_csv}: output folder {output_folder} does not exist"
+        )
+
+    files = list_audio_files(args.filedir)
+    files_name = f'--filedir="{args.filedir}"'
+    lines = formats.read_labels_csv(args.text_label_csv)
+    formats.check_same_rows(args.text_label_csv, len(lines), files_name, len(files))
+    audio_embeddings = formats.load_npy(args.clap_npy, "CLAP audio embeddings")
+    formats.check_same_rows(args.clap_npy, audio_embeddings.shape[0], files_name, len(files))
+
+    label_lists = [parse_label_line(line) for line in lines]
+    model = clap.load_clap(args.clap_model, runtime.runtime_from_args(args))
+    if model.embedding_dim != audio_embeddings.shape[1]:
+        raise UserError(
+            f"{args.clap_npy}: audio embeddings have {audio_embeddings.shape[1]} dimensions but --clap_model "
+            f"gives {model.embedding_dim}; was it written with another CLAP model?"
+        )
+    label_embeddings = _embed_distinct_labels(model, label_lists, args.batch_size)
+    best = clap.best_labels(audio_embeddings, label_lists, label_embeddings)
+
+    rows = [
+        formats.ScoreRow(index, os.path.basename(path), choice.label, choice.score)
+        for index, (path, choice) in enumerate(zip(files, best), start=1)
+    ]
+    formats.write_scores_csv(args.top_label_scores_csv, rows)
+    _report_unscored(files, label_lists, audio_embeddings)
+    _print_summary([choice.score for choice in best])
+    return 0
+
+
+def _embed_distinct_labels(model, label_lists, batch_size) -> dict[str, np.ndarray]:
+    """Each distinct label is embedded once, however many files offer it."""
+    distinct = unique_in_order(label for labels in label_lists for label in labels)
+    if not distinct:
+        return {}
+    return dict(zip(distinct, clap.embed_texts(model, distinct, batch_size)))
+
+
+def _report_unscored(files, label_lists, audio_embeddings) -> None:
+    no_label = [path for path, labels in zip(files, label_lists) if not labels]
+    no_audio = [path for path, row in zip(files, audio_embeddings) if np.isnan(row).any()]
+    if no_label:
+        log.warning("%d files have no usable label (blank or non-ASCII line); score nan: %s",
+                    len(no_label), ", ".join(no_label))
+    if no_audio:
+        log.warning("%d files have a NaN CLAP audio embedding (unreadable audio); score nan: %s",
+                    len(no_audio), ", ".join(no_audio))
+
+
+def _print_summary(scores: list[float]) -> None:
+    mean, mean_lowest = clap.clap_summary(scores)
+    scored = sum(not math.isnan(score) for score in scores)
+    print(f"Mean CLAP score: {mean:.6f}")
+    print(f"Mean CLAP score (lowest 1%): {mean_lowest:.6f}")
+    if scored < len(scores):
+        print(f"({len(scores) - scored} of {len(scores)} files without a label or audio embedding "
+              f"are excluded from both means)")
