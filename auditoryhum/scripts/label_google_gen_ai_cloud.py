@@ -1,0 +1,95 @@
+"""label_google_gen_ai_cloud.py: label every audio file with Gemini through the google-genai SDK."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .. import formats
+from ..cli import entry_point, make_parser
+from ..errors import UserError
+from ..gemini import API_KEY_ENV_VARS, GeminiLabeller, GeminiStopped, RetryPolicy, make_client, resolve_api_key
+from ..labelling import add_labelling_arguments, run_labelling
+
+log = logging.getLogger(__name__)
+
+
+def get_parser():
+    parser = make_parser(
+        "label_google_gen_ai_cloud.py",
+        "Describe each audio file's scene in word pairs with Gemini (the file is uploaded; at most "
+        "1024 output tokens, temperature 0, top_p 1, seed 100) and write one cleaned response per "
+        f"file to a labels CSV. The API key is read from {' or '.join(reversed(API_KEY_ENV_VARS))}.",
+        'python3 label_google_gen_ai_cloud.py --filedir="*.wav" --genai_id="gemini-2.5-flash" '
+        "--text_label_csv=gemini_text_labels.csv",
+    )
+    parser.add_argument("--genai_id", default="gemini-2.5-flash", help="Gemini model id")
+    parser.add_argument(
+        "--api_key",
+        default=None,
+        help="Gemini API key; prefer the GEMINI_API_KEY environment variable, since a key on the "
+        "command line ends up in shell history and process lists",
+    )
+    parser.add_argument("--base_url", default=None, help="API endpoint to use instead of Google's, e.g. a proxy")
+    add_labelling_arguments(parser, batch_help="files labelled concurrently (one request each)")
+    group = parser.add_argument_group("retries")
+    group.add_argument(
+        "--max_retries",
+        type=int,
+        default=5,
+        help="retries of a request that failed with HTTP 408, 429, 5xx or a network error; after "
+        "that the run stops, keeping every finished label for --resume",
+    )
+    group.add_argument(
+        "--retry_base_seconds", type=float, default=2.0, help="wait before the first retry; doubles on every retry"
+    )
+    group.add_argument("--retry_max_seconds", type=float, default=60.0, help="longest wait between two tries")
+    group.add_argument(
+        "--timeout_seconds",
+        type=float,
+        default=300.0,
+        help="an HTTP request with no answer after this long counts as failed (and is retried)",
+    )
+    return parser
+
+
+def check_arguments(args) -> None:
+    if args.max_retries < 0:
+        raise UserError(f"--max_retries={args.max_retries}: must be 0 or more")
+    if not args.retry_base_seconds > 0:
+        raise UserError(f"--retry_base_seconds={args.retry_base_seconds}: must be more than 0")
+    if not args.retry_max_seconds >= args.retry_base_seconds:
+        raise UserError(f"--retry_max_seconds={args.retry_max_seconds}: must be at least --retry_base_seconds")
+    if not args.timeout_seconds > 0:
+        raise UserError(f"--timeout_seconds={args.timeout_seconds}: must be more than 0")
+    if args.base_url and not args.base_url.startswith(("http://", "https://")):
+        raise UserError(f"--base_url={args.base_url}: must start with http:// or https://")
+
+
+def saved_rows_note(text_label_csv: str) -> str:
+    """Where the finished labels of a stopped run are, for the one-line error."""
+    partial = Path(text_label_csv + ".partial")
+    done = len(formats.read_labels_csv(partial)) if partial.exists() else 0
+    return f"{done} finished label{'' if done == 1 else 's'} kept in {partial}; re-run with --resume to continue"
+
+
+@entry_point
+def main(argv=None):
+    args = get_parser().parse_args(argv)
+    check_arguments(args)
+    api_key = resolve_api_key(args.api_key)
+    if args.api_key:
+        log.warning("--api_key puts the key in shell history and process lists; prefer GEMINI_API_KEY")
+    # The HTTP layer logs every request at INFO; the progress bar and retry warnings say enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    retry = RetryPolicy(args.max_retries, args.retry_base_seconds, args.retry_max_seconds)
+
+    def make_labeller():
+        client = make_client(api_key, args.base_url, args.timeout_seconds)
+        return GeminiLabeller(args.genai_id, client, api_key, retry)
+
+    try:
+        return run_labelling(args, make_labeller)
+    except GeminiStopped as err:
+        raise UserError(f"{err}; {saved_rows_note(args.text_label_csv)}") from None
