@@ -29,7 +29,7 @@ def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
             print(f"error: {err}", file=sys.stderr)
             return EXIT_USER_ERROR
         except KeyboardInterrupt:
-            print("interrupted; outputs written so far are kept (re-run with --resume)", file=sys.stderr)
+            print("interrupted; work finished so far is kept", file=sys.stderr)
             return EXIT_INTERRUPTED
         return 0 if status is None else int(status)
 
