@@ -227,7 +227,7 @@ def audio_mime_type(path: str) -> str:
     suffix = os.path.splitext(path)[1].lower()
     mime = AUDIO_MIME_TYPES.get(suffix) or mimetypes.guess_type(path)[0]
     if not mime or not mime.startswith("audio/"):
-        raise UserError(f"{path}: cannot tell its audio type from the name; Gemini takes {', '.join(AUDIO_MIME_TYPES)}")
+        raise GeminiStopped(f"{path}: cannot tell its audio type from the name; Gemini takes {', '.join(AUDIO_MIME_TYPES)}")
     return mime
 
 
@@ -303,4 +303,4 @@ def _why_empty(response) -> str:
         return f"prompt blocked: {response.prompt_feedback.block_reason}"
     if response.candidates and response.candidates[0].finish_reason:
         return f"finish reason {response.candidates[0].finish_reason}"
-    return "no candidates"
+    return "empty answer"

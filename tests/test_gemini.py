@@ -148,6 +148,15 @@ def test_a_failed_delete_is_only_a_warning(server, wav_dir, tmp_path, caplog):
     assert server.count("delete") == 4 and len(server.deleted) == 3
 
 
+def test_an_empty_answer_leaves_a_blank_row_and_is_reported(wav_dir, tmp_path, capsys, caplog):
+    out = tmp_path / "labels.csv"
+    with FakeGemini(reply=lambda audio, prompt: "") as silent:
+        assert run(silent, wav_dir, out) == 0
+    assert out.read_text() == "\n" * 4
+    assert "4 empty model responses" in capsys.readouterr().out
+    assert sum("no text in the answer" in record.getMessage() for record in caplog.records) == 4
+
+
 def test_missing_key_is_one_line_naming_the_variables(server, wav_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("GEMINI_API_KEY")
     assert run(server, wav_dir, tmp_path / "labels.csv") == 2
