@@ -1,0 +1,217 @@
+"""Label distributions per cluster, and composite labels for clusters (SPEC §3 "Composite label stats").
+
+For each cluster the best labels of its files (third column of the top-label scores CSV) are
+counted. The report has, per cluster in ascending id order, the published prompt line, one
+``label, count`` line per label (most frequent first, ties by label) and ``Total samples: N``,
+then a blank line; after all clusters, one ``label, belongs to this many clusters: C`` line per
+label (most clusters first, ties by label), ``Total labels: U`` and ``Total labels belonging to
+more than 1 cluster: M``. A cluster's block is the prompt the paper gives an LLM to name the
+cluster; :class:`LocalLLM` asks a local instruction-tuned model for that composite label.
+
+Rows with an empty label (files that could not be scored) are left out of every count.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+from . import formats
+from .errors import UserError
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PROMPT_LINE = (
+    "Provide a short sentence to describe this set of audio samples. The frequency distribution of "
+    "individual labels for this set of audio samples is provided:"
+)
+COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics
+
+
+@dataclass(frozen=True)
+class ClusterLabels:
+    cluster: int
+    label_counts: tuple[tuple[str, int], ...]  # most frequent first, ties by label
+
+    @property
+    def n_samples(self) -> int:
+        return sum(count for _, count in self.label_counts)
+
+
+@dataclass(frozen=True)
+class LabelStats:
+    clusters: tuple[ClusterLabels, ...]  # ascending cluster id
+    clusters_per_label: tuple[tuple[str, int], ...]  # most clusters first, ties by label
+    n_unlabelled: int = 0  # rows left out because their label was empty
+
+    @property
+    def total_labels(self) -> int:
+        return len(self.clusters_per_label)
+
+    @property
+    def shared_labels(self) -> int:
+        """Labels found in more than one cluster."""
+        return sum(1 for _, n_clusters in self.clusters_per_label if n_clusters > 1)
+
+
+def _most_first(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def label_stats(cluster_ids: Sequence[int], labels: Sequence[str], n_unlabelled: int = 0) -> LabelStats:
+    """Counts for rows that line up: ``labels[i]`` is the (non-empty) label of a row in ``cluster_ids[i]``."""
+    per_cluster: dict[int, Counter] = defaultdict(Counter)
+    for cluster, label in zip(cluster_ids, labels, strict=True):
+        per_cluster[int(cluster)][label] += 1
+    clusters_of_label: dict[str, set[int]] = defaultdict(set)
+    for cluster, counts in per_cluster.items():
+        for label in counts:
+            clusters_of_label[label].add(cluster)
+    return LabelStats(
+        clusters=tuple(ClusterLabels(c, _most_first(per_cluster[c])) for c in sorted(per_cluster)),
+        clusters_per_label=_most_first({label: len(c) for label, c in clusters_of_label.items()}),
+        n_unlabelled=n_unlabelled,
+    )
+
+
+def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) -> LabelStats:
+    """Statistics of a cluster ids CSV and the top-label scores CSV it was clustered from."""
+    cluster_ids = formats.read_cluster_ids(label_csv)
+    rows = formats.read_scores_csv(scores_csv)
+    formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
+    kept = [(cluster, row.label.strip()) for cluster, row in zip(cluster_ids, rows) if row.label.strip()]
+    n_unlabelled = len(rows) - len(kept)
+    if not kept:
+        raise UserError(f"{scores_csv}: no row has a label (all {len(rows)} files unscored?)")
+    if n_unlabelled:
+        log.warning("%d of %d rows of %s have an empty label (unscored files); they are left out",
+                    n_unlabelled, len(rows), scores_csv)
+    return label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled)
+
+
+# ----------------------------------------------------------------------------------------------
+# report text and structured form
+
+
+def cluster_prompt(cluster: ClusterLabels) -> str:
+    """The published prompt for one cluster: prompt line, ``label, count`` lines, total."""
+    lines = [PROMPT_LINE, *(f"{label}, {count}" for label, count in cluster.label_counts)]
+    lines.append(f"Total samples: {cluster.n_samples}")
+    return "\n".join(lines)
+
+
+def format_report(stats: LabelStats) -> str:
+    blocks = "".join(f"{cluster_prompt(cluster)}\n\n" for cluster in stats.clusters)
+    label_lines = "".join(f"{label}, belongs to this many clusters: {n}\n" for label, n in stats.clusters_per_label)
+    totals = (
+        f"Total labels: {stats.total_labels}\n"
+        f"Total labels belonging to more than 1 cluster: {stats.shared_labels}\n"
+    )
+    return blocks + label_lines + totals
+
+
+def stats_as_dict(stats: LabelStats) -> dict:
+    """The report's numbers, for ``--json_out``."""
+    return {
+        "clusters": [
+            {
+                "cluster": cluster.cluster,
+                "n_samples": cluster.n_samples,
+                "label_counts": [{"label": label, "count": count} for label, count in cluster.label_counts],
+            }
+            for cluster in stats.clusters
+        ],
+        "labels": [{"label": label, "n_clusters": n} for label, n in stats.clusters_per_label],
+        "total_labels": stats.total_labels,
+        "total_labels_in_more_than_one_cluster": stats.shared_labels,
+        "rows_without_label_left_out": stats.n_unlabelled,
+    }
+
+
+def format_prompts_file(stats: LabelStats) -> str:
+    """Every cluster's prompt, each under a ``# cluster`` header, for pasting into any chat tool."""
+    return "".join(
+        f"# cluster {cluster.cluster} ({cluster.n_samples} sample{'' if cluster.n_samples == 1 else 's'})\n"
+        f"{cluster_prompt(cluster)}\n\n"
+        for cluster in stats.clusters
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# composite labels
+
+
+@dataclass(frozen=True)
+class CompositeLabel:
+    cluster: int
+    n_samples: int
+    composite_label: str
+    top_labels: str
+
+
+def top_labels_text(cluster: ClusterLabels, n: int) -> str:
+    """``traffic noise (3); car horn (1)`` - the ``n`` most frequent labels."""
+    return "; ".join(f"{label} ({count})" for label, count in cluster.label_counts[:n])
+
+
+def clean_composite_label(text: str) -> str:
+    """One line, without surrounding quotes: a model may answer over several lines or quote it."""
+    return " ".join(text.split()).strip("\"'` ")
+
+
+class LocalLLM:
+    """An instruction-tuned causal LM from a local folder, answering one user turn greedily."""
+
+    def __init__(self, model_path: str, runtime: Runtime, max_new_tokens: int, flag: str = "--llm_model"):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+            self.model = AutoModelForCausalLM.from_pretrained(model_path, **runtime.from_pretrained_kwargs())
+        except (OSError, ValueError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"{flag}={model_path}: cannot load a causal LM ({first_line})") from None
+        if not self.tokenizer.chat_template:
+            raise UserError(f"{flag}={model_path}: the tokenizer has no chat template (use an instruction-tuned model)")
+        self.model.eval()
+        self.max_new_tokens = max_new_tokens
+
+    def answer(self, prompt: str) -> str:
+        import torch
+
+        inputs = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        ).to(self.model.device)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1, use_cache=True
+            )
+        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+
+
+def write_composite_csv(path: formats.PathLike, rows: Sequence[CompositeLabel]) -> None:
+    with formats.atomic_open(path, "w") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COMPOSITE_CSV_HEADER)
+        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
+
+
+def format_table(rows: Sequence[CompositeLabel]) -> str:
+    """Aligned columns for the terminal."""
+    cells = [COMPOSITE_CSV_HEADER] + [(str(r.cluster), str(r.n_samples), r.composite_label, r.top_labels) for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(3)]
+    return "\n".join(
+        f"{row[0]:>{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip() for row in cells
+    )

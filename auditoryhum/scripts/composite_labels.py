@@ -1,0 +1,88 @@
+"""composite_labels.py - a short composite label per cluster from a local instruction-tuned LLM."""
+
+import logging
+
+from tqdm.auto import tqdm
+
+from auditoryhum import formats
+from auditoryhum.cli import entry_point, make_parser
+from auditoryhum.composite import (
+    CompositeLabel,
+    LabelStats,
+    LocalLLM,
+    clean_composite_label,
+    cluster_prompt,
+    format_prompts_file,
+    format_table,
+    read_label_stats,
+    top_labels_text,
+    write_composite_csv,
+)
+from auditoryhum.errors import UserError
+from auditoryhum.runtime import add_runtime_arguments, resolve_model_path, runtime_from_args, seed_everything
+
+log = logging.getLogger(__name__)
+
+PROG = "composite_labels.py"
+DEFAULT_PROMPTS_TXT = "composite_prompts.txt"
+
+
+def get_parser():
+    parser = make_parser(
+        PROG,
+        "Name every cluster: its label-frequency prompt (the same text composite_label_stats.py prints) "
+        "goes to a local instruction-tuned LLM (greedy decoding) and the answer is the cluster's composite "
+        f"label. Without --llm_model the prompts are written to {DEFAULT_PROMPTS_TXT} for any chat tool.",
+        f"python3 {PROG} --label_csv=cluster_ids.csv --top_label_scores_csv=top_label_scores.csv "
+        "--llm_model=Qwen2.5-1.5B-Instruct --composite_csv=composite_labels.csv",
+    )
+    parser.add_argument("--label_csv", required=True,
+                        help="cluster ids CSV (one integer per line) from a cluster_*.py script")
+    parser.add_argument("--top_label_scores_csv", required=True,
+                        help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
+    parser.add_argument("--llm_model",
+                        help="folder of an instruction-tuned causal LM with a chat template (e.g. a git clone of "
+                        "Qwen2.5-1.5B-Instruct); without it only the prompts are written")
+    parser.add_argument("--composite_csv", default="composite_labels.csv",
+                        help="output: cluster,n_samples,composite_label,top_labels (one row per cluster)")
+    parser.add_argument("--prompts_txt",
+                        help=f"write every cluster's prompt here (default without --llm_model: {DEFAULT_PROMPTS_TXT})")
+    parser.add_argument("--max_new_tokens", type=int, default=32, help="longest composite label, in tokens")
+    parser.add_argument("--top_n", type=int, default=5,
+                        help="how many of the most frequent labels go into the top_labels column")
+    add_runtime_arguments(parser)
+    return parser
+
+
+def _write_prompts(path: str, stats: LabelStats) -> None:
+    formats.write_text_atomic(path, format_prompts_file(stats))
+    print(f"wrote {len(stats.clusters)} prompts (one per cluster) to {path}")
+
+
+@entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    for flag, value in (("--max_new_tokens", args.max_new_tokens), ("--top_n", args.top_n)):
+        if value < 1:
+            raise UserError(f"{flag}={value}: must be at least 1")
+    stats = read_label_stats(args.label_csv, args.top_label_scores_csv)
+    if args.llm_model is None:
+        _write_prompts(args.prompts_txt or DEFAULT_PROMPTS_TXT, stats)
+        print("no --llm_model given: paste each prompt into a chat tool to get the composite labels")
+        return 0
+    if args.prompts_txt:
+        _write_prompts(args.prompts_txt, stats)
+
+    llm = LocalLLM(resolve_model_path(args.llm_model, "--llm_model"), runtime_from_args(args), args.max_new_tokens)
+    seed_everything()
+    rows: list[CompositeLabel] = []
+    for cluster in tqdm(stats.clusters, desc="composite labels", unit="cluster"):
+        label = clean_composite_label(llm.answer(cluster_prompt(cluster)))
+        if not label:
+            log.warning("cluster %d: the model gave an empty answer", cluster.cluster)
+        rows.append(CompositeLabel(cluster.cluster, cluster.n_samples, label, top_labels_text(cluster, args.top_n)))
+        # Rewritten after every cluster, so a crash keeps the labels already made.
+        write_composite_csv(args.composite_csv, rows)
+    print(format_table(rows))
+    print(f"composite labels written to {args.composite_csv}")
+    return 0
