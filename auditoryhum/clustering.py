@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from . import formats
+from .cli import make_parser
 from .errors import UserError
 from .runtime import SEED
 
@@ -213,8 +214,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def k_script_parser(prog: str, algorithm: KAlgorithm) -> argparse.ArgumentParser:
-    from .cli import make_parser
-
     parser = make_parser(
         prog,
         f"Cluster embeddings with {algorithm.title} (seed {SEED}), print the silhouette score, write "
