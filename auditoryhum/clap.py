@@ -17,7 +17,6 @@ is batched, and it is batch-independent in eval mode.
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -26,8 +25,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .runtime import SEED, Runtime, resolve_model_path
-
-log = logging.getLogger(__name__)
 
 #: The paper's µ1%: the mean over this fraction of files with the lowest scores.
 LOWEST_FRACTION = 0.01
@@ -88,7 +85,8 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
 
 
 def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """``(len(texts), d)`` float32 unit-length text embeddings, ``batch_size`` texts per pass."""
+    """``(len(texts), d)`` float32 unit-length text embeddings of one or more texts,
+    ``batch_size`` texts per pass."""
     import torch
 
     model = clap.model
@@ -102,7 +100,7 @@ def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.nd
                 attention_mask=tokens["attention_mask"].to(model.device),
             )
         chunks.append(output.pooler_output.float().cpu().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(chunks)
 
 
 # ----------------------------------------------------------------------------------------------

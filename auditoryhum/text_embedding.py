@@ -9,14 +9,11 @@ would place all of them at one made-up point and form a spurious cluster.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .runtime import resolve_model_path
-
-log = logging.getLogger(__name__)
 
 #: ``embed(list of distinct non-empty texts) -> (len(texts), dim) array``
 EmbedTexts = Callable[[list[str]], np.ndarray]
