@@ -71,13 +71,13 @@ def main(argv=None) -> int:
     formats.check_same_rows(args.clap_npy, audio_embeddings.shape[0], files_name, len(files))
 
     label_lists = [parse_label_line(line) for line in lines]
-    model = clap.load_clap(args.clap_model, runtime.runtime_from_args(args))
-    if model.embedding_dim != audio_embeddings.shape[1]:
+    clap_model = clap.load_clap(args.clap_model, runtime.runtime_from_args(args))
+    if clap_model.embedding_dim != audio_embeddings.shape[1]:
         raise UserError(
             f"{args.clap_npy}: audio embeddings have {audio_embeddings.shape[1]} dimensions but --clap_model "
-            f"gives {model.embedding_dim}; was it written with another CLAP model?"
+            f"gives {clap_model.embedding_dim}; was it written with another CLAP model?"
         )
-    label_embeddings = _embed_distinct_labels(model, label_lists, args.batch_size)
+    label_embeddings = _embed_distinct_labels(clap_model, label_lists, args.batch_size)
     best = clap.best_labels(audio_embeddings, label_lists, label_embeddings)
 
     rows = [
@@ -90,12 +90,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def _embed_distinct_labels(model, label_lists, batch_size) -> dict[str, np.ndarray]:
+def _embed_distinct_labels(clap_model, label_lists, batch_size) -> dict[str, np.ndarray]:
     """Each distinct label is embedded once, however many files offer it."""
     distinct = unique_in_order(label for labels in label_lists for label in labels)
     if not distinct:
         return {}
-    return dict(zip(distinct, clap.embed_texts(model, distinct, batch_size)))
+    return dict(zip(distinct, clap.embed_texts(clap_model, distinct, batch_size)))
 
 
 def _report_unscored(files, label_lists, audio_embeddings) -> None:
