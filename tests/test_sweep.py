@@ -1,0 +1,236 @@
+"""The k sweep: exactness against scikit-learn, and the cluster_sweep script."""
+
+import logging
+
+import matplotlib.image
+import numpy as np
+import pytest
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import silhouette_score
+
+from auditoryhum import formats, sweep
+from auditoryhum.scripts import cluster_sweep
+
+GRID = np.array([[i, j] for i in range(6) for j in range(5)], dtype=np.float32)
+
+
+def repeated_rows(seed=0, n=160, n_distinct=30, dim=6):
+    """Zipf-distributed repeats of a few distinct rows, in shuffled order (like st.npy)."""
+    rng = np.random.default_rng(seed)
+    distinct = rng.normal(size=(n_distinct, dim)).astype(np.float32)
+    draws = np.concatenate([np.arange(n_distinct), np.minimum(rng.zipf(1.4, size=n - n_distinct) - 1, n_distinct - 1)])
+    return distinct[rng.permutation(draws)]
+
+
+def all_distinct(seed=1):
+    return np.random.default_rng(seed).normal(size=(45, 5)).astype(np.float32)
+
+
+def grid_ties():
+    """Integer grid: many Ward distances tie exactly (all rows distinct)."""
+    return GRID[np.random.default_rng(2).permutation(len(GRID))]
+
+
+def ties_among_unique_rows_with_repeats():
+    """Tied distances among unique grid rows, plus groups of repeated rows far away."""
+    rng = np.random.default_rng(3)
+    far = (rng.normal(size=(6, 2)) * 3 + 40).astype(np.float32)
+    rows = np.concatenate([GRID, far[rng.integers(0, 6, size=50)]])
+    return rows[rng.permutation(len(rows))]
+
+
+def same_partition(a, b):
+    """True when a and b are the same partition up to renumbering."""
+    pairs = set(zip(a.tolist(), b.tolist()))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+@pytest.mark.parametrize("make_rows", [repeated_rows, all_distinct, grid_ties, ties_among_unique_rows_with_repeats])
+def test_every_k_matches_scikit_learn(make_rows):
+    x = make_rows()
+    result = sweep.silhouette_sweep(x)
+    n_distinct = len(np.unique(x, axis=0))
+    assert result.n_distinct == n_distinct
+    assert result.ks.tolist() == list(range(2, min(n_distinct, len(x) - 1) + 1))
+    for k in result.ks.tolist():
+        expected = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x)
+        ids = result.cluster_ids(k)
+        assert same_partition(ids, expected), f"k={k}"
+        assert abs(result.silhouette[k - 2] - silhouette_score(x, expected)) < 1e-6, f"k={k}"
+
+
+def test_cluster_ids_are_numbered_in_order_of_first_row():
+    ids = sweep.silhouette_sweep(repeated_rows()).cluster_ids(7)
+    _, first_rows = np.unique(ids, return_index=True)
+    assert np.all(np.diff(first_rows) > 0) and ids[0] == 0 and set(ids.tolist()) == set(range(7))
+
+
+def test_identical_rows_are_grouped_in_slot_order_of_their_last_row():
+    x = np.array([[1, 0], [2, 0], [1, 0], [3, 0], [2, 0], [-0.0, 5], [0.0, 5]], dtype=np.float32)
+    groups = sweep.group_identical_rows(x)
+    # Last rows: [1,0] row 2, [3,0] row 3, [2,0] row 4, [0,5] row 6 (-0.0 equals 0.0).
+    assert groups.rows.tolist() == [[1, 0], [3, 0], [2, 0], [0, 5]]
+    assert groups.counts.tolist() == [2, 1, 2, 2]
+    assert groups.inverse.tolist() == [0, 2, 0, 1, 2, 3, 3]
+
+
+def test_hash_collisions_fall_back_to_the_exact_grouping(monkeypatch):
+    x = repeated_rows()
+    expected = sweep.group_identical_rows(x)
+    monkeypatch.setattr(sweep, "_row_hashes", lambda rows: np.zeros(len(rows), dtype=np.uint64))
+    collided = sweep.group_identical_rows(x)
+    assert collided.inverse.tolist() == expected.inverse.tolist()
+    assert np.array_equal(collided.rows, expected.rows) and np.array_equal(collided.counts, expected.counts)
+
+
+def test_above_the_distinct_rows_repeated_rows_split_off_one_at_a_time():
+    x = np.array([[0, 0], [0, 0], [5, 5], [0, 0], [5, 5], [9, 0]], dtype=np.float32)
+    result = sweep.silhouette_sweep(x, k_max=5)
+    # U = 3; at k = 3 both repeated groups are whole (5 of 6 rows score 1). Row 1 (a repeat of
+    # row 0) is split off at k = 4, row 3 at k = 5: group [0,0] stops scoring at k = 4.
+    assert result.silhouette[3 - 2] == pytest.approx(5 / 6)
+    assert result.silhouette[4 - 2] == pytest.approx(2 / 6)
+    assert result.silhouette[5 - 2] == pytest.approx(2 / 6)
+    assert result.cluster_ids(5).tolist() == [0, 1, 2, 3, 2, 4]
+
+
+def test_adjusted_silhouette_and_choice():
+    ks = np.arange(2, 7)
+    silhouette = np.array([0.2, 0.5, 0.6, 0.65, 0.7])
+    adjusted = sweep.adjusted_silhouette(ks, silhouette, penalty=0.1)
+    assert adjusted == pytest.approx([0.0, 0.2, 0.2, 0.15, 0.1])
+    assert sweep.choose_k(ks, adjusted) == 3  # first of the tied best
+    assert sweep.default_penalty(400) == 1 / 400
+
+
+# ----------------------------------------------------------------------------------------------
+# the script
+
+
+@pytest.fixture
+def st_npy(tmp_path):
+    path = tmp_path / "st.npy"
+    np.save(path, repeated_rows())
+    return path
+
+
+def outputs(tmp_path):
+    return {name: tmp_path / name for name in ("sweep.csv", "ids.csv", "sweep.png")}
+
+
+def run(argv, capsys):
+    status = cluster_sweep.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def sweep_argv(npy, paths, *extra):
+    return ["--cluster_npy", npy, "--sweep_csv", paths["sweep.csv"], "--label_csv", paths["ids.csv"],
+            "--png_plot", paths["sweep.png"], *extra]
+
+
+def read_sweep_csv(path):
+    lines = path.read_text().splitlines()
+    rows = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    return lines[0], rows
+
+
+def test_script_writes_curve_choice_ids_and_plot(st_npy, tmp_path, capsys):
+    paths = outputs(tmp_path)
+    status, out, _ = run(sweep_argv(st_npy, paths), capsys)
+    assert status == 0
+    x = np.load(st_npy)
+    n_distinct = len(np.unique(x, axis=0))
+    header, rows = read_sweep_csv(paths["sweep.csv"])
+    assert header == "k,silhouette,adjusted_silhouette"
+    assert rows[:, 0].tolist() == list(range(2, n_distinct + 1))
+    assert rows[:, 2] == pytest.approx(rows[:, 1] - rows[:, 0] / n_distinct, abs=2e-8)
+    chosen_k = int(rows[np.argmax(rows[:, 2]), 0])
+    assert f"Chosen k: {chosen_k}\n" in out
+    ids = formats.read_cluster_ids(paths["ids.csv"])
+    assert len(ids) == len(x)
+    expected = AgglomerativeClustering(n_clusters=chosen_k, linkage="ward").fit_predict(x)
+    assert same_partition(ids, expected)
+    assert rows[chosen_k - 2, 1] == pytest.approx(silhouette_score(x, expected), abs=1e-6)
+    assert matplotlib.image.imread(paths["sweep.png"]).shape[:2] == (600, 1000)
+
+
+def test_script_range_penalty_and_tsne(st_npy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUDITORYHUM_CACHE", str(tmp_path / "tsne_cache"))
+    paths = outputs(tmp_path)
+    tsne_png = tmp_path / "tsne.png"
+    status, out, _ = run(sweep_argv(st_npy, paths, "--k_min", 4, "--k_max", 12, "--penalty", 0,
+                                    "--tsne_png", tsne_png), capsys)
+    assert status == 0
+    _, rows = read_sweep_csv(paths["sweep.csv"])
+    assert rows[:, 0].tolist() == list(range(4, 13))
+    assert np.array_equal(rows[:, 1], rows[:, 2])  # lambda = 0: the plain silhouette
+    chosen_k = int(rows[np.argmax(rows[:, 1]), 0])
+    assert f"Chosen k: {chosen_k}\n" in out
+    assert len(np.unique(formats.read_cluster_ids(paths["ids.csv"]))) == chosen_k
+    assert matplotlib.image.imread(tsne_png).shape[:2] == (1200, 1200)
+
+
+def test_script_warns_above_the_distinct_rows(st_npy, tmp_path, capsys, caplog):
+    paths = outputs(tmp_path)
+    n_distinct = len(np.unique(np.load(st_npy), axis=0))
+    with caplog.at_level(logging.WARNING):
+        status, _, _ = run(sweep_argv(st_npy, paths, "--k_max", n_distinct + 10), capsys)
+    assert status == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"above the {n_distinct} distinct rows" in w and "ties" in w for w in warnings)
+    _, rows = read_sweep_csv(paths["sweep.csv"])
+    assert rows[-1, 0] == n_distinct + 10
+
+
+def test_script_default_range_gives_no_warning(st_npy, tmp_path, capsys, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert run(sweep_argv(st_npy, outputs(tmp_path)), capsys)[0] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def nan_row():
+    x = repeated_rows()
+    x[5] = np.nan
+    return x
+
+
+def inf_row():
+    x = repeated_rows()
+    x[7, 2] = np.inf
+    return x
+
+
+@pytest.mark.parametrize(
+    "array, extra, message",
+    [
+        (nan_row(), [], "NaN or inf"),
+        (inf_row(), [], "NaN or inf"),
+        (np.arange(10, dtype=np.float32), [], "2-D"),
+        (np.zeros((0, 4), dtype=np.float32), [], "no rows"),
+        (np.eye(2, dtype=np.float32), [], "only 2 rows"),
+        (np.ones((5, 3), dtype=np.float32), [], "identical"),
+        (repeated_rows(), ["--k_min", 9, "--k_max", 5], "--k_min=9 is above --k_max=5"),
+        (repeated_rows(), ["--k_min", 40], "--k_min=40 is above --k_max=30"),
+        (repeated_rows(), ["--k_min", 1], "--k_min=1"),
+        (repeated_rows(), ["--k_max", 160], "--k_max=160"),
+        (repeated_rows(), ["--penalty", -0.5], "--penalty=-0.5"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, array, extra, message):
+    npy = tmp_path / "bad.npy"
+    np.save(npy, array)
+    paths = outputs(tmp_path)
+    status, _, err = run(sweep_argv(npy, paths, *extra), capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert "--" in message or str(npy) in err
+    assert not any(path.exists() for path in paths.values())
+
+
+def test_help_documents_the_formula_and_ends_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        cluster_sweep.main(["--help"])
+    out = capsys.readouterr().out
+    assert "S_adj(k) = S(k) - lambda * k" in out and "1/U" in out and "2/n" in out
+    assert out.rstrip().splitlines()[-1].strip().startswith("python3 cluster_sweep.py --cluster_npy=")
