@@ -1,0 +1,147 @@
+"""The human-in-the-loop step: pick the least aligned files for review, turn the review into annotations.
+
+The paper sends the pairs with the lowest CLAP scores to a person, who writes a short description
+of the sound; the note then replaces (util_merge_csv.py) or guides (label_*.py --annotations) the
+MLLM's label. This module does the bookkeeping around that person:
+
+    python -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv \\
+        --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv
+
+1. The first run writes the review sheet: the lowest 1 % of files by score (at least one; files
+   with no score left out), lowest first, as a CSV with a header
+   ``row,filename,label,score,annotation`` and an empty annotation column. With no annotation
+   filled in yet it stops (exit 2) and says so.
+2. The reviewer fills in the annotation column (any spreadsheet will do) and re-runs the command,
+   which writes the annotations CSV: one line per file, the note on the reviewed rows, blank
+   elsewhere (SPEC §4).
+
+``--simulate_from_filenames`` fills the sheet from each file's name instead of a person
+(``lincity_TraficHigh1.wav`` -> ``trafic high``): a stand-in annotator for the example data, whose
+file names say what the recording is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import sys
+from pathlib import Path
+
+from . import cli, formats
+from .clap import LOWEST_FRACTION
+from .errors import UserError
+
+SHEET_COLUMNS = ("row", "filename", "label", "score", "annotation")
+
+
+def lowest_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION) -> list[formats.ScoreRow]:
+    """The ``fraction`` of scored rows with the lowest score (rounded down, at least one), lowest
+    first - the same files the paper's µ1% averages over."""
+    scored = sorted((row for row in rows if not math.isnan(row.score)), key=lambda row: (row.score, row.index))
+    if not scored:
+        return []
+    return scored[: max(1, int(len(scored) * fraction))]
+
+
+def note_from_filename(filename: str) -> str:
+    """A stand-in human note from a file name: the part after ``<source>_`` (the example data's
+    naming), split into lower-case words at underscores, hyphens, digits and camelCase humps."""
+    stem = Path(filename).stem
+    clip = stem.split("_", 1)[1] if "_" in stem else stem
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", clip)
+    return " ".join(word.lower() for word in words if len(word) > 1)
+
+
+def format_sheet(rows: list[formats.ScoreRow], simulate_from_filenames: bool) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SHEET_COLUMNS)
+    for row in rows:
+        note = note_from_filename(row.filename) if simulate_from_filenames else ""
+        writer.writerow([row.index, row.filename, row.label, formats.format_score(row.score), note])
+    return out.getvalue()
+
+
+def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int, str]:
+    """Row index (1-based) -> the note filled in, for the rows that have one; each sheet row must
+    name the same file as that row of the scores CSV (a sheet from another run is refused)."""
+    try:
+        text = review_csv.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{review_csv}: cannot read the review sheet ({err})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [column for column in ("row", "filename", "annotation") if column not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError(f"{review_csv}: review sheet lacks the column(s) {', '.join(missing)}")
+    notes = {}
+    for line_no, record in enumerate(reader, start=2):
+        try:
+            index = int(record["row"])
+        except (TypeError, ValueError):
+            raise UserError(f"{review_csv}: line {line_no}: row {record['row']!r} is not a number") from None
+        if not 1 <= index <= len(rows) or rows[index - 1].filename != record["filename"]:
+            raise UserError(f"{review_csv}: line {line_no}: row {index} is not {record['filename']!r} in the "
+                            "scores CSV; the sheet belongs to another run - delete it to start a new one")
+        # The annotation is the last column, so commas typed into it without quotes (in a text
+        # editor) split it into extra fields: join them back.
+        note = " ".join(",".join([record["annotation"] or ""] + record.get(None, [])).split())
+        if note:
+            notes[index] = note
+    return notes
+
+
+def annotation_lines(n_rows: int, notes: dict[int, str]) -> list[str]:
+    return [notes.get(index, "") for index in range(1, n_rows + 1)]
+
+
+def get_parser():
+    parser = cli.make_parser(
+        "python -m auditoryhum.review",
+        "Human-in-the-loop review: write a sheet of the files whose best label aligns worst with the "
+        "audio (lowest CLAP scores), and once a person has filled in its annotation column, turn it "
+        "into an annotations CSV (one line per file, blank where not reviewed) for util_merge_csv.py "
+        "or label_*.py --annotations.",
+        "python -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv "
+        "--review_csv=review_sheet.csv --annotations_csv=human_annotations.csv",
+    )
+    parser.add_argument("--top_label_scores_csv", required=True, help="top-label scores CSV from features_clap_text.py")
+    parser.add_argument("--review_csv", required=True,
+                        help="the review sheet: written when missing (row,filename,label,score,annotation), "
+                        "read back once the annotation column is filled in")
+    parser.add_argument("--annotations_csv", required=True,
+                        help="output: annotations CSV, one line per file, the note where one was written")
+    parser.add_argument("--fraction", type=float, default=LOWEST_FRACTION,
+                        help="share of files to review, lowest scores first (at least one file)")
+    parser.add_argument("--simulate_from_filenames", action="store_true",
+                        help="fill the annotation column from each file's name instead of asking a person "
+                        "(a stand-in annotator for the example data)")
+    return parser
+
+
+@cli.entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    if not 0 < args.fraction <= 1:
+        raise UserError(f"--fraction={args.fraction}: must be in (0, 1]")
+    rows = formats.read_scores_csv(args.top_label_scores_csv)
+    review_csv = Path(args.review_csv)
+    if not review_csv.exists():
+        chosen = lowest_rows(rows, args.fraction)
+        if not chosen:
+            raise UserError(f"{args.top_label_scores_csv}: no file has a score to review")
+        formats.write_text_atomic(review_csv, format_sheet(chosen, args.simulate_from_filenames))
+        print(f"review sheet: {len(chosen)} of {len(rows)} files (lowest {args.fraction:.0%} by CLAP score) "
+              f"written to {review_csv}")
+    notes = read_sheet_notes(review_csv, rows)
+    if not notes:
+        raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
+                        "annotation column (e.g. word pairs), save, and re-run")
+    formats.write_labels_csv(args.annotations_csv, annotation_lines(len(rows), notes))
+    print(f"{len(notes)} annotations written to {args.annotations_csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
