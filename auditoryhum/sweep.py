@@ -26,12 +26,18 @@ whole curve in seconds, without ever building an n x n matrix:
   min(old b, child means). Total cost O(U^2 log U) time, O(U^2) memory (U = 5,000: ~0.6 GB).
 
 Exactness: for every k <= U the partition equals scikit-learn's (up to relabelling) and S(k) agrees
-with ``silhouette_score`` to float64 rounding (scikit-learn's own distances between identical rows
-are ~1e-8, not 0). The one thing that can differ is the choice between merges whose Ward distances
-tie *exactly*, in data that also has repeated rows: scipy computes the distance of a group of m
-copies through m-1 Lance-Williams updates, we compute it in one step, so the last bits can differ
-and break such a tie the other way. With all rows distinct the arithmetic is scipy's own, ties
-included. Real embeddings practically never tie.
+with ``silhouette_score`` well within 1e-6 (scikit-learn measures float32 distances for float32
+input, and its distances between identical rows are ~1e-8, not 0). The one thing that can differ is
+the choice between merges whose Ward distances tie *exactly* when a repeated row (multiplicity > 1)
+is part of the tie: scipy reaches the distance of a group of m copies through m-1 Lance-Williams
+updates in an order set by the rows' positions, we compute it in one step, so the last bits can
+differ and the tie can go the other way (e.g. an integer grid with every point repeated 3 times in
+shuffled order). Ties among rows that occur once - all rows distinct, or unique rows beside
+repeated ones - go as in scipy (the arithmetic is scipy's own; tested). Real embeddings
+practically never tie exactly.
+
+The sweep's purpose is the adjusted score S_adj(k) = S(k) - lambda * k, default lambda = 1/U
+(:func:`adjusted_silhouette` says why); the k that maximises it is chosen.
 
 Above k = U the clusters can only split groups of identical rows; scores there only reflect how
 those ties are broken (scikit-learn's depend on its distance round-off). We split off the repeated
@@ -276,8 +282,11 @@ def _silhouettes_up_to(tree: WardTree, layout: _LeafLayout, condensed: np.ndarra
         small_sums = weights[small[1]] @ distances[small[1]]
         child_sums = {small[0]: small_sums, large[0]: parent_sums - small_sums}
         means = {child: child_sums[child] / size for child, _, size in halves}
-        (left, left_span, left_size), (right, right_span, right_size) = halves
+        (left, left_span, _), (right, right_span, _) = halves
 
+        # The parent's mean is a weighted average of the two child means, so for a row outside
+        # the parent the new least mean is min(old least, child means), whichever was least
+        # before; a row inside sees its sibling as a new other cluster.
         left_b = np.minimum(b[left_span], means[right][left_span])
         right_b = np.minimum(b[right_span], means[left][right_span])
         np.minimum(b, np.minimum(means[left], means[right]), out=b)

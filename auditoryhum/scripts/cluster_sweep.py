@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     penalty = _penalty(args, n_distinct)
     print(f"Distinct rows: {n_distinct} of {n_rows}")
 
+    log.info("Ward tree of the %d distinct rows and silhouettes for k = 2..%d", n_distinct, k_max)
     sweep = silhouette_sweep(embeddings, k_max, groups=groups)
     in_range = sweep.ks >= k_min
     ks, silhouette = sweep.ks[in_range], sweep.silhouette[in_range]
