@@ -42,10 +42,6 @@ class ASTEmbedder:
     def sampling_rate(self) -> int:
         return self.feature_extractor.sampling_rate
 
-    @property
-    def dim(self) -> int:
-        return self.model.config.hidden_size
-
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
         import torch
 
