@@ -1,0 +1,35 @@
+"""Gemma-3n (E2B/E4B, also the bnb-4bit re-uploads) as a labeller.
+
+System text "Describing an auditory scene." (SPEC §3); Gemma's chat template folds it into the
+first user turn. The template starts with ``<bos>`` and the tokenizer adds one of its own, so the
+rendered chat is tokenised with special tokens off: one ``<bos>``, as the template's own
+tokenisation gives. Gemma-3n hears 30 s (its processor inserts 188 audio tokens, one per 160 ms);
+longer clips are cut there and shorter ones padded to it, so batching does not change a label.
+"""
+
+from __future__ import annotations
+
+from .mllm import ChatLabeller
+
+
+class Gemma3nLabeller(ChatLabeller):
+    name = "Gemma-3n"
+    model_types = ("gemma3n",)
+    max_audio_seconds = 30.0
+
+    def model_class(self):
+        from transformers import Gemma3nForConditionalGeneration
+
+        return Gemma3nForConditionalGeneration
+
+    def processor_inputs(self, texts: list[str], audios: list) -> dict:
+        window = int(self.max_audio_seconds * self.sampling_rate)
+        return self.processor(
+            text=texts, audio=audios, sampling_rate=self.sampling_rate, return_tensors="pt",
+            # the rendered chat already starts with <bos>
+            add_special_tokens=False,
+            text_kwargs={"padding": True},
+            # Gemma-3n's audio subsampling looks two frames past a clip's end, so every clip is
+            # padded to the whole window: what follows it is then the same in any batch.
+            audio_kwargs={"padding": "max_length", "max_length": window},
+        )
