@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -63,3 +64,15 @@ def add_filedir_argument(parser: argparse.ArgumentParser) -> None:
         help='glob of the audio files, quoted so the shell does not expand it, e.g. "*.wav"; '
         "files are processed in sorted order and row i of every output belongs to the i-th file",
     )
+
+
+def require_at_least_one(value: int, flag: str) -> None:
+    if value < 1:
+        raise UserError(f"{flag}={value}: must be at least 1")
+
+
+def require_output_folder(path: str, flag: str) -> None:
+    """Checked before any slow work, so a typo in an output path does not cost a whole run."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UserError(f"{flag}={path}: output folder {folder} does not exist")

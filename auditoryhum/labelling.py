@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import formats
 from .audio import AudioReadError, list_audio_files, load_audio
-from .cli import add_filedir_argument
+from .cli import add_filedir_argument, require_at_least_one, require_output_folder
 from .prompting import build_prompt, clean_response
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,8 @@ def add_labelling_arguments(parser: argparse.ArgumentParser, batch_help: str = "
 
 def run_labelling(args: argparse.Namespace, make_labeller: Callable[[], Labeller]) -> int:
     """Validate the inputs first (cheap), then load the model and label."""
-    if args.batch_size < 1:
-        from .errors import UserError
-
-        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
+    require_at_least_one(args.batch_size, "--batch_size")
+    require_output_folder(args.text_label_csv, "--text_label_csv")
     files = list_audio_files(args.filedir)
     annotations = formats.read_annotations_csv(args.annotations, len(files)) if args.annotations else None
     labeller = make_labeller()

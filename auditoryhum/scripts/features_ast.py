@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import cli, formats, runtime
 from ..ast_embedding import DEFAULT_AST_MODEL, ast_embeddings, load_ast_embedder
 from ..audio import list_audio_files
-from ..errors import UserError
 
 
 def get_parser():
@@ -36,11 +34,8 @@ def get_parser():
 @cli.entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
-    output_folder = Path(args.ast_npy).parent
-    if not output_folder.is_dir():
-        raise UserError(f"--ast_npy={args.ast_npy}: output folder {output_folder} does not exist")
+    cli.require_at_least_one(args.batch_size, "--batch_size")
+    cli.require_output_folder(args.ast_npy, "--ast_npy")
     files = list_audio_files(args.filedir)
     model_path = runtime.resolve_model_path(args.ast_model, "--ast_model")
     run_on = runtime.runtime_from_args(args)

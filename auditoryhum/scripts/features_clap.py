@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import cli, formats, runtime
 from ..audio import list_audio_files
 from ..clap import embed_audio_batch, load_clap
-from ..errors import UserError
 from ..features import embed_audio_files
 
 
@@ -36,11 +34,8 @@ def get_parser():
 @cli.entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
-    output_folder = Path(args.clap_npy).parent
-    if not output_folder.is_dir():
-        raise UserError(f"--clap_npy={args.clap_npy}: output folder {output_folder} does not exist")
+    cli.require_at_least_one(args.batch_size, "--batch_size")
+    cli.require_output_folder(args.clap_npy, "--clap_npy")
     files = list_audio_files(args.filedir)
     clap = load_clap(args.clap_model, runtime.runtime_from_args(args))
     embeddings = embed_audio_files(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -55,13 +54,8 @@ def get_parser():
 @cli.entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
-    output_folder = Path(args.top_label_scores_csv).parent
-    if not output_folder.is_dir():
-        raise UserError(
-            f"--top_label_scores_csv={args.top_label_scores_csv}: output folder {output_folder} does not exist"
-        )
+    cli.require_at_least_one(args.batch_size, "--batch_size")
+    cli.require_output_folder(args.top_label_scores_csv, "--top_label_scores_csv")
 
     files = list_audio_files(args.filedir)
     files_name = f'--filedir="{args.filedir}"'

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import cli, formats
 from ..audio import list_audio_files
-from ..errors import UserError
 from ..mfcc import N_MFCC, SAMPLING_RATE, mfcc_embeddings
 
 
@@ -26,9 +24,7 @@ def get_parser():
 @cli.entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    output_folder = Path(args.mfcc_npy).parent
-    if not output_folder.is_dir():
-        raise UserError(f"--mfcc_npy={args.mfcc_npy}: output folder {output_folder} does not exist")
+    cli.require_output_folder(args.mfcc_npy, "--mfcc_npy")
     files = list_audio_files(args.filedir)
     embeddings = mfcc_embeddings(files)
     formats.save_npy(args.mfcc_npy, embeddings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from .. import cli, formats
 from ..errors import UserError
@@ -44,11 +43,8 @@ def get_parser():
 @cli.entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise UserError(f"--batch_size={args.batch_size}: must be at least 1")
-    output_folder = Path(args.st_npy).parent
-    if not output_folder.is_dir():
-        raise UserError(f"--st_npy={args.st_npy}: output folder {output_folder} does not exist")
+    cli.require_at_least_one(args.batch_size, "--batch_size")
+    cli.require_output_folder(args.st_npy, "--st_npy")
     rows = formats.read_scores_csv(args.label_csv)
     labels = [row.label for row in rows]
     if not any(labels):
