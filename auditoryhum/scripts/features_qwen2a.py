@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import formats
 from ..audio import list_audio_files
 from ..audio_towers import Qwen2AudioTower
-from ..cli import add_filedir_argument, entry_point, make_parser
+from ..cli import add_filedir_argument, entry_point, make_parser, require_at_least_one, require_output_folder
 from ..features import embed_audio_files
 from ..runtime import add_runtime_arguments, runtime_from_args
 
@@ -28,6 +28,8 @@ def get_parser():
 @entry_point
 def main(argv=None):
     args = get_parser().parse_args(argv)
+    require_at_least_one(args.batch_size, "--batch_size")
+    require_output_folder(args.qwen2a_npy, "--qwen2a_npy")
     files = list_audio_files(args.filedir)
     tower = Qwen2AudioTower(args.qwen2a_model, runtime_from_args(args))
     embeddings = embed_audio_files(files, tower.sampling_rate, tower, args.batch_size, desc="Qwen2-Audio tower")
