@@ -109,6 +109,23 @@ class ChatLabeller:
                 f"{flag}={self.model_path}: the folder holds a {type(config).__name__} "
                 f"({config.model_type}) model, but this script needs {' or '.join(self.model_types)}"
             )
+        self._check_prequantised(config, flag)
+
+    def _check_prequantised(self, config, flag: str) -> None:
+        """A checkpoint saved already quantised by bitsandbytes (e.g. unsloth's bnb-4bit builds)
+        loads only where ``--load_in_4bit`` could: on CUDA, with bitsandbytes installed."""
+        quantization = getattr(config, "quantization_config", None) or {}
+        method = quantization.get("quant_method") if isinstance(quantization, dict) else quantization.quant_method
+        if method != "bitsandbytes":
+            return
+        if not self.runtime.device.startswith("cuda"):
+            raise UserError(f"{flag}={self.model_path}: a bitsandbytes-quantised checkpoint needs a CUDA GPU "
+                            "(use the unquantised model on CPU)")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise UserError(f'{flag}={self.model_path}: a bitsandbytes-quantised checkpoint needs bitsandbytes: '
+                            'pip install ".[gpu]"') from None
 
 
 def _first_line(err: Exception) -> str:

@@ -204,6 +204,20 @@ def test_load_in_4bit_is_refused_on_cpu_before_loading(family, model_dir, wavs, 
     assert err.count("\n") == 1 and "--load_in_4bit needs a CUDA GPU" in err
 
 
+def test_prequantised_bnb_4bit_folder_is_refused_on_cpu_in_one_line(tiny_checkpoint, wavs, tmp_path, capsys):
+    # the unsloth bnb-4bit builds of Gemma-3n carry their quantisation in config.json
+    config = json.loads((tiny_checkpoint("gemma3n") / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True,
+                                     "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16"}
+    folder = tmp_path / "gemma-3n-E2B-it-bnb-4bit"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert run_label(FAMILIES["gemma3n"], folder, wavs, tmp_path / "labels.csv") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(folder) in err and "bitsandbytes-quantised checkpoint needs a CUDA GPU" in err
+
+
 def test_kill_and_resume_gives_identical_bytes(tiny_checkpoint, tmp_path):
     model_dir = tiny_checkpoint("qwen2_5_omni")
     wav_folder = tmp_path / "many"
