@@ -76,6 +76,7 @@ def full_config(thinker, tokenizer):
         video_token_id=thinker.video_token_id, vision_start_token_id=thinker.vision_start_token_id,
         audio_start_token_id=thinker.audio_start_token_id,
     )
+    # the talker speaks in its own 128-code vocabulary; its control codes sit at the end of it
     codec = dict(codec_pad_id=120, codec_bos_id=121, codec_eos_token_id=122, codec_nothink_id=123,
                  codec_think_bos_id=124, codec_think_eos_id=125)
     return Qwen3OmniMoeConfig(
@@ -83,9 +84,11 @@ def full_config(thinker, tokenizer):
         talker_config=dict(
             text_config=dict(
                 vocab_size=128, hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, moe_intermediate_size=HIDDEN,
-                shared_expert_intermediate_size=HIDDEN,
                 num_experts=4, num_experts_per_tok=2, num_hidden_layers=1, num_attention_heads=HEADS,
                 num_key_value_heads=1, rope_parameters=MROPE,
+                # read by the talker's model code though not declared by its config class; the
+                # released config.json carries it (as it does spatial_merge_size below)
+                shared_expert_intermediate_size=HIDDEN,
             ),
             code_predictor_config=dict(
                 vocab_size=128, hidden_size=HIDDEN, intermediate_size=2 * HIDDEN, num_hidden_layers=1,
