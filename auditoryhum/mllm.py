@@ -44,6 +44,10 @@ class ChatLabeller:
             self.model = self.load_model().eval()
         except OSError as err:
             raise UserError(f"{flag}={model_path}: cannot load the model folder ({_first_line(err)})") from None
+        except ImportError as err:
+            # e.g. Gemma-3n's vision tower needs timm, the Omni processors torchvision
+            reason = " ".join(str(err).split())  # transformers spreads the install hint over lines
+            raise UserError(f"{flag}={model_path}: a package this model needs is missing: {reason}") from None
         self.tokenizer = self.processor.tokenizer
         # Decoder-only generation continues from the last position of every row: pad on the left.
         self.tokenizer.padding_side = "left"

@@ -108,9 +108,15 @@ def test_batched_run_equals_one_file_at_a_time(family, model_dir, wavs, referenc
 
 @pytest.mark.parametrize("omni", OMNI)
 def test_full_and_thinker_only_folders_give_the_same_labels(omni, tiny_checkpoint, wavs, tmp_path):
+    from safetensors import safe_open
+
     family = FAMILIES[omni]
     full = tiny_checkpoint(omni)
-    assert json.loads((full / "config.json").read_text())["model_type"] in family.labeller.model_types[:1]
+    # the released layout: a whole Omni model, the thinker's weights under thinker.*
+    assert json.loads((full / "config.json").read_text())["model_type"] == family.labeller.model_types[0]
+    with safe_open(full / "model.safetensors", "pt") as weights:
+        parts = {key.split(".")[0] for key in weights.keys()}
+    assert "thinker" in parts and len(parts) > 1
     assert run_label(family, full, wavs, tmp_path / "full.csv", "--batch_size=2") == 0
     assert run_label(family, full / THINKER_ONLY_SUBFOLDER, wavs, tmp_path / "thinker.csv", "--batch_size=2") == 0
     assert (tmp_path / "full.csv").read_bytes() == (tmp_path / "thinker.csv").read_bytes()
@@ -138,6 +144,23 @@ def test_chat_is_system_text_then_audio_then_prompt(family, labeller):
 def test_gemma_folds_the_system_text_into_the_first_user_turn(tiny_checkpoint):
     labeller = Gemma3nLabeller(str(tiny_checkpoint("gemma3n")), resolve_runtime("cpu"), "--gemma3n_model")
     assert labeller.render_chat(PROMPT_TEXT).startswith(f"<bos><start_of_turn>user\n{SYSTEM_TEXT_DEFAULT}\n\n")
+
+
+def test_tiny_gemma_token_ids_follow_the_vision_and_audio_block_layout(tiny_checkpoint):
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = tiny_checkpoint("gemma3n")
+    config, tokenizer = AutoConfig.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    text, vision, audio = config.text_config, config.vision_config, config.audio_config
+    assert vision.vocab_offset == text.vocab_size_per_layer_input
+    assert audio.vocab_offset == vision.vocab_offset + vision.vocab_size
+    assert len(tokenizer) == text.vocab_size == audio.vocab_offset + audio.vocab_size
+    ids = tokenizer.convert_tokens_to_ids
+    assert [ids("<end_of_image>"), ids("<image_soft_token>")] == [config.eoi_token_id, config.image_token_id] \
+        == [vision.vocab_offset, vision.vocab_offset + 1]
+    assert [ids("<end_of_audio>"), ids("<audio_soft_token>")] == [config.eoa_token_id, config.audio_token_id] \
+        == [audio.vocab_offset, audio.vocab_offset + 1]
+    assert max(ids("<start_of_image>"), ids("<start_of_audio>")) < vision.vocab_offset
 
 
 def test_gemma_feeds_the_templates_own_token_ids_with_one_bos(tiny_checkpoint, wavs):
@@ -216,6 +239,21 @@ def test_prequantised_bnb_4bit_folder_is_refused_on_cpu_in_one_line(tiny_checkpo
     assert run_label(FAMILIES["gemma3n"], folder, wavs, tmp_path / "labels.csv") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(folder) in err and "bitsandbytes-quantised checkpoint needs a CUDA GPU" in err
+
+
+def test_missing_timm_is_one_line_naming_the_package(tiny_checkpoint, wavs, tmp_path, monkeypatch, capsys):
+    import transformers.models.timm_wrapper.modeling_timm_wrapper  # noqa: F401 - imported with timm, for later tests
+    from transformers.utils.import_utils import is_timm_available
+
+    monkeypatch.setitem(sys.modules, "timm", None)  # as if timm were not installed
+    is_timm_available.cache_clear()
+    try:
+        assert run_label(FAMILIES["gemma3n"], tiny_checkpoint("gemma3n"), wavs, tmp_path / "labels.csv") == 2
+    finally:
+        is_timm_available.cache_clear()
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--gemma3n_model=" in errors[0] and "pip install timm" in errors[0]
+    assert not (tmp_path / "labels.csv").exists()
 
 
 def test_kill_and_resume_gives_identical_bytes(tiny_checkpoint, tmp_path):
