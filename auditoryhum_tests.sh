@@ -225,13 +225,14 @@ runs_stage() { (( stage <= $1 && $1 <= stop_stage )); }
 supplementary_file() {  # dataset mllm kind
     echo "$data_dir/supplementary/$("$python" -c 'import sys; from auditoryhum.datasets import supplementary_name; print(supplementary_name(*sys.argv[1:]))' "$@")"
 }
-uses_provided_labels() { [[ $use_provided_labels == true && -f $(supplementary_file "$1" "$2" labels) ]]; }
-
 if runs_stage 3; then
     for ds in $datasets; do
         for mllm in $mllms; do
-            uses_provided_labels "$ds" "$mllm" && continue
-            if [[ $mllm == gemini ]]; then
+            if [[ $use_provided_labels == true ]]; then
+                provided=$(supplementary_file "$ds" "$mllm" labels)
+                runs_stage 1 || [[ -f $provided ]] \
+                    || die "--use_provided_labels true: no published labels $provided (stage 1 fetches them where the authors published some); drop the option to label with $mllm"
+            elif [[ $mllm == gemini ]]; then
                 [[ -n ${GEMINI_API_KEY:-}${GOOGLE_API_KEY:-} ]] \
                     || die "--mllms gemini needs an API key: export GEMINI_API_KEY=<key> (stage 3)"
             else
@@ -380,12 +381,14 @@ stage_resample() {
 }
 
 stage_label() {
-    local ds mllm out var
+    local ds mllm out var provided
     for ds in $datasets; do
         for mllm in $mllms; do
             out=$(mllm_dir "$ds" "$mllm")/text_labels.csv
-            if uses_provided_labels "$ds" "$mllm"; then
-                step "$out" cp "$(supplementary_file "$ds" "$mllm" labels)" "$out"
+            if [[ $use_provided_labels == true ]]; then
+                provided=$(supplementary_file "$ds" "$mllm" labels)
+                [[ -f $provided ]] || die "stage 3: the supplementary data has no labels for $ds with $mllm ($provided); drop --use_provided_labels to label with $mllm"
+                step "$out" cp "$provided" "$out"
             elif [[ $mllm == gemini ]]; then
                 step "$out" "$python" "$(script "${mllm_script[$mllm]}")" --filedir="$(wav_dir "$ds")/*.wav" \
                     --genai_id="$genai_id" --text_label_csv="$out" --resume

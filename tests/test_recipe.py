@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from conftest import write_tone
+from local_file_server import FileServer
 
 RECIPE = Path(__file__).resolve().parents[1] / "auditoryhum_tests.sh"
 LAST_STAGE = 14
@@ -28,8 +30,8 @@ TABLES = ("## Label alignment (CLAP)", "## HITL boost", "## Number of clusters",
           "## Silhouette by clustering algorithm", "## HDBSCAN", "## Silhouette sweeps")
 
 
-def run_recipe(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+def run_recipe(cwd: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", **env_vars)
     return subprocess.run(["bash", str(RECIPE), "--python", sys.executable, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=900)
 
@@ -107,6 +109,40 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     assert third.returncode == 0, third.stderr[-3000:]
     made = [line.split("making ")[1] for line in stderr_lines(third) if "making" in line]
     assert made == [str(hdbscan.relative_to(tmp_path)), "exp/report.md"]
+
+
+def test_published_dataset_comes_from_the_hub_with_the_authors_labels_and_annotations(tmp_path):
+    """AHEAD-DS and the supplementary data from a stand-in Hub (HF_ENDPOINT); --use_provided_labels
+    takes the published labels (no MLLM, no model folder), stage 6 the published annotations."""
+    wavs = {f"ahead_{i}.wav": write_tone(tmp_path / f"src{i}.wav", seconds=0.3, rate=22050, channels=2,
+                                         seed=i).read_bytes() for i in range(3)}
+    labels = "traffic noise, car horn\nbirds singing\nrain drops\n"
+    annotations = "\nbird song\n"
+    with FileServer() as server:
+        server.add_hub_dataset("hzhongresearch/ahead_ds", wavs)
+        server.add_hub_dataset("hzhongresearch/auditoryhum_supplementary", {
+            "ahead-ds_qwen2a_labels.csv": labels.encode(),
+            "ahead-ds_qwen2a_labels_annotations.csv": annotations.encode(),
+            "tau2019_qwen2a_labels.csv": b"other dataset\n",
+        })
+        args = ["--datasets", "ahead_ds", "--mllms", "qwen2a", "--use_provided_labels", "true"]
+        result = run_recipe(tmp_path, *args, "--stop_stage", "3", HF_ENDPOINT=server.url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    wav_dir = tmp_path / "data" / "ahead_ds" / "wav"
+    assert sorted(p.name for p in wav_dir.iterdir()) == sorted(wavs)
+    assert {(sf.info(str(p)).samplerate, sf.info(str(p)).channels) for p in wav_dir.iterdir()} == {(16000, 1)}
+    assert (tmp_path / "data" / "supplementary" / "tau2019_qwen2a_labels.csv").exists()
+    run_dir = tmp_path / "exp" / "ahead_ds" / "qwen2a"
+    assert (run_dir / "text_labels.csv").read_text() == labels
+    assert (run_dir / "text_labels.csv.cmd").read_text().split(" && ")[1].startswith("cp data/supplementary/")
+
+    # stage 6 alone (the scores it would otherwise review stand in as an empty file)
+    (run_dir / "human-clap-wsce-mse-mae").mkdir()
+    (run_dir / "human-clap-wsce-mse-mae" / "top_label_scores.csv").touch()
+    result = run_recipe(tmp_path, *args, "--stage", "6", "--stop_stage", "6")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "human_annotations.csv").read_text() == annotations
+    assert not (run_dir / "review_sheet.csv").exists()
 
 
 @pytest.fixture
