@@ -4,12 +4,14 @@ The only torchvision wheel on PyPI for torch 2.13 is a CUDA build; beside the CP
 compiled ops library fails to load, so ``torchvision::nms`` and ``torchvision::qnms`` are never
 defined and ``import torchvision`` dies registering fake kernels for them. transformers imports
 torchvision whenever it is installed (the Qwen-Omni processors and Gemma-3n's timm need it), so
-on this machine every model import would fail. This hook defines the two operator schemas just
-before torchvision is first imported. A user with a matching torchvision never needs it: the
-schemas are only defined when torchvision's own library did not define them.
+on this machine every model import would fail. Just before torchvision is first imported, this
+hook tries to load torchvision's own ops library; only if that fails does it define the two
+operator schemas, so a matching torchvision (e.g. on a CUDA machine) is left exactly as it is.
 """
 
 import importlib.abc
+import importlib.util
+import pathlib
 import sys
 
 _SCHEMAS = {
@@ -18,25 +20,31 @@ _SCHEMAS = {
 }
 
 
-class _DefineSchemasBeforeTorchvision(importlib.abc.MetaPathFinder):
+class _DefineSchemasIfTorchvisionOpsFail(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name != "torchvision":
             return None
         sys.meta_path.remove(self)
-        import torch
-
-        for op, schema in _SCHEMAS.items():
-            if not _schema_exists(torch, op):
-                torch.library.define(f"torchvision::{op}", schema)
-        return None  # let the normal finders import torchvision itself
+        spec = importlib.util.find_spec("torchvision")
+        if spec is not None and spec.submodule_search_locations:
+            _ensure_schemas(pathlib.Path(next(iter(spec.submodule_search_locations))))
+        return None  # the normal finders import torchvision itself
 
 
-def _schema_exists(torch, op):
-    try:
-        torch._C._dispatch_find_schema_or_throw(f"torchvision::{op}", "")
-        return True
-    except RuntimeError:
-        return False
+def _ensure_schemas(package_dir):
+    import torch
+
+    for library in package_dir.glob("_C*.so"):
+        try:
+            torch.ops.load_library(str(library))
+            return  # torchvision's own ops loaded: they define the schemas
+        except (OSError, RuntimeError):
+            break
+    for op, schema in _SCHEMAS.items():
+        try:
+            torch._C._dispatch_find_schema_or_throw(f"torchvision::{op}", "")
+        except RuntimeError:
+            torch.library.define(f"torchvision::{op}", schema)
 
 
-sys.meta_path.insert(0, _DefineSchemasBeforeTorchvision())
+sys.meta_path.insert(0, _DefineSchemasIfTorchvisionOpsFail())

@@ -36,3 +36,29 @@ def test_qwen2a_tower_wrong_architecture(tiny_checkpoint, wav_dir, tmp_path, cap
                                  f"--qwen2a_npy={tmp_path}/x.npy"]) == 2
     err = capsys.readouterr().err
     assert "WhisperConfig" in err and str(folder) in err
+
+
+def test_gemma3n_tower_batched_equals_single_and_direct(tiny_checkpoint, wav_dir, tmp_path):
+    from auditoryhum.scripts import features_gemma3n
+    from conftest import write_tone
+
+    model_dir = tiny_checkpoint("gemma3n")
+    write_tone(wav_dir / "e.wav", seconds=0.5, freq=700.0, seed=9)  # same length as a.wav: one shared batch
+    (wav_dir / "bb_corrupt.wav").write_bytes(b"not audio")
+    args = [f"--filedir={wav_dir}/*.wav", f"--gemma3n_model={model_dir}"]
+    assert features_gemma3n.main(args + [f"--gemma3n_npy={tmp_path}/b1.npy", "--batch_size=1"]) == 0
+    assert features_gemma3n.main(args + [f"--gemma3n_npy={tmp_path}/b6.npy", "--batch_size=6"]) == 0
+    one, six = np.load(tmp_path / "b1.npy"), np.load(tmp_path / "b6.npy")
+    assert one.shape[0] == 6 and one.dtype == np.float32
+    assert np.isnan(one[2]).all() and not np.isnan(np.delete(one, 2, axis=0)).any()
+    np.testing.assert_allclose(one, six, rtol=1e-5, atol=1e-5)
+
+    from transformers import AutoFeatureExtractor, Gemma3nForConditionalGeneration
+
+    model = Gemma3nForConditionalGeneration.from_pretrained(model_dir)
+    extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    mel = extractor([load_audio(str(wav_dir / "c.wav"), 16000)], sampling_rate=16000,
+                    return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        hidden = model.model.audio_tower(mel, torch.zeros(mel.shape[:2], dtype=torch.bool)).last_hidden_state
+    np.testing.assert_allclose(one[3], hidden.sum(dim=1)[0].numpy(), rtol=1e-5, atol=1e-4)
