@@ -55,6 +55,18 @@ run python3 "$repo/composite_label_stats.py" --label_csv=st_sweep.csv --top_labe
 run python3 "$repo/composite_labels.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores.csv \
     --llm_model=models/causal_lm --composite_csv=composite_labels.csv
 
+step "7. human in the loop: review the lowest-scoring 10 %, merge, re-score, measure the boost"
+# The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
+# on real data a person fills in the annotation column of review_sheet.csv.
+run python3 -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv --review_csv=review_sheet.csv \
+    --annotations_csv=human_annotations.csv --fraction=0.1 --simulate_from_filenames
+run python3 "$repo/util_merge_csv.py" --csv1=qwen2a_text_labels.csv --csv2=human_annotations.csv \
+    --csv3=merged_text_labels.csv
+run python3 "$repo/features_clap_text.py" --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
+    --text_label_csv=merged_text_labels.csv --top_label_scores_csv=top_label_scores_with_annotations.csv
+run python3 "$repo/util_score_boost.py" --csv1=top_label_scores.csv --csv2=top_label_scores_with_annotations.csv \
+    --csv3=human_annotations.csv
+
 step "outputs ($PWD)"
 cat <<EOF
   labels CSV              qwen2a_text_labels.csv
@@ -65,4 +77,6 @@ cat <<EOF
   k sweep                 sweep.csv, curve sweep.png, chosen-k ids st_sweep.csv, t-SNE st_sweep_tsne.png
   composite statistics    composite_stats.txt, composite_stats.json
   composite labels        composite_labels.csv
+  HITL                    review_sheet.csv, human_annotations.csv, merged_text_labels.csv,
+                          top_label_scores_with_annotations.csv (boost printed in step 7)
 EOF

@@ -27,7 +27,7 @@ def main(argv=None):
     print(f"Annotated rows: {boost.annotated_rows}")
     if boost.scored_rows < boost.annotated_rows:
         print(f"Annotated rows without a score (left out): {boost.annotated_rows - boost.scored_rows}")
-    print(f"Mean CLAP score before: {boost.mean_before}")
-    print(f"Mean CLAP score after: {boost.mean_after}")
-    print(f"Boost: {boost.boost}")
+    print(f"Mean CLAP score before: {boost.mean_before:.6f}")
+    print(f"Mean CLAP score after: {boost.mean_after:.6f}")
+    print(f"Boost: {boost.boost:+.6f}")
     return 0
