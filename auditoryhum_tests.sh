@@ -110,7 +110,8 @@ Options (current value in brackets):
   --genai_id ID               Gemini model for --mllms gemini; key from GEMINI_API_KEY [$genai_id]
   --llm_model NAME            chat LLM folder naming the clusters (stage 13); empty: only the
                               prompts are written [${llm_model:-none}]
-                              (a model value is a folder under --model_dir, or a path)
+                              (a model value is a folder name under --model_dir, or a path
+                              with a /)
   --data_dir, --exp_dir       where data and results go [$data_dir, $exp_dir]
   --python PATH               interpreter [${python:-.venv/bin/python if present, else python3}]
   --device D                  auto, cpu, cuda, cuda:N for the model stages [$device]
@@ -210,8 +211,8 @@ if [[ $dry_run == true ]]; then
     exit 0
 fi
 
-# A model option is a folder under --model_dir, or a path to one.
-model_path() { if [[ -d $1 ]]; then echo "$1"; else echo "$model_dir/$1"; fi; }
+# A model option is a folder name under --model_dir, or a path (anything with a /).
+model_path() { if [[ $1 == */* ]]; then echo "$1"; else echo "$model_dir/$1"; fi; }
 model_name() { basename "$1"; }
 require_model() {  # value, option, what for
     local path
@@ -351,7 +352,10 @@ capture_step() {
 
 script() { echo "$root/$1.py"; }
 device_args=(--device="$device")
-label_args=(--device="$device" --batch_size="$label_batch_size" --resume)
+# An interrupted labelling run continues where it stopped; --overwrite starts it afresh.
+resume_args=()
+[[ $overwrite == true ]] || resume_args=(--resume)
+label_args=(--device="$device" --batch_size="$label_batch_size" "${resume_args[@]}")
 [[ $load_in_4bit == true ]] && label_args+=(--load_in_4bit)
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +395,7 @@ stage_label() {
                 step "$out" cp "$provided" "$out"
             elif [[ $mllm == gemini ]]; then
                 step "$out" "$python" "$(script "${mllm_script[$mllm]}")" --filedir="$(wav_dir "$ds")/*.wav" \
-                    --genai_id="$genai_id" --text_label_csv="$out" --resume
+                    --genai_id="$genai_id" --text_label_csv="$out" "${resume_args[@]}"
             else
                 var=${mllm}_model
                 step "$out" "$python" "$(script "${mllm_script[$mllm]}")" --filedir="$(wav_dir "$ds")/*.wav" \
