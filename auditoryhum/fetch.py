@@ -38,6 +38,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,10 +208,18 @@ def unpack_wavs(archive_path: Path, wav_dir: Path) -> int:
     seen: set[str] = set()
     for name, opener in _wav_members(archive_path):
         target = wav_dir / name
-        with opener() as source:
-            tmp = wav_dir / f".{name}.tmp"
-            with open(tmp, "wb") as handle:
+        tmp = wav_dir / f".{name}.tmp"
+        try:
+            with opener() as source, open(tmp, "wb") as handle:
                 shutil.copyfileobj(source, handle, CHUNK_BYTES)
+        except NotImplementedError:  # e.g. Deflate64, which Python's zipfile cannot read
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{archive_path}: {name} uses a compression method Python cannot unpack; "
+                            f"unpack it with 7z (7z e {archive_path} -o{wav_dir} '*.wav' -r) and re-run") from None
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as err:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{archive_path}: cannot unpack {name} ({err}); the archive is damaged - "
+                            "delete it and re-run") from None
         if name in seen or (target.exists() and target.stat().st_size != tmp.stat().st_size):
             tmp.unlink()
             raise UserError(f"{archive_path}: two different WAV files are named {name}; "

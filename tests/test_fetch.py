@@ -179,6 +179,16 @@ def test_flattening_two_different_wavs_of_one_name_is_refused(server, tmp_path, 
     assert "two different WAV files are named same.wav" in capsys.readouterr().err
 
 
+def test_damaged_archive_is_one_line_and_leaves_no_partial_wav(server, tmp_path, monkeypatch, capsys):
+    data = bytearray(zip_of({"a/x_1.wav": wav_bytes(tmp_path, "1.wav", 1)}))
+    data[200:210] = b"\xff" * 10  # inside the member's data: its CRC no longer matches
+    server.files["/d.zip"] = bytes(data)
+    register(monkeypatch, Dataset("damaged", "t", "h", "l", (Archive(f"{server.url}/d.zip", "d.zip", None),)))
+    assert fetch.main(["--datasets", "damaged", "--data_dir", str(tmp_path / "data")]) == 2
+    assert "cannot unpack x_1.wav" in capsys.readouterr().err
+    assert list((tmp_path / "data" / "damaged" / "wav").iterdir()) == []
+
+
 def test_dry_run_prints_the_plan_and_fetches_nothing(tiny_dataset, server, tmp_path, capsys):
     data_dir = tmp_path / "data"
     assert fetch.main(["--datasets", "tiny", "tau2019", "--data_dir", str(data_dir), "--dry_run"]) == 0
