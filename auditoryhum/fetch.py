@@ -248,6 +248,10 @@ class Layout:
     def wav_dir(self) -> Path:
         return self.root / "wav"
 
+    def hub_destination(self, dataset: Dataset) -> Path:
+        """Hub files go to wav/, except the supplementary CSVs, which stay at the root."""
+        return self.root if dataset.is_supplementary else self.wav_dir
+
     def done_marker(self, filename: str) -> Path:
         return self.downloads / f"{filename}.done"
 
@@ -387,8 +391,7 @@ def fetch_dataset(dataset: Dataset, data_dir: Path, keep_archives: bool = False,
         if isinstance(source, Archive):
             fetch_archive(source, layout, keep_archives)
         else:
-            dest = layout.root if dataset.is_supplementary else layout.wav_dir
-            fetch_hub_files(source, dest, layout.downloads, jobs)
+            fetch_hub_files(source, layout.hub_destination(dataset), layout.downloads, jobs)
     return layout
 
 
@@ -408,18 +411,15 @@ def describe_plan(dataset: Dataset, data_dir: Path) -> list[str]:
                          f" ({_human_size(source.size) if source.size else 'size not published'}; {checks}{sha})"
                          f" -> {target}")
         else:
-            dest = layout.root if dataset.is_supplementary else layout.wav_dir
             lines.append(f"  every {source.pattern} at the root of {source.repo} (listed from {tree_url(source)}, "
-                         f"each checked against the Hub's hash) -> {dest}")
+                         f"each checked against the Hub's hash) -> {layout.hub_destination(dataset)}")
     return lines
 
 
 def _human_size(size: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{size} B"
-        size /= 1000
-    raise AssertionError("unreachable")
+    units = ("B", "kB", "MB", "GB", "TB")
+    exponent = min(len(str(size)) - 1, 3 * (len(units) - 1)) // 3
+    return f"{size} B" if exponent == 0 else f"{size / 1000 ** exponent:.1f} {units[exponent]}"
 
 
 def get_parser() -> argparse.ArgumentParser:
