@@ -39,15 +39,15 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from tqdm import tqdm
 
 from . import cli
-from .datasets import DATASETS, HF_ENDPOINT, UNPACK_KEEP, UNPACK_WAV, Archive, Dataset, HubFiles, get_dataset
+from .datasets import DATASETS, HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles, get_dataset
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -351,9 +351,8 @@ def _next_link(link_header: str) -> str | None:
 def fetch_hub_file(source: HubFiles, hub_file: HubFile, dest_dir: Path, downloads: Path) -> bool:
     """Download and verify one file into ``dest_dir``; False when it was already there and intact."""
     target = dest_dir / hub_file.path
-    if target.exists() and target.stat().st_size == hub_file.size:
-        if _matches(file_hashes(target), hub_file):
-            return False
+    if target.exists() and target.stat().st_size == hub_file.size and _matches(file_hashes(target), hub_file):
+        return False
     staged = download(file_url(source, hub_file.path), downloads / hub_file.path, hub_file.size, progress=False)
     verify(staged, size=hub_file.size, sha256=hub_file.sha256, git_sha1=hub_file.git_sha1)
     os.replace(staged, target)

@@ -38,7 +38,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -173,7 +172,7 @@ class Table:
     rows: list[list[str]]
 
 
-def fmt(value: float | int | None, digits: int = 4) -> str:
+def fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, (int, np.integer)):

@@ -76,7 +76,7 @@ class FileServer:
     def data_requests(self) -> list[tuple[str, str | None]]:
         return [r for r in self.requests if not r[0].startswith("/api/")]
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import write_tone
 from local_file_server import FileServer
 
@@ -74,13 +73,13 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     for title in TABLES:
         assert title in report
     for dataset in DATASETS:
-        row = re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 4 \| 4 \| (\S+) \| (\S+) \|", report, re.M)
+        row = re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 4 \| 4 \| (\S+) \| (\S+) \|", report, re.MULTILINE)
         assert row and all(re.fullmatch(r"-?\d\.\d{4}", value) for value in row.groups()), report
         # one annotated row per dataset (the lowest 1 %, at least one file), re-scored
-        assert re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 1 \| -?\d\.\d{{4}} \|", report, re.M)
+        assert re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 1 \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
         assert re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| all-MiniLM-L6-v2 \| 4 \| \d \| \d \|",
-                         report, re.M)
-        assert re.search(rf"^\| {dataset} \| .* \| Ward agglomerative \| 2 / \d / \d \| -?\d\.\d{{4}} \|", report, re.M)
+                         report, re.MULTILINE)
+        assert re.search(rf"^\| {dataset} \| .* \| Ward agglomerative \| 2 / \d / \d \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
     assert (tmp_path / "exp" / "report" / "sweep_curves.png").stat().st_size > 0
     for name in ("alignment", "hitl_boost", "chosen_k", "silhouette", "hdbscan"):
         assert len((tmp_path / "exp" / "report" / f"{name}.csv").read_text().splitlines()) >= 3
@@ -206,7 +205,7 @@ def test_bad_options_are_one_line(workspace, args, message):
 def test_help_lists_the_stages(workspace):
     result = run_recipe(workspace, "--help")
     assert result.returncode == 0
-    stages = re.findall(r"^\s+(\d+)\s+(\w+)\s", result.stdout, re.M)
+    stages = re.findall(r"^\s+(\d+)\s+(\w+)\s", result.stdout, re.MULTILINE)
     assert [int(n) for n, _ in stages] == list(range(1, LAST_STAGE + 1))
     assert [name for _, name in stages][:3] == ["fetch", "resample", "label"] and stages[-1][1] == "report"
     assert "needs a GPU" in result.stdout
