@@ -320,9 +320,10 @@ begin_step() {  # output command... -> writes output.cmd, runnable from any fold
     steps_run=$(( steps_run + 1 ))
 }
 
-step_failed() {  # output log
+step_failed() {  # output log status: show the end of the log, stop with the command's status
     grep -av $'\r' "$2" | tail -n 15 | sed 's/^/    | /' >&2 || true
-    die "stage $current_stage (${stage_names[$current_stage]}) failed making $1; log: $2, command: $1.cmd"
+    log "error: stage $current_stage (${stage_names[$current_stage]}) failed making $1; log: $2, command: $1.cmd"
+    exit "$3"
 }
 
 show_result() {  # what the command printed, without progress bars
@@ -334,7 +335,7 @@ step() {
     local output=$1; shift
     skip_existing "$output" && return 0
     begin_step "$output" "$@"
-    "$@" > "$output.log" 2>&1 || step_failed "$output" "$output.log"
+    "$@" > "$output.log" 2>&1 || step_failed "$output" "$output.log" $?
     [[ -e $output ]] || die "stage $current_stage: '$*' succeeded but wrote no $output (log: $output.log)"
     show_result "$output.log"
 }
@@ -345,7 +346,13 @@ capture_step() {
     local output=$1; shift
     skip_existing "$output" && return 0
     begin_step "$output" "$@"
-    "$@" > "$output.tmp" 2> "$output.log" || { cat "$output.tmp" >> "$output.log"; rm -f "$output.tmp"; step_failed "$output" "$output.log"; }
+    local status=0
+    "$@" > "$output.tmp" 2> "$output.log" || status=$?
+    if (( status )); then
+        cat "$output.tmp" >> "$output.log"
+        rm -f "$output.tmp"
+        step_failed "$output" "$output.log" "$status"
+    fi
     mv "$output.tmp" "$output"
     show_result "$output"
 }
@@ -547,7 +554,7 @@ stage_report() {
     fi
     begin_step "$report" "$python" -m auditoryhum.report --exp_dir="$exp_dir" --out="$report"
     "$python" -m auditoryhum.report --exp_dir="$exp_dir" --out="$report" > "$report.log" 2>&1 \
-        || step_failed "$report" "$report.log"
+        || step_failed "$report" "$report.log" $?
     show_result "$report.log"
 }
 

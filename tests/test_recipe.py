@@ -202,6 +202,23 @@ def test_bad_options_are_one_line(workspace, args, message):
     assert_stopped_before_work(result, workspace, message)
 
 
+def test_failed_step_stops_with_its_log_and_is_redone_next_time(workspace):
+    bad = workspace / "data" / "alpha" / "wav" / "bad_file.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    args = ["--datasets", "alpha", "--stage", "2", "--stop_stage", "2"]
+    result = run_recipe(workspace, *args)
+    assert result.returncode == 1
+    assert "failed (left untouched): data/alpha/wav/bad_file.wav" in result.stderr
+    assert stderr_lines(result)[-1].endswith("error: stage 2 (resample) failed making data/alpha/resample.done; "
+                                             "log: data/alpha/resample.done.log, command: data/alpha/resample.done.cmd")
+    assert not (workspace / "data" / "alpha" / "resample.done").exists()
+
+    bad.unlink()
+    result = run_recipe(workspace, *args)
+    assert result.returncode == 0, result.stderr
+    assert "converted 0, already in format 1, failed 0" in (workspace / "data" / "alpha" / "resample.done").read_text()
+
+
 def test_help_lists_the_stages(workspace):
     result = run_recipe(workspace, "--help")
     assert result.returncode == 0
