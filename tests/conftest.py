@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Tests never reach a model hub; fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The t-SNE cache goes to a throw-away folder, not the user's ~/.cache.
+os.environ.setdefault("AUDITORYHUM_CACHE", tempfile.mkdtemp(prefix="auditoryhum-test-cache-"))
 
 from pathlib import Path
 
@@ -51,7 +54,12 @@ def tiny_checkpoint(tmp_path_factory):
 
     from auditoryhum.tiny_checkpoints import build
 
-    root = tmp_path_factory.getbasetemp().parent / "tiny_checkpoints"
+    # One folder per test session: under pytest-xdist each worker's basetemp is a child of the
+    # session's, so the workers share it; a plain run uses its own basetemp.
+    session_temp = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_temp = session_temp.parent
+    root = session_temp / "tiny_checkpoints"
     root.mkdir(exist_ok=True)
 
     def get(name: str) -> Path:
