@@ -455,7 +455,7 @@ stage_annotate() {
             if [[ $simulate_annotations == true || ( $simulate_annotations == auto && $(dataset_kind "$ds") != registry ) ]]; then
                 simulate=(--simulate_from_filenames)
             fi
-            step "$dir/human_annotations.csv" "$python" -m auditoryhum.review \
+            step "$dir/human_annotations.csv" "$python" "$(script util_review_sheet)" \
                 --top_label_scores_csv="$(clap_dir "$ds" "$mllm" "$(first_clap)")/top_label_scores.csv" \
                 --review_csv="$dir/review_sheet.csv" --annotations_csv="$dir/human_annotations.csv" \
                 --fraction="$review_fraction" "${simulate[@]}"

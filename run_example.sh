@@ -58,7 +58,7 @@ run python3 "$repo/composite_labels.py" --label_csv=st_sweep.csv --top_label_sco
 step "7. human in the loop: review the lowest-scoring 10 %, merge, re-score, measure the boost"
 # The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
 # on real data a person fills in the annotation column of review_sheet.csv.
-run python3 -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv --review_csv=review_sheet.csv \
+run python3 "$repo/util_review_sheet.py" --top_label_scores_csv=top_label_scores.csv --review_csv=review_sheet.csv \
     --annotations_csv=human_annotations.csv --fraction=0.1 --simulate_from_filenames
 run python3 "$repo/util_merge_csv.py" --csv1=qwen2a_text_labels.csv --csv2=human_annotations.csv \
     --csv3=merged_text_labels.csv

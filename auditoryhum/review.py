@@ -4,7 +4,7 @@ The paper sends the pairs with the lowest CLAP scores to a person, who writes a 
 of the sound; the note then replaces (util_merge_csv.py) or guides (label_*.py --annotations) the
 MLLM's label. This module does the bookkeeping around that person:
 
-    python -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv \\
+    python3 util_review_sheet.py --top_label_scores_csv=top_label_scores.csv \\
         --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv
 
 1. The first run writes the review sheet: the lowest 1 % of files by score (at least one; files
@@ -26,10 +26,9 @@ import csv
 import io
 import math
 import re
-import sys
 from pathlib import Path
 
-from . import cli, formats
+from . import formats
 from .clap import LOWEST_FRACTION
 from .errors import UserError
 
@@ -94,54 +93,3 @@ def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int
 
 def annotation_lines(n_rows: int, notes: dict[int, str]) -> list[str]:
     return [notes.get(index, "") for index in range(1, n_rows + 1)]
-
-
-def get_parser():
-    parser = cli.make_parser(
-        "python -m auditoryhum.review",
-        "Human-in-the-loop review: write a sheet of the files whose best label aligns worst with the "
-        "audio (lowest CLAP scores), and once a person has filled in its annotation column, turn it "
-        "into an annotations CSV (one line per file, blank where not reviewed) for util_merge_csv.py "
-        "or label_*.py --annotations.",
-        "python -m auditoryhum.review --top_label_scores_csv=top_label_scores.csv "
-        "--review_csv=review_sheet.csv --annotations_csv=human_annotations.csv",
-    )
-    parser.add_argument("--top_label_scores_csv", required=True, help="top-label scores CSV from features_clap_text.py")
-    parser.add_argument("--review_csv", required=True,
-                        help="the review sheet: written when missing (row,filename,label,score,annotation), "
-                        "read back once the annotation column is filled in")
-    parser.add_argument("--annotations_csv", required=True,
-                        help="output: annotations CSV, one line per file, the note where one was written")
-    parser.add_argument("--fraction", type=float, default=LOWEST_FRACTION,
-                        help="share of files to review, lowest scores first (at least one file)")
-    parser.add_argument("--simulate_from_filenames", action="store_true",
-                        help="fill the annotation column from each file's name instead of asking a person "
-                        "(a stand-in annotator for the example data)")
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    if not 0 < args.fraction <= 1:
-        raise UserError(f"--fraction={args.fraction}: must be in (0, 1]")
-    rows = formats.read_scores_csv(args.top_label_scores_csv)
-    review_csv = Path(args.review_csv)
-    if not review_csv.exists():
-        chosen = lowest_rows(rows, args.fraction)
-        if not chosen:
-            raise UserError(f"{args.top_label_scores_csv}: no file has a score to review")
-        formats.write_text_atomic(review_csv, format_sheet(chosen, args.simulate_from_filenames))
-        print(f"review sheet: {len(chosen)} of {len(rows)} files (lowest {args.fraction:.0%} by CLAP score) "
-              f"written to {review_csv}")
-    notes = read_sheet_notes(review_csv, rows)
-    if not notes:
-        raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
-                        "annotation column (e.g. word pairs), save, and re-run")
-    formats.write_labels_csv(args.annotations_csv, annotation_lines(len(rows), notes))
-    print(f"{len(notes)} annotations written to {args.annotations_csv}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from auditoryhum import formats, review
+from auditoryhum.scripts import util_review_sheet
 from auditoryhum.formats import ScoreRow
 
 
@@ -43,7 +44,7 @@ def scores_csv(tmp_path):
 
 
 def run(scores_csv, tmp_path, *extra):
-    return review.main(["--top_label_scores_csv", str(scores_csv), "--review_csv", str(tmp_path / "sheet.csv"),
+    return util_review_sheet.main(["--top_label_scores_csv", str(scores_csv), "--review_csv", str(tmp_path / "sheet.csv"),
                         "--annotations_csv", str(tmp_path / "ann.csv"), "--fraction", "0.5", *extra])
 
 

@@ -1,0 +1,57 @@
+"""util_review_sheet.py: the HITL review sheet of the lowest-scoring files, and the annotations CSV
+made from it once a person has filled it in (see auditoryhum.review)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import cli, formats
+from ..errors import UserError
+from ..review import LOWEST_FRACTION, annotation_lines, format_sheet, lowest_rows, read_sheet_notes
+
+
+def get_parser():
+    parser = cli.make_parser(
+        "util_review_sheet.py",
+        "Human-in-the-loop review: write a sheet of the files whose best label aligns worst with the "
+        "audio (lowest CLAP scores), and once a person has filled in its annotation column, turn it "
+        "into an annotations CSV (one line per file, blank where not reviewed) for util_merge_csv.py "
+        "or label_*.py --annotations.",
+        "python3 util_review_sheet.py --top_label_scores_csv=top_label_scores.csv "
+        "--review_csv=review_sheet.csv --annotations_csv=human_annotations.csv",
+    )
+    parser.add_argument("--top_label_scores_csv", required=True, help="top-label scores CSV from features_clap_text.py")
+    parser.add_argument("--review_csv", required=True,
+                        help="the review sheet: written when missing (row,filename,label,score,annotation), "
+                        "read back once the annotation column is filled in")
+    parser.add_argument("--annotations_csv", required=True,
+                        help="output: annotations CSV, one line per file, the note where one was written")
+    parser.add_argument("--fraction", type=float, default=LOWEST_FRACTION,
+                        help="share of files to review, lowest scores first (at least one file)")
+    parser.add_argument("--simulate_from_filenames", action="store_true",
+                        help="fill the annotation column from each file's name instead of asking a person "
+                        "(a stand-in annotator for the example data)")
+    return parser
+
+
+@cli.entry_point
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    if not 0 < args.fraction <= 1:
+        raise UserError(f"--fraction={args.fraction}: must be in (0, 1]")
+    rows = formats.read_scores_csv(args.top_label_scores_csv)
+    review_csv = Path(args.review_csv)
+    if not review_csv.exists():
+        chosen = lowest_rows(rows, args.fraction)
+        if not chosen:
+            raise UserError(f"{args.top_label_scores_csv}: no file has a score to review")
+        formats.write_text_atomic(review_csv, format_sheet(chosen, args.simulate_from_filenames))
+        print(f"review sheet: {len(chosen)} of {len(rows)} files (lowest {args.fraction:.0%} by CLAP score) "
+              f"written to {review_csv}")
+    notes = read_sheet_notes(review_csv, rows)
+    if not notes:
+        raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
+                        "annotation column (e.g. word pairs), save, and re-run")
+    formats.write_labels_csv(args.annotations_csv, annotation_lines(len(rows), notes))
+    print(f"{len(notes)} annotations written to {args.annotations_csv}")
+    return 0
