@@ -41,21 +41,7 @@ run python3 "$repo/features_clap.py" --filedir="audio/*.wav" --clap_model=models
 run python3 "$repo/features_clap_text.py" --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
     --text_label_csv=qwen2a_text_labels.csv --top_label_scores_csv=top_label_scores.csv
 
-step "4. sentence-transformer embeddings of the best labels (real all-MiniLM-L6-v2)"
-run python3 "$repo/features_st.py" --st_model="$st_model" --label_csv=top_label_scores.csv --st_npy=st.npy
-
-step "5. Ward clustering at a fixed k, and the adjusted-silhouette k sweep"
-run python3 "$repo/cluster_ag.py" --cluster_npy=st.npy --n_clusters=5 --label_csv=st_ag.csv --png_plot=st_ag.png
-run python3 "$repo/cluster_sweep.py" --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=st_sweep.csv \
-    --png_plot=sweep.png --tsne_png=st_sweep_tsne.png
-
-step "6. composite label statistics and composite labels (tiny LLM: gibberish names)"
-run python3 "$repo/composite_label_stats.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores.csv \
-    --json_out=composite_stats.json | tee composite_stats.txt >/dev/null
-run python3 "$repo/composite_labels.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores.csv \
-    --llm_model=models/causal_lm --composite_csv=composite_labels.csv
-
-step "7. human in the loop: review the lowest-scoring 10 %, merge, re-score, measure the boost"
+step "4. human in the loop: review the lowest-scoring 10 %, merge, re-score, measure the boost"
 # The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
 # on real data a person fills in the annotation column of review_sheet.csv.
 run python3 "$repo/util_review_sheet.py" --top_label_scores_csv=top_label_scores.csv --review_csv=review_sheet.csv \
@@ -67,16 +53,30 @@ run python3 "$repo/features_clap_text.py" --filedir="audio/*.wav" --clap_model=m
 run python3 "$repo/util_score_boost.py" --csv1=top_label_scores.csv --csv2=top_label_scores_with_annotations.csv \
     --csv3=human_annotations.csv
 
+step "5. sentence-transformer embeddings of the best labels after review (real all-MiniLM-L6-v2)"
+run python3 "$repo/features_st.py" --st_model="$st_model" --label_csv=top_label_scores_with_annotations.csv --st_npy=st.npy
+
+step "6. Ward clustering at a fixed k, and the adjusted-silhouette k sweep"
+run python3 "$repo/cluster_ag.py" --cluster_npy=st.npy --n_clusters=5 --label_csv=st_ag.csv --png_plot=st_ag.png
+run python3 "$repo/cluster_sweep.py" --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=st_sweep.csv \
+    --png_plot=sweep.png --tsne_png=st_sweep_tsne.png
+
+step "7. the taxonomy: composite label statistics and composite labels (tiny LLM: gibberish names)"
+run python3 "$repo/composite_label_stats.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores_with_annotations.csv \
+    --json_out=composite_stats.json | tee composite_stats.txt >/dev/null
+run python3 "$repo/composite_labels.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores_with_annotations.csv \
+    --llm_model=models/causal_lm --composite_csv=composite_labels.csv
+
 step "outputs ($PWD)"
 cat <<EOF
   labels CSV              qwen2a_text_labels.csv
   CLAP embeddings         clap.npy
   top-label scores        top_label_scores.csv   (µc and µ1% printed in step 3)
+  HITL                    review_sheet.csv, human_annotations.csv, merged_text_labels.csv,
+                          top_label_scores_with_annotations.csv (boost printed in step 4)
   sentence embeddings     st.npy
   cluster ids (k=5)       st_ag.csv, t-SNE plot st_ag.png
   k sweep                 sweep.csv, curve sweep.png, chosen-k ids st_sweep.csv, t-SNE st_sweep_tsne.png
   composite statistics    composite_stats.txt, composite_stats.json
-  composite labels        composite_labels.csv
-  HITL                    review_sheet.csv, human_annotations.csv, merged_text_labels.csv,
-                          top_label_scores_with_annotations.csv (boost printed in step 7)
+  composite labels        composite_labels.csv (the taxonomy)
 EOF
