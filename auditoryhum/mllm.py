@@ -135,3 +135,33 @@ class ChatLabeller:
 def _first_line(err: Exception) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# command line shared by label_qwen2a.py, label_qwen2_5o.py, label_qwen3o.py and label_gemma3n.py
+
+
+def labeller_parser(prog: str, model_flag: str, model_help: str, model_name: str, example: str):
+    """The parser of a local-MLLM label script: the model flag, the loop's flags, the runtime's."""
+    from .cli import make_parser
+    from .labelling import add_labelling_arguments
+    from .runtime import add_runtime_arguments
+
+    parser = make_parser(
+        prog,
+        f"Describe each audio file's scene in word pairs with {model_name} (greedy, 64 new tokens) and "
+        "write one cleaned response per file to a labels CSV, line by line as they are produced.",
+        example,
+    )
+    parser.add_argument(f"--{model_flag}", required=True, help=model_help)
+    add_labelling_arguments(parser)
+    add_runtime_arguments(parser)
+    return parser
+
+
+def run_labeller(args, labeller_class: type[ChatLabeller], model_flag: str) -> int:
+    from .labelling import run_labelling
+    from .runtime import runtime_from_args
+
+    runtime = runtime_from_args(args)
+    return run_labelling(args, lambda: labeller_class(getattr(args, model_flag), runtime, f"--{model_flag}"))
