@@ -9,7 +9,7 @@ loop's.
 Retrying is ours, not the SDK's (its own retry is switched off), so the policy is bounded and
 testable: HTTP 408, 429 and 5xx and network failures are retried with capped exponential backoff
 and jitter, honouring a wait the server asks for; any other error, or a failure that outlasts the
-retries, raises :class:`GeminiStopped`, which the script turns into one line while the loop keeps
+retries, raises :class:`GeminiStopped` (a :class:`~auditoryhum.labelling.LabellingStopped`), which the loop turns into one line, keeping
 every finished row.
 
 The API key is read from the environment, never printed, and scrubbed from every message that
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeVar
 
 from .errors import UserError
-from .labelling import LabelRequest
+from .labelling import LabellingStopped, LabelRequest
 from .runtime import SEED
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ AUDIO_MIME_TYPES = {
 }
 
 
-class GeminiStopped(Exception):
+class GeminiStopped(LabellingStopped):
     """The run cannot go on: a request failed for good. The message is one line, names the model
     and the file, and never holds the API key."""
 

@@ -22,9 +22,15 @@ from tqdm.auto import tqdm
 from . import formats
 from .audio import AudioReadError, list_audio_files, load_audio
 from .cli import add_filedir_argument, require_at_least_one, require_output_folder
+from .errors import UserError
 from .prompting import build_prompt, clean_response
 
 log = logging.getLogger(__name__)
+
+
+class LabellingStopped(Exception):
+    """A labeller cannot go on (e.g. a remote service failed for good). The loop keeps every
+    finished line and stops with one line saying how many and how to continue."""
 
 
 @dataclass
@@ -84,6 +90,11 @@ def label_files(
                 summary.labelled_now += len(lines)
                 bar.update(len(lines))
         writer.finish()
+    except LabellingStopped as err:
+        raise UserError(
+            f"{err}; {writer.done} finished label{'' if writer.done == 1 else 's'} kept in "
+            f"{writer.partial_path}; re-run with --resume to continue"
+        ) from None
     finally:
         writer.close()
     _report(summary, out_csv)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from .. import formats
 from ..cli import entry_point, make_parser
 from ..errors import UserError
-from ..gemini import API_KEY_ENV_VARS, GeminiLabeller, GeminiStopped, RetryPolicy, make_client, resolve_api_key
+from ..gemini import API_KEY_ENV_VARS, GeminiLabeller, RetryPolicy, make_client, resolve_api_key
 from ..labelling import add_labelling_arguments, run_labelling
 
 log = logging.getLogger(__name__)
@@ -66,13 +64,6 @@ def check_arguments(args) -> None:
         raise UserError(f"--base_url={args.base_url}: must start with http:// or https://")
 
 
-def saved_rows_note(text_label_csv: str) -> str:
-    """Where the finished labels of a stopped run are, for the one-line error."""
-    partial = Path(text_label_csv + ".partial")
-    done = len(formats.read_labels_csv(partial)) if partial.exists() else 0
-    return f"{done} finished label{'' if done == 1 else 's'} kept in {partial}; re-run with --resume to continue"
-
-
 @entry_point
 def main(argv=None):
     args = get_parser().parse_args(argv)
@@ -89,7 +80,4 @@ def main(argv=None):
         client = make_client(api_key, args.base_url, args.timeout_seconds)
         return GeminiLabeller(args.genai_id, client, api_key, retry)
 
-    try:
-        return run_labelling(args, make_labeller)
-    except GeminiStopped as err:
-        raise UserError(f"{err}; {saved_rows_note(args.text_label_csv)}") from None
+    return run_labelling(args, make_labeller)
