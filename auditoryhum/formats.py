@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import math
 import os
 import tempfile
@@ -37,6 +38,7 @@ import numpy as np
 from .errors import UserError
 
 PathLike = str | os.PathLike
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +171,9 @@ class IncrementalLinesWriter:
                 )
             with open(self.partial_path, "r+", encoding="utf-8", newline="") as handle:
                 handle.truncate(len(complete.encode("utf-8")))
+        elif self.partial_path.exists():
+            log.warning("%s: an interrupted run's lines are discarded and the run starts over "
+                        "(pass --resume to continue it instead)", self.partial_path)
         elif resume and self.path.exists():
             # A finished output from an earlier run: nothing left to do if it is complete.
             existing = read_labels_csv(self.path)

@@ -148,3 +148,13 @@ def test_killed_writer_process_leaves_partial_lines(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=False)
     assert not out.exists()
     assert (tmp_path / "labels.csv.partial").read_text() == "a\nb\n"
+
+
+def test_incremental_writer_without_resume_says_it_starts_over(tmp_path, caplog):
+    out = tmp_path / "labels.csv"
+    (tmp_path / "labels.csv.partial").write_text("old\n")
+    writer = formats.IncrementalLinesWriter(out, total=1, resume=False)
+    assert writer.done == 0 and "pass --resume" in caplog.text
+    writer.extend(["new"])
+    writer.finish()
+    assert out.read_text() == "new\n"
