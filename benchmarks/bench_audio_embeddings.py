@@ -44,12 +44,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from synthetic_audio import synthetic_clips  # noqa: E402
 from auditoryhum.features import embed_audio_files  # noqa: E402
 
 DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # where ./run_example.sh puts them
@@ -91,22 +92,9 @@ def real_size_clap(device: str, work_dir: Path) -> Model:
     return Model("CLAP", clap.sampling_rate, lambda waveforms: clap_module.embed_audio_batch(clap, waveforms))
 
 
-def synthetic_clips(count: int, folder: Path, seconds: float = 10.0, rate: int = 16000) -> list[str]:
-    """``count`` different 10 s clips (tones in noise) at 16 kHz, for a machine without the example."""
-    rng = np.random.default_rng(SEED)
-    t = np.arange(int(seconds * rate)) / rate
-    paths = []
-    for i in range(count):
-        signal = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) + 0.05 * rng.standard_normal(t.size)
-        path = folder / f"synthetic_{i:03d}.wav"
-        sf.write(path, signal.astype(np.float32), rate, subtype="PCM_16")
-        paths.append(str(path))
-    return paths
-
-
 def pick_files(args, work_dir: Path) -> list[str]:
     if args.synthetic:
-        return synthetic_clips(args.synthetic, work_dir)
+        return synthetic_clips(args.synthetic, 10.0, work_dir)
     files = sorted(glob.glob(args.filedir))
     if not files:
         sys.exit(

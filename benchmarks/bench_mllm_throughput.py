@@ -44,13 +44,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from synthetic_audio import synthetic_clips  # noqa: E402
 from auditoryhum import formats  # noqa: E402
 from auditoryhum.audio import list_audio_files  # noqa: E402
 from auditoryhum.cli import entry_point, make_parser  # noqa: E402
@@ -222,20 +222,6 @@ def check_preset(args, runtime: Runtime) -> None:
 
 
 # -- audio -----------------------------------------------------------------------------------
-
-
-def synthetic_clips(count: int, seconds: float, folder: Path, rate: int = 16000) -> list[str]:
-    """``count`` different clips (a tone in noise) of ``seconds`` at 16 kHz."""
-    rng = np.random.default_rng(SEED)
-    t = np.arange(int(seconds * rate)) / rate
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        signal = 0.2 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) + 0.05 * rng.standard_normal(t.size)
-        path = folder / f"synthetic_{i:03d}.wav"
-        sf.write(path, signal.astype(np.float32), rate, subtype="PCM_16")
-        paths.append(str(path))
-    return paths
 
 
 def pick_files(args, scratch: Path) -> list[str]:
