@@ -71,16 +71,20 @@ def main(argv=None) -> int:
         print(f"dry run ({target.describe()}): {len(pending)} to convert, {already} already in format")
         return 0
 
-    with sigterm_as_interrupt():
-        outcomes = convert_all(files, Converter(target, ffmpeg), args.jobs)
+    converter = Converter(target, ffmpeg)
+    with cancel_on_signals(converter) as interrupted:
+        outcomes = convert_all(files, converter, args.jobs)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
     return report(outcomes, target)
 
 
 def convert_all(files: list[str], converter: Converter, jobs: int) -> list[Outcome]:
     """Convert in a thread pool (each thread drives one ffmpeg process); outcomes in file order.
 
-    On Ctrl-C (or SIGTERM) pending files are dropped and running ffmpeg processes killed; their
-    temporary files are removed before the interrupt propagates, and every original is intact.
+    After :meth:`Converter.cancel` (Ctrl-C or SIGTERM, see :func:`cancel_on_signals`) pending files
+    end as "cancelled" and running ffmpeg processes are killed; their temporary files are removed
+    and every original is intact.
     """
     outcomes = []
     executor = ThreadPoolExecutor(max_workers=jobs)
@@ -113,17 +117,25 @@ def report(outcomes: list[Outcome], target: Target) -> int:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt():
-    """Treat ``kill`` like Ctrl-C, so the cleanup in :func:`convert_all` runs."""
+def cancel_on_signals(converter: Converter):
+    """Ctrl-C and ``kill`` cancel the conversions (running ffmpeg processes are killed, their
+    temporary files removed) and set the yielded event; the caller then stops as interrupted.
+
+    The handler does not raise: an exception thrown into the main thread while it holds one of
+    the thread pool's internal locks could leave that lock held and hang the shutdown.
+    """
+    interrupted = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield interrupted
         return
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def cancel(signum, frame):
+        interrupted.set()
+        converter.cancel()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, cancel) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield interrupted
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
