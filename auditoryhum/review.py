@@ -7,10 +7,12 @@ MLLM's label. This module does the bookkeeping around that person:
     python3 util_review_sheet.py --top_label_scores_csv=top_label_scores.csv \\
         --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv
 
-1. The first run writes the review sheet: the lowest 1 % of files by score (at least one; files
-   with no score left out), lowest first, as a CSV with a header
-   ``row,filename,label,score,annotation`` and an empty annotation column. With no annotation
-   filled in yet it stops (exit 2) and says so.
+1. The first run writes the review sheet, a CSV with a header
+   ``row,filename,label,score,reason,annotation`` and an empty annotation column: first every file
+   with no label at all (reason ``no label``: an empty or non-English answer, or unreadable audio -
+   the files that need a person most), in file order; then the lowest 1 % of the scored files
+   (at least one), lowest first (reason ``lowest 1%``). With no annotation filled in yet it stops
+   (exit 2) and says so.
 2. The reviewer fills in the annotation column (any spreadsheet will do) and re-runs the command,
    which writes the annotations CSV: one line per file, the note on the reviewed rows, blank
    elsewhere (SPEC §4).
@@ -32,16 +34,36 @@ from . import formats
 from .clap import LOWEST_FRACTION
 from .errors import UserError
 
-SHEET_COLUMNS = ("row", "filename", "label", "score", "annotation")
+#: The annotation column is last: notes typed with unquoted commas spill into extra fields,
+#: which :func:`read_sheet_notes` joins back.
+SHEET_COLUMNS = ("row", "filename", "label", "score", "reason", "annotation")
+REASON_NO_LABEL = "no label"
+
+
+def has_label(row: formats.ScoreRow) -> bool:
+    """False for a file CLAP could not score: no usable label, or no audio embedding."""
+    return bool(row.label.strip()) and not math.isnan(row.score)
 
 
 def lowest_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION) -> list[formats.ScoreRow]:
     """The ``fraction`` of scored rows with the lowest score (rounded down, at least one), lowest
     first - the same files the paper's µ1% averages over."""
-    scored = sorted((row for row in rows if not math.isnan(row.score)), key=lambda row: (row.score, row.index))
+    scored = sorted((row for row in rows if has_label(row)), key=lambda row: (row.score, row.index))
     if not scored:
         return []
     return scored[: max(1, int(len(scored) * fraction))]
+
+
+def lowest_reason(fraction: float) -> str:
+    """``lowest 1%`` for 0.01, ``lowest 2.5%`` for 0.025."""
+    return f"lowest {100 * fraction:g}%"
+
+
+def review_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION) -> list[tuple[formats.ScoreRow, str]]:
+    """What goes on the sheet, with why: every label-less file first (file order), then the lowest
+    ``fraction`` of the scored files (lowest first)."""
+    unlabelled = [(row, REASON_NO_LABEL) for row in rows if not has_label(row)]
+    return unlabelled + [(row, lowest_reason(fraction)) for row in lowest_rows(rows, fraction)]
 
 
 def note_from_filename(filename: str) -> str:
@@ -53,19 +75,21 @@ def note_from_filename(filename: str) -> str:
     return " ".join(word.lower() for word in words if len(word) > 1)
 
 
-def format_sheet(rows: list[formats.ScoreRow], simulate_from_filenames: bool) -> str:
+def format_sheet(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> str:
+    """The sheet for :func:`review_rows`' ``(row, reason)`` pairs."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SHEET_COLUMNS)
-    for row in rows:
+    for row, reason in rows:
         note = note_from_filename(row.filename) if simulate_from_filenames else ""
-        writer.writerow([row.index, row.filename, row.label, formats.format_score(row.score), note])
+        writer.writerow([row.index, row.filename, row.label, formats.format_score(row.score), reason, note])
     return out.getvalue()
 
 
 def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int, str]:
     """Row index (1-based) -> the note filled in, for the rows that have one; each sheet row must
-    name the same file as that row of the scores CSV (a sheet from another run is refused)."""
+    name the same file as that row of the scores CSV (a sheet from another run is refused).
+    Sheets written before the ``reason`` column existed read the same way."""
     try:
         text = review_csv.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:

@@ -89,7 +89,7 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     assert labels_cmd.startswith(f"cd {tmp_path} && ")
     assert "label_qwen2a.py --filedir=data/alpha/wav/\\*.wav --qwen2a_model=models/Qwen2-Audio-7B-Instruct" in labels_cmd
     sheet = (tmp_path / "exp" / "alpha" / "qwen2a" / "review_sheet.csv").read_text().splitlines()
-    assert sheet[0] == "row,filename,label,score,annotation" and len(sheet) == 2
+    assert sheet[0] == "row,filename,label,score,reason,annotation" and len(sheet) == 2
 
     # a second run finds every output and does nothing
     before = mtimes(tmp_path)

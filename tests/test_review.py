@@ -26,6 +26,18 @@ def test_lowest_rows_takes_the_lowest_fraction_rounded_down_but_at_least_one():
     assert review.lowest_rows(scores([math.nan])) == []
 
 
+def test_files_without_a_label_go_on_the_sheet_first_with_their_reason():
+    rows = scores([0.5, 0.1, 0.3, 0.2])
+    rows[2] = ScoreRow(3, "src_clip3.wav", "", math.nan)  # an empty or non-English answer
+    rows[0] = ScoreRow(1, "src_clip1.wav", "", math.nan)
+    chosen = review.review_rows(rows, 0.01)
+    assert [(row.index, reason) for row, reason in chosen] == [(1, "no label"), (3, "no label"), (2, "lowest 1%")]
+    assert review.lowest_reason(0.025) == "lowest 2.5%"
+    # every file label-less: all of them are on the sheet, none "lowest"
+    unlabelled = [ScoreRow(i, f"f{i}.wav", "", math.nan) for i in (1, 2)]
+    assert [reason for _, reason in review.review_rows(unlabelled)] == ["no label", "no label"]
+
+
 @pytest.mark.parametrize("name, note", [
     ("lincity_TraficHigh1.wav", "trafic high"),
     ("animals_cat.wav", "cat"),
@@ -51,14 +63,35 @@ def run(scores_csv, tmp_path, *extra):
 def test_first_run_writes_the_sheet_and_waits_for_the_reviewer(scores_csv, tmp_path, capsys):
     assert run(scores_csv, tmp_path) == 2
     captured = capsys.readouterr()
-    assert "review sheet: 2 of 4 files (lowest 50% by CLAP score)" in captured.out
+    assert "review sheet: 2 of 4 files (0 without a label, 2 lowest 50% by CLAP score)" in captured.out
     assert captured.err.startswith("error: ") and "no annotation filled in yet" in captured.err
     with open(tmp_path / "sheet.csv", newline="") as handle:
         sheet = list(csv.reader(handle))
-    assert sheet == [["row", "filename", "label", "score", "annotation"],
-                     ["4", "src_clip4.wav", "label 4", "0.020000", ""],
-                     ["2", "src_clip2.wav", "label 2", "0.050000", ""]]
+    assert sheet == [["row", "filename", "label", "score", "reason", "annotation"],
+                     ["4", "src_clip4.wav", "label 4", "0.020000", "lowest 50%", ""],
+                     ["2", "src_clip2.wav", "label 2", "0.050000", "lowest 50%", ""]]
     assert not (tmp_path / "ann.csv").exists()
+
+
+def test_a_label_less_file_reaches_the_reviewer_and_its_note_the_annotations(tmp_path, capsys):
+    path = tmp_path / "top_label_scores.csv"
+    formats.write_scores_csv(path, [ScoreRow(1, "a.wav", "dog barking", 0.4), ScoreRow(2, "b.wav", "", math.nan),
+                                    ScoreRow(3, "c.wav", "rain", 0.1)])
+    assert run(path, tmp_path, "--fraction", "0.01") == 2
+    assert "2 of 3 files (1 without a label, 1 lowest 1% by CLAP score)" in capsys.readouterr().out
+    with open(tmp_path / "sheet.csv", newline="") as handle:
+        sheet = list(csv.reader(handle))
+    assert [row[:2] + row[4:] for row in sheet[1:]] == [["2", "b.wav", "no label", ""], ["3", "c.wav", "lowest 1%", ""]]
+    lines = (tmp_path / "sheet.csv").read_text().splitlines()
+    (tmp_path / "sheet.csv").write_text("\n".join([lines[0], lines[1] + "crow caw", lines[2]]) + "\n")
+    assert run(path, tmp_path) == 0
+    assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "crow caw", ""]
+
+
+def test_a_sheet_without_the_reason_column_still_reads(scores_csv, tmp_path):
+    (tmp_path / "sheet.csv").write_text("row,filename,label,score,annotation\n2,src_clip2.wav,label 2,0.05,bell\n")
+    assert run(scores_csv, tmp_path) == 0
+    assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "bell", "", ""]
 
 
 def test_filled_sheet_becomes_an_annotations_csv(scores_csv, tmp_path):
