@@ -237,6 +237,7 @@ class GeminiLabeller:
     #: Gemini takes the file as it is: no resampling, no window to cut to.
     sampling_rate = None
     max_audio_seconds = None
+    min_audio_seconds = None
 
     def __init__(self, model_id: str, client, api_key: str, retry: RetryPolicy | None = None):
         self.name = model_id

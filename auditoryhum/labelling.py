@@ -49,6 +49,9 @@ class Labeller(Protocol):
     sampling_rate: int | None
     #: longest audio the model hears; longer clips are cut there, and the loop says so per file
     max_audio_seconds: float | None
+    #: shortest audio the model's processor and encoder accept; shorter clips are padded with
+    #: silence at the end to this length, and the loop says so per file
+    min_audio_seconds: float | None
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
         """Raw response text for every request, in order."""
@@ -62,6 +65,7 @@ class LabelRunSummary:
     unreadable: list[str] = field(default_factory=list)
     empty_responses: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    padded: list[str] = field(default_factory=list)
 
 
 def label_files(
@@ -112,6 +116,7 @@ def _label_one_batch(labeller: Labeller, paths: list[str], notes: list[str], sum
             summary.unreadable.append(path)
             continue
         audio = _cut_to_window(labeller, path, audio, summary)
+        audio = _pad_to_minimum(labeller, path, audio, summary)
         requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(note)))
         slots.append(slot)
     lines = [""] * len(paths)
@@ -135,6 +140,19 @@ def _cut_to_window(labeller: Labeller, path: str, audio: np.ndarray, summary: La
     return audio[:limit]
 
 
+def _pad_to_minimum(labeller: Labeller, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
+    minimum = labeller.min_audio_seconds
+    if minimum is None or labeller.sampling_rate is None:
+        return audio
+    length = int(np.ceil(minimum * labeller.sampling_rate))
+    if audio.shape[0] >= length:
+        return audio
+    log.info("%s: %.3f s long; padded with silence to %g s, the shortest clip %s accepts",
+             path, audio.shape[0] / labeller.sampling_rate, minimum, labeller.name)
+    summary.padded.append(path)
+    return np.pad(audio, (0, length - audio.shape[0]))
+
+
 def _report(summary: LabelRunSummary, out_csv: str) -> None:
     print(f"Labelled {summary.labelled_now} files ({summary.skipped_done} already done) -> {out_csv}")
     if summary.unreadable:
@@ -144,6 +162,8 @@ def _report(summary: LabelRunSummary, out_csv: str) -> None:
               f"{', '.join(summary.empty_responses)}")
     if summary.truncated:
         print(f"{len(summary.truncated)} files longer than the model's window were cut")
+    if summary.padded:
+        print(f"{len(summary.padded)} files shorter than the model accepts were padded with silence")
 
 
 # ----------------------------------------------------------------------------------------------

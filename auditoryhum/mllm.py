@@ -34,6 +34,8 @@ class ChatLabeller:
     system_text: str = SYSTEM_TEXT_DEFAULT
     #: the audio encoder's window; longer clips are cut there and the loop logs it per file
     max_audio_seconds: float | None = 30.0
+    #: the shortest clip the processor and encoder accept (None: any length); the loop pads to it
+    min_audio_seconds: float | None = None
 
     def __init__(self, model_path: str, runtime: Runtime, flag: str):
         self.model_path = resolve_model_path(model_path, flag)
