@@ -41,9 +41,10 @@ SPECTRAL_COMPONENTS = 2
 SPECTRAL_NEIGHBOURS = 30
 HDBSCAN_MIN_SAMPLES = 2
 HDBSCAN_EPSILON = 0.0001
-NOISE = -1
-#: the cluster id of a row that has no embedding to cluster (a file without a label)
-NO_LABEL = -1
+#: HDBSCAN's noise points and rows without an embedding (files without a label) share the id
+#: the cluster ids CSV keeps for "in no cluster".
+NOISE = formats.NO_CLUSTER
+NO_LABEL = formats.NO_CLUSTER
 MIN_ROWS = 3
 
 

@@ -12,7 +12,8 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
-* **cluster ids CSV** - one integer per line.
+* **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
+  cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
 
 All writes are atomic (temporary file in the same folder, then ``os.replace``), so an interrupted
@@ -262,6 +263,9 @@ def read_scores_csv(path: PathLike) -> list[ScoreRow]:
 
 # ----------------------------------------------------------------------------------------------
 # cluster ids
+
+#: The id of a row in no cluster: no label (a NaN embedding row), or HDBSCAN noise.
+NO_CLUSTER = -1
 
 
 def write_cluster_ids(path: PathLike, ids: Iterable[int]) -> None:
