@@ -118,15 +118,18 @@ def read_labels_csv(path: PathLike) -> list[str]:
 def read_annotations_csv(path: PathLike, n_files: int | None = None) -> list[str]:
     """Human notes, one line per file; blank = no note. Padded with blanks to ``n_files``.
 
-    A file *longer* than the file list is an error: its extra notes would belong to no file.
+    Blank lines past the last file are dropped (spreadsheet exports add them); a note past the
+    last file is an error naming its line: it would belong to no file.
     """
     notes = [_unquote_whole_line(line).strip() for line in _split_lines(_read_text(path, "annotations CSV"))]
     if n_files is not None:
-        if len(notes) > n_files:
+        extra = [line_no for line_no, note in enumerate(notes[n_files:], start=n_files + 1) if note]
+        if extra:
             raise UserError(
-                f"{path}: annotations CSV has {len(notes)} lines but there are only {n_files} audio files"
+                f"{path}: line {extra[0]} holds a note ({notes[extra[0] - 1]!r}) but there are only {n_files} "
+                "audio files; an annotations CSV has one line per file"
             )
-        notes += [""] * (n_files - len(notes))
+        notes = notes[:n_files] + [""] * (n_files - len(notes))
     return notes
 
 
