@@ -84,14 +84,14 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
     return output.pooler_output.float().cpu().numpy()
 
 
-def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """``(len(texts), d)`` float32 unit-length text embeddings of one or more texts,
-    ``batch_size`` texts per pass."""
+    ``batch_size`` texts per pass (``progress=False``: no progress bar, for one-off calls)."""
     import torch
 
     model = clap.model
     chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch"):
+    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch", disable=not progress):
         batch = list(texts[start : start + batch_size])
         tokens = clap.processor(text=batch, padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode():
