@@ -49,7 +49,8 @@ MAX_NOTE_CHARS = 1000
 TOKEN_HEADER = "x-review-token"
 STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
                 "/review.js": ("review.js", "text/javascript; charset=utf-8"),
-                "/review.css": ("review.css", "text/css; charset=utf-8")}
+                "/review.css": ("review.css", "text/css; charset=utf-8"),
+                "/favicon.svg": ("favicon.svg", "image/svg+xml")}
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; media-src 'self'; "
                                  b"connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
