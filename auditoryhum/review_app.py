@@ -157,22 +157,22 @@ class ReviewSession:
         return self.audio_paths[row - 1] if row in self.on_sheet else None
 
 
-def load_session(review_csv: str, filedir_files: list[str], filedir: str, scores_csv: str, text_label_csv: str,
+def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: str, text_label_csv: str,
                  scorer: LiveScorer | None, annotations_csv: str | None) -> ReviewSession:
     """Read and cross-check the inputs: every per-file input must line up with the file list, and
     the sheet with the scores CSV."""
     rows = formats.read_scores_csv(scores_csv)
     files_name = f'--filedir="{filedir}"'
-    formats.check_same_rows(scores_csv, len(rows), files_name, len(filedir_files))
-    for row, path in zip(rows, filedir_files):
+    formats.check_same_rows(scores_csv, len(rows), files_name, len(files))
+    for row, path in zip(rows, files):
         if Path(path).name != row.filename:
             raise UserError(f"{scores_csv}: row {row.index} is {row.filename!r} but file {row.index} of "
                             f"{files_name} is {path}; were the scores made from other files?")
     answers = formats.read_labels_csv(text_label_csv)
-    formats.check_same_rows(text_label_csv, len(answers), files_name, len(filedir_files))
+    formats.check_same_rows(text_label_csv, len(answers), files_name, len(files))
     if annotations_csv is not None and not Path(annotations_csv).resolve().parent.is_dir():
         raise UserError(f"--annotations_csv={annotations_csv}: output folder does not exist")
-    session = ReviewSession(Path(review_csv), rows, filedir_files, answers, scorer,
+    session = ReviewSession(Path(review_csv), rows, files, answers, scorer,
                             Path(annotations_csv) if annotations_csv else None)
     if not session.on_sheet:
         raise UserError(f"{review_csv}: the review sheet lists no file")

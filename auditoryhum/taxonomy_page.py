@@ -19,7 +19,9 @@ an embedding, and is drawn in grey and listed after the clusters.
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import math
 import os
@@ -99,9 +101,6 @@ class Taxonomy:
 
 def read_composite_labels(path: formats.PathLike) -> dict[int, str]:
     """cluster -> composite label, from composite_labels.py's CSV (cluster,n_samples,composite_label,top_labels)."""
-    import csv
-    import io
-
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:

@@ -67,6 +67,8 @@ def main(argv=None) -> int:
     composite = None
     if args.composite_csv and os.path.exists(args.composite_csv):
         composite = read_composite_labels(args.composite_csv)
+    elif args.composite_csv:
+        print(f"{args.composite_csv} not found: each cluster is named by its top labels")
 
     page_folder = Path(args.out_html).resolve().parent
     audio_urls = [relative_audio_url(path, page_folder) for path in files]
