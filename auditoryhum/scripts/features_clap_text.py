@@ -49,7 +49,7 @@ def get_parser():
         help="output: one line per file, 'index, filename, label, score' (index 1-based)",
     )
     parser.add_argument("--batch_size", type=int, default=64, help="labels per CLAP text-tower pass")
-    runtime.add_runtime_arguments(parser)
+    runtime.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
