@@ -50,7 +50,7 @@ def get_parser():
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one")
     parser.add_argument("--token", default=None,
                         help="secret every request must carry (required off loopback); the printed URL holds it")
-    runtime.add_runtime_arguments(parser)
+    runtime.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)  # as features_clap_text.py, so scores match
     return parser
 
 
