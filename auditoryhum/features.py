@@ -137,27 +137,43 @@ def embed_read_batch(steps: ModelSteps[np.ndarray], files: Sequence[str], read: 
 def assemble_rows(files: Sequence[str], batches: Iterable[EmbeddedBatch], name: str) -> np.ndarray:
     """The ``(len(files), dim)`` float32 array of the batches' rows, NaN where a file has none; the
     files left without a row are named once."""
-    rows: list[np.ndarray | None] = [None] * len(files)
-    unusable: list[int] = []
-    padded = 0
+    batches = list(batches)
+    out = stack_rows(len(files), batches)
+    if out.shape[1] == 0:
+        raise UserError(f"none of the {len(files)} audio files could be embedded (first: {files[0]})")
+    report_rows(files, batches, name)
+    return out
+
+
+def stack_rows(count: int, batches: Iterable[EmbeddedBatch], first: int = 0) -> np.ndarray:
+    """``(count, dim)`` float32 of the rows of files ``first..first+count-1`` the batches hold, NaN
+    where a file has none; ``(count, 0)`` when none has one."""
+    rows: list[np.ndarray | None] = [None] * count
     for batch in batches:
         for index, row in zip(batch.indices, batch.rows):
-            rows[index] = row
-        unusable.extend(batch.unusable)
-        padded += len(batch.padded)
+            rows[index - first] = row
     dims = {row.shape[0] for row in rows if row is not None}
-    if not dims:
-        raise UserError(f"none of the {len(files)} audio files could be embedded (first: {files[0]})")
-    out = np.full((len(files), dims.pop()), np.nan, dtype=np.float32)
+    if len(dims) > 1:
+        raise RuntimeError(f"rows of different lengths {sorted(dims)}")
+    out = np.full((count, dims.pop() if dims else 0), np.nan, dtype=np.float32)
     for index, row in enumerate(rows):
         if row is not None:
             out[index] = row
+    return out
+
+
+def report_rows(files: Sequence[str], batches: Iterable[EmbeddedBatch], name: str) -> None:
+    """Log the files padded and the files left without a row, once for the run."""
+    unusable: list[int] = []
+    padded = 0
+    for batch in batches:
+        unusable.extend(batch.unusable)
+        padded += len(batch.padded)
     if padded:
         log.info("%d files shorter than %s accepts were padded with silence", padded, name)
     if unusable:
         log.warning("%d of %d files could not be embedded; their rows are NaN: %s",
                     len(unusable), len(files), ", ".join(sorted(files[index] for index in unusable)))
-    return out
 
 
 def _embed_batch(steps: ModelSteps[np.ndarray], files: Sequence[str], indices: list[int],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..ast_embedding import load_ast_embedder
 from ..models import AST
-from .common import add_batch_size_argument, embed_files_to_npy
+from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy, model_runtime
 
 
 def get_parser():
@@ -26,16 +26,17 @@ def get_parser():
     )
     cli.add_output(parser, "--ast_npy", default="ast.npy", help="output .npy, shape (files, hidden size), float32")
     add_batch_size_argument(parser, what="clips")
+    add_embedding_arguments(parser)
     cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
 @cli.script(get_parser)
 def main(args, run):
-    run_on = cli.runtime_from_args(args, run)
+    run_on = model_runtime(args, run)
 
     def load():
         runtime.seed_everything()
-        return load_ast_embedder(runtime.resolve_model_path(args.ast_model, "--ast_model"), run_on)
+        return load_ast_embedder(runtime.resolve_model_path(args.ast_model, "--ast_model"), run_on())
 
-    return embed_files_to_npy(args, run, args.ast_npy, load)
+    return embed_files_to_npy(args, run, args.ast_npy, load, run_on)

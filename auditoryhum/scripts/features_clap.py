@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..clap import ClapAudioEmbedder, load_clap
 from ..models import HUMAN_CLAP, LAION_CLAP
-from .common import add_batch_size_argument, embed_files_to_npy
+from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy, model_runtime
 
 
 def get_parser():
@@ -26,12 +26,14 @@ def get_parser():
     )
     cli.add_output(parser, "--clap_npy", default="clap.npy", help="output .npy, shape (files, projection dim), float32")
     add_batch_size_argument(parser, what="audio files")
+    add_embedding_arguments(parser)
     cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
 @cli.script(get_parser)
 def main(args, run):
-    run_on = cli.runtime_from_args(args, run)
+    run_on = model_runtime(args, run)
     run.parameters["seed"] = runtime.SEED
-    return embed_files_to_npy(args, run, args.clap_npy, lambda: ClapAudioEmbedder(load_clap(args.clap_model, run_on)))
+    return embed_files_to_npy(args, run, args.clap_npy, lambda: ClapAudioEmbedder(load_clap(args.clap_model, run_on())),
+                              run_on)
