@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -169,8 +170,20 @@ ray_tests = pytest.mark.xdist_group("ray")
 TWO_WORKERS = ["--backend=ray", "--workers=2", "--cpus_per_worker=0.5"]
 
 
+@dataclass(frozen=True)
+class Cluster:
+    address: str
+    head: int  # pid of `ray start --head --block`; every Ray process of the cluster descends from it
+
+    def model_workers(self) -> list:
+        import psutil
+
+        return [process for process in psutil.Process(self.head).children(recursive=True)
+                if "MapWorker" in " ".join(process.cmdline())]
+
+
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory):
+def ray_cluster(tmp_path_factory) -> Cluster:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -186,7 +199,7 @@ def ray_address(tmp_path_factory):
         while "Ray runtime started" not in log.read_text(errors="replace"):
             assert head.poll() is None and time.time() < deadline, log.read_text(errors="replace")
             time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
+        yield Cluster(f"127.0.0.1:{port}", head.pid)
     finally:
         _stop(head)
 
@@ -210,9 +223,9 @@ def _stop(head: subprocess.Popen) -> None:
 
 
 @ray_tests
-def test_two_ray_workers_write_the_in_process_bytes(qwen2a, clap_model, clips, in_process, ray_address, tmp_path,
+def test_two_ray_workers_write_the_in_process_bytes(qwen2a, clap_model, clips, in_process, ray_cluster, tmp_path,
                                                     capsys):
-    where = f"--ray_address={ray_address}"
+    where = f"--ray_address={ray_cluster.address}"
     assert label(qwen2a, f"{clips}/*.wav", tmp_path / "labels.csv", "--batch_size=2", "--shard_size=3",
                  *TWO_WORKERS, where) == 0
     out = capsys.readouterr().out
@@ -230,16 +243,17 @@ def test_two_ray_workers_write_the_in_process_bytes(qwen2a, clap_model, clips, i
 
 
 @ray_tests
-def test_a_model_that_cannot_load_stops_the_run_in_one_line(clips, ray_address, tmp_path, capsys):
+def test_a_model_that_cannot_load_stops_the_run_in_one_line(clips, ray_cluster, tmp_path, capsys):
     missing = tmp_path / "Qwen2-Audio-7B-Instruct"
-    assert label(missing, f"{clips}/*.wav", tmp_path / "l.csv", *TWO_WORKERS, f"--ray_address={ray_address}") == 2
+    assert label(missing, f"{clips}/*.wav", tmp_path / "l.csv", *TWO_WORKERS,
+                 f"--ray_address={ray_cluster.address}") == 2
     assert capsys.readouterr().err == f"error: --qwen2a_model={missing}: model folder not found (git clone the " \
                                       "model there, or pass its path)\n"
     assert sorted(os.listdir(tmp_path)) == []
 
 
 @ray_tests
-def test_driver_killed_mid_run_resumes_from_its_finished_shards(qwen2a, ray_address, tmp_path, capsys):
+def test_killed_worker_is_replaced_and_killed_driver_resumes_from_its_shards(qwen2a, ray_cluster, tmp_path, capsys):
     wavs = tmp_path / "wavs"
     wavs.mkdir()
     for i in range(40):
@@ -250,17 +264,27 @@ def test_driver_killed_mid_run_resumes_from_its_finished_shards(qwen2a, ray_addr
     out = tmp_path / "labels.csv"
     shards = tmp_path / "labels.csv.shards"
     flags = [f"--filedir={wavs}/*.wav", f"--qwen2a_model={qwen2a}", f"--text_label_csv={out}", "--batch_size=2",
-             "--shard_size=4", "--backend=ray", "--cpus_per_worker=0.5", f"--ray_address={ray_address}"]
+             "--shard_size=4", "--backend=ray", "--cpus_per_worker=0.5", f"--ray_address={ray_cluster.address}"]
     driver = subprocess.Popen([sys.executable, str(REPO / "label_qwen2a.py"), *flags],
                               env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and driver.poll() is None and not list(shards.glob("*.csv")):
-        time.sleep(0.02)
+
+    def finished_shards(at_least: int) -> list[str]:
+        deadline = time.time() + 240
+        while time.time() < deadline and driver.poll() is None and len(list(shards.glob("*.csv"))) < at_least:
+            time.sleep(0.02)
+        return sorted(path.name for path in shards.glob("*.csv"))
+
+    before = finished_shards(1)
+    workers = ray_cluster.model_workers()
+    assert len(workers) == 1 and driver.poll() is None
+    workers[0].send_signal(signal.SIGKILL)  # Ray starts another and redoes the batch it held
+    after = finished_shards(len(before) + 1)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
+    assert len(after) > len(before), "the run went on after losing its worker"
     finished = sorted(path.name for path in shards.glob("*.csv"))
-    assert not out.exists() and 1 <= len(finished) < 10, "the kill must land mid-run"
+    assert not out.exists() and len(finished) < 10, "the kill must land mid-run"
     done = 4 * len(finished)
     assert finished == [f"{4 * i:09d}-{4 * i + 4:09d}.csv" for i in range(len(finished))]
 
