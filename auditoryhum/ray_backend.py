@@ -82,7 +82,8 @@ class RayRun:
     files_done_before: int
     files_now: int = 0
     start_seconds: float = 0.0  # connecting (or starting Ray) and the probe's model load
-    seconds: float = 0.0  # the files, from the first read to the last result
+    seconds: float = 0.0  # the files, from the first read to the last result (the workers' model loads included)
+    seconds_to_first_result: float = 0.0  # of those: until the first batch was done (workers starting up)
 
     @property
     def files_per_second(self) -> float:
@@ -94,7 +95,8 @@ class RayRun:
 
     def results(self) -> dict:
         return {"files_per_second": round(self.files_per_second, 3), "seconds": round(self.seconds, 3),
-                "ray_start_seconds": round(self.start_seconds, 3)}
+                "ray_start_seconds": round(self.start_seconds, 3),
+                "seconds_to_first_result": round(self.seconds_to_first_result, 3)}
 
     def line(self) -> str:
         return (f"Ray: {self.workers} worker{'s' if self.workers != 1 else ''}, {self.files_now} files in "
@@ -226,6 +228,10 @@ def connected(address: str | None):
     check_address(address)
     local = address is None and not os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"include_dashboard": False} if local else {}
+    if local:
+        # a new Ray of its own: ray.init() alone would join the last cluster `ray start` made on this
+        # machine, or hang on its address when that cluster is gone
+        address = "local"
     try:
         with _without_native_stderr():
             ray.init(address=address, runtime_env=_runtime_env(), logging_level=logging.ERROR, log_to_driver=False,
@@ -415,7 +421,7 @@ def _run(job, make_model, worker_runtime, files: Sequence[str], notes: list[str]
         started = time.perf_counter()
         if batches:
             dataset = _dataset(ray, job, run.settings, files, notes, batches, make_model, options.workers, gpus, cpus)
-            _collect(dataset, job, store, batches, run, len(files), desc.format(name=run.settings.name))
+            _collect(dataset, job, store, batches, run, len(files), desc.format(name=run.settings.name), started)
         run.seconds = time.perf_counter() - started
     return run
 
@@ -436,12 +442,15 @@ def _dataset(ray, job, settings: AudioSettings, files: Sequence[str], notes: lis
     )
 
 
-def _collect(dataset, job, store: ShardStore, batches: list[range], run: RayRun, total: int, desc: str) -> None:
+def _collect(dataset, job, store: ShardStore, batches: list[range], run: RayRun, total: int, desc: str,
+             started: float) -> None:
     """Take each batch's result as it comes, write each shard once its batches are all in."""
     waiting: dict[Shard, dict[int, Any]] = {}
     try:
         with tqdm(total=total, initial=store.files_done, desc=desc, unit="file") as bar:
             for row in dataset.iter_rows():
+                if not run.files_now:
+                    run.seconds_to_first_result = time.perf_counter() - started
                 batch_id = int(row["batch"])
                 result, records = pickle.loads(row["result"])
                 for name, level, message in records:

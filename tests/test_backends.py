@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -188,10 +190,13 @@ def ray_cluster(tmp_path_factory) -> Cluster:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = tmp_path_factory.mktemp("ray_head") / "head.log"
+    # A folder of its own (short: Ray's socket paths live in it), so that the cluster's address file
+    # does not stay in /tmp/ray, where a plain ray.init() would try to join the stopped cluster.
+    ray_temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     env = dict(os.environ, RAY_AUTH_MODE="disabled", OMP_NUM_THREADS="1")
     command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", f"--port={port}",
                "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", "--object-store-memory=200000000",
-               "--disable-usage-stats"]
+               "--disable-usage-stats", f"--temp-dir={ray_temp}"]
     with open(log, "wb") as out:
         head = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -202,6 +207,7 @@ def ray_cluster(tmp_path_factory) -> Cluster:
         yield Cluster(f"127.0.0.1:{port}", head.pid)
     finally:
         _stop(head)
+        shutil.rmtree(ray_temp, ignore_errors=True)
 
 
 def _stop(head: subprocess.Popen) -> None:
