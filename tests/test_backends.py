@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from auditoryhum.errors import UserError
 from auditoryhum.pipeline import NOT_PREPARED, ModelSteps, PrepareFailed, batch_ranges, prefetched
 from auditoryhum.scripts import features_clap, label_qwen2a
+from auditoryhum.shards import EMBEDDINGS, LABELS, ShardStore
 from conftest import write_tone
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,6 +138,48 @@ def test_flags_of_the_other_backend_are_one_line(qwen2a, clips, tmp_path, capsys
     assert label(qwen2a, f"{clips}/*.wav", tmp_path / "l.csv", "--backend=ray", "--prefetch_batches=1") == 2
     assert capsys.readouterr().err.startswith("error: --prefetch_batches applies to --backend in-process only")
     assert not (tmp_path / "l.csv").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# shards (no Ray needed)
+
+
+def test_shards_resume_only_with_the_same_sizes_and_redo_a_damaged_shard(tmp_path, caplog):
+    names = [f"{i}.wav" for i in range(10)]
+    store = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False)
+    assert [(shard.start, shard.stop) for shard in store.shards] == [(0, 4), (4, 8), (8, 10)]
+    store.begin()
+    store.write_labels(store.shards[0], ["a", "b", "", "d"])
+    store.write_labels(store.shards[1], ["e", "f", "g", "h"])
+    (store.folder / store.shards[1].file_name(LABELS)).write_text("e\nf\n")  # as if cut short
+
+    again = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=True)
+    assert again.pending == store.shards[1:] and again.files_done == 4
+    assert "not a finished shard (2 rows for 4 files); it is redone" in caplog.text
+    with pytest.raises(UserError, match="made with --batch_size=2, this run has 1"):
+        ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=1, resume=True)
+    with pytest.raises(UserError, match="list different files at row 10"):
+        ShardStore(tmp_path / "l.csv", names[:9] + ["other.wav"], LABELS, shard_size=3, batch_size=2, resume=True)
+    fresh = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False)
+    assert fresh.pending == fresh.shards  # without --resume an interrupted run starts over
+
+
+def test_rows_of_a_shard_where_nothing_was_embedded_become_nan(tmp_path):
+    store = ShardStore(tmp_path / "e.npy", ["a", "b", "c"], EMBEDDINGS, shard_size=2, batch_size=1, resume=False)
+    store.begin()
+    store.write_rows(store.shards[0], np.zeros((2, 0), np.float32))
+    store.write_rows(store.shards[1], np.ones((1, 3), np.float32))
+    rows = store.merged_rows()
+    assert rows.shape == (3, 3) and np.isnan(rows[:2]).all() and (rows[2] == 1).all()
+
+
+def test_finished_output_with_resume_needs_no_ray(qwen2a, clips, in_process, tmp_path, capsys):
+    out = tmp_path / "labels.csv"
+    out.write_bytes(in_process["labels"])
+    # an address nobody listens on: the run must not try to reach it
+    assert label(qwen2a, f"{clips}/*.wav", out, "--backend=ray", "--ray_address=127.0.0.1:9", "--resume") == 0
+    assert "Nothing left to do" in capsys.readouterr().out
+    assert out.read_bytes() == in_process["labels"]
 
 
 # ----------------------------------------------------------------------------------------------
