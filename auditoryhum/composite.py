@@ -15,7 +15,6 @@ the JSON, never as a label or a cluster of their own; the report text stays the 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 from collections import Counter, defaultdict
@@ -32,7 +31,6 @@ PROMPT_LINE = (
     "Provide a short sentence to describe this set of audio samples. The frequency distribution of "
     "individual labels for this set of audio samples is provided:"
 )
-COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,14 +164,6 @@ def format_prompts_file(stats: LabelStats) -> str:
 # composite labels
 
 
-@dataclass(frozen=True)
-class CompositeLabel:
-    cluster: int
-    n_samples: int
-    composite_label: str
-    top_labels: str
-
-
 def top_labels_text(cluster: ClusterLabels, n: int) -> str:
     """``traffic noise (3); car horn (1)`` - the ``n`` most frequent labels."""
     return "; ".join(f"{label} ({count})" for label, count in cluster.label_counts[:n])
@@ -215,16 +205,9 @@ class LocalLLM:
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
-def write_composite_csv(path: formats.PathLike, rows: Sequence[CompositeLabel]) -> None:
-    with formats.atomic_open(path, "w") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COMPOSITE_CSV_HEADER)
-        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
-
-
-def format_table(rows: Sequence[CompositeLabel]) -> str:
+def format_table(rows: Sequence[formats.CompositeLabel]) -> str:
     """Aligned columns for the terminal."""
-    cells = [COMPOSITE_CSV_HEADER] + [(str(r.cluster), str(r.n_samples), r.composite_label, r.top_labels) for r in rows]
+    cells = [formats.COMPOSITE_CSV_HEADER] + [(str(r.cluster), str(r.n_samples), r.composite_label, r.top_labels) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
     return "\n".join(
         f"{row[0]:>{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip() for row in cells

@@ -1,6 +1,6 @@
 """Download the paper's datasets and the authors' supplementary data (the recipe's stage 1).
 
-    python -m auditoryhum.fetch --datasets tau2019 advance --data_dir data
+    python -m auditoryhum.scripts.fetch_data --datasets tau2019 advance --data_dir data
     python -m auditoryhum.fetch --datasets ahead_ds supplementary --dry_run
 
 Each dataset of :mod:`auditoryhum.datasets` goes to ``<data_dir>/<name>/``:
@@ -22,7 +22,6 @@ it lists. Only the standard library is used for the network.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import http.client
@@ -31,7 +30,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tarfile
 import time
 import urllib.error
@@ -46,8 +44,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cli
-from .datasets import DATASETS, HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles, get_dataset
+from .datasets import HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -419,44 +416,3 @@ def _human_size(size: int) -> str:
     units = ("B", "kB", "MB", "GB", "TB")
     exponent = min(len(str(size)) - 1, 3 * (len(units) - 1)) // 3
     return f"{size} B" if exponent == 0 else f"{size / 1000 ** exponent:.1f} {units[exponent]}"
-
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = cli.make_parser(
-        "python -m auditoryhum.fetch",
-        "Download, verify and unpack the paper's datasets (ADVANCE, AHEAD-DS, TAU 2019 and 2021) and "
-        "the authors' supplementary labels and annotations. Interrupted downloads resume; archives "
-        "are checked against their published MD5 and size, and the SHA-256 of each is printed so it "
-        "can be pinned. WAVs end up in <data_dir>/<dataset>/wav/.",
-        "python -m auditoryhum.fetch --datasets tau2019 supplementary --data_dir data",
-    )
-    parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME",
-                        help=f"datasets to fetch: {', '.join(DATASETS)}")
-    parser.add_argument("--data_dir", default="data", help="folder that receives one sub-folder per dataset")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="print what would be downloaded and where, with sizes and checksums; fetch nothing")
-    parser.add_argument("--keep_archives", action="store_true",
-                        help="keep each archive after unpacking (by default it is deleted, leaving a .done marker)")
-    parser.add_argument("--jobs", type=int, default=4, help="files downloaded at the same time from a Hugging Face dataset")
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    datasets = [get_dataset(name) for name in args.datasets]  # every name checked before any download
-    if args.jobs < 1:
-        raise UserError(f"--jobs={args.jobs}: must be a positive integer")
-    data_dir = Path(args.data_dir)
-    if args.dry_run:
-        for dataset in datasets:
-            print("\n".join(describe_plan(dataset, data_dir)))
-        print("dry run: nothing fetched")
-        return 0
-    for dataset in datasets:
-        fetch_dataset(dataset, data_dir, args.keep_archives, args.jobs)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,9 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
+* **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
+* **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
+  cluster.
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -379,6 +382,78 @@ def read_cluster_ids(path: PathLike) -> np.ndarray:
             raise UserError(f"{path}: line {line_no}: {line!r} is not a cluster id (one integer per line)")
         ids.append(int(value))
     return np.array(ids, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the k sweep
+
+SWEEP_CSV_HEADER = ("k", "silhouette", "adjusted_silhouette")
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    k: np.ndarray  # int64
+    silhouette: np.ndarray
+    adjusted: np.ndarray
+
+    @property
+    def best_k(self) -> int:
+        """The k maximising S_adj (the smallest such k on a tie), as cluster_sweep.py chooses it."""
+        return int(self.k[int(np.nanargmax(self.adjusted))])
+
+
+def write_sweep_csv(path: PathLike, ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> None:
+    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(np.asarray(ks).tolist(), np.asarray(silhouette).tolist(),
+                                                        np.asarray(adjusted).tolist()))
+    write_text_atomic(path, "\n".join([",".join(SWEEP_CSV_HEADER), *rows]) + "\n")
+
+
+def read_sweep_csv(path: PathLike) -> SweepCurve:
+    text = _read_text(path, "sweep CSV").removeprefix("\ufeff")
+    try:
+        records = list(csv.DictReader(io.StringIO(text)))
+        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])] for r in records],
+                          dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: expected a header {','.join(SWEEP_CSV_HEADER)} and numbers below it") from None
+    if values.size == 0:
+        raise UserError(f"{path}: the sweep CSV has no rows")
+    return SweepCurve(values[:, 0].astype(np.int64), values[:, 1], values[:, 2])
+
+
+# ----------------------------------------------------------------------------------------------
+# composite labels
+
+COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
+
+
+@dataclass(frozen=True)
+class CompositeLabel:
+    cluster: int
+    n_samples: int
+    composite_label: str
+    top_labels: str
+
+
+def write_composite_csv(path: PathLike, rows: Iterable[CompositeLabel]) -> None:
+    with atomic_open(path, "w") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COMPOSITE_CSV_HEADER)
+        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
+
+
+def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
+    reader = csv.DictReader(io.StringIO(_read_text(path, "composite labels CSV").removeprefix("\ufeff")))
+    if not set(COMPOSITE_CSV_HEADER) <= set(reader.fieldnames or []):
+        raise UserError(f"{path}: expected a header {','.join(COMPOSITE_CSV_HEADER)} (composite_labels.py writes it)")
+    rows = []
+    for line_no, record in enumerate(reader, start=2):
+        try:
+            rows.append(CompositeLabel(int(record["cluster"]), int(record["n_samples"]),
+                                       (record["composite_label"] or "").strip(), record["top_labels"] or ""))
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ from ..sweep_plot import plot_sweep
 from .common import load_clustering_input
 
 PROG = "cluster_sweep.py"
-SWEEP_CSV_HEADER = "k,silhouette,adjusted_silhouette"
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +98,6 @@ def _penalty(args, n_distinct: int) -> float:
     return args.penalty
 
 
-def format_sweep_csv(ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> str:
-    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(ks.tolist(), silhouette.tolist(), adjusted.tolist()))
-    return "\n".join([SWEEP_CSV_HEADER, *rows]) + "\n"
-
-
 @cli.script(get_parser)
 def main(args, run) -> int:
     all_rows = load_clustering_input(args, run)
@@ -134,7 +128,7 @@ def main(args, run) -> int:
                        distinct_rows=n_distinct, usable_rows=n_rows)
 
     # Cheapest and most valuable first, so a failing plot loses nothing.
-    formats.write_text_atomic(args.sweep_csv, format_sweep_csv(ks, silhouette, adjusted))
+    formats.write_sweep_csv(args.sweep_csv, ks, silhouette, adjusted)
     print(f"sweep written to {args.sweep_csv}")
     ids = all_rows.expand(sweep.cluster_ids(chosen_k))
     formats.write_cluster_ids(args.label_csv, ids)

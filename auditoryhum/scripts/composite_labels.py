@@ -7,7 +7,6 @@ from tqdm.auto import tqdm
 
 from .. import cli, formats
 from ..composite import (
-    CompositeLabel,
     LabelStats,
     LocalLLM,
     clean_composite_label,
@@ -16,8 +15,8 @@ from ..composite import (
     format_table,
     read_label_stats,
     top_labels_text,
-    write_composite_csv,
 )
+from ..formats import CompositeLabel, write_composite_csv
 from ..errors import UserError
 from ..runtime import CUDA_BFLOAT16, SEED, resolve_model_path, seed_everything
 

@@ -58,7 +58,8 @@ def get_parser():
         "--dry_run", action="store_true", help="only list the files that would be converted; change nothing"
     )
     cli.add_output(parser, "--summary_txt",
-                   help="also write the printed summary to this file (with its run record beside it)")
+                   help="also write the printed counts to this file, with its run record beside it, when the "
+                   "run succeeds")
     return parser
 
 
@@ -85,7 +86,7 @@ def main(args, run) -> int:
     if interrupted.is_set():
         raise KeyboardInterrupt
     status, summary = report(outcomes, target, args.allow_failures)
-    if args.summary_txt:
+    if args.summary_txt and status == 0:  # a failed run leaves no summary that could pass for a finished one
         formats.write_text_atomic(args.summary_txt, summary + "\n")
     # The files as they are now (converted), so a later change to them shows in the fingerprint.
     run.add_audio(args.filedir, files)
