@@ -19,7 +19,7 @@ from auditoryhum.composite import (
     write_composite_csv,
 )
 from auditoryhum.errors import UserError
-from auditoryhum.runtime import add_runtime_arguments, resolve_model_path, runtime_from_args, seed_everything
+from auditoryhum.runtime import add_runtime_arguments, runtime_from_args, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,9 @@ def get_parser():
     parser.add_argument("--top_label_scores_csv", required=True,
                         help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
     parser.add_argument("--llm_model",
-                        help="folder of an instruction-tuned causal LM with a chat template (e.g. a git clone of "
-                        "Qwen2.5-1.5B-Instruct); without it only the prompts are written")
+                        help="an instruction-tuned causal LM with a chat template: a model folder (e.g. a git clone "
+                        "of Qwen2.5-1.5B-Instruct), a .gguf file, or a folder holding one .gguf file (needs the gguf "
+                        "package; de-quantised on loading); without it only the prompts are written")
     parser.add_argument("--composite_csv", default="composite_labels.csv",
                         help="output: cluster,n_samples,composite_label,top_labels (one row per cluster)")
     parser.add_argument("--prompts_txt",
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
     if args.prompts_txt:
         _write_prompts(args.prompts_txt, stats)
 
-    llm = LocalLLM(resolve_model_path(args.llm_model, "--llm_model"), runtime_from_args(args), args.max_new_tokens)
+    llm = LocalLLM(args.llm_model, runtime_from_args(args), args.max_new_tokens)
     seed_everything()
     rows: list[CompositeLabel] = []
     for cluster in tqdm(stats.clusters, desc="composite labels", unit="cluster"):
