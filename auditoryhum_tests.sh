@@ -31,9 +31,13 @@ data_dir=data
 exp_dir=exp
 python=""
 device=auto
+mllm_dtype=auto
 load_in_4bit=false
 label_batch_size=1
+cluster_labels=mllm
 penalty=""
+k_max=""
+compare_k="2 U"
 min_cluster_size=5
 review_fraction=0.01
 simulate_annotations=auto
@@ -42,9 +46,9 @@ overwrite=false
 dry_run=false
 
 option_names=(stage stop_stage datasets mllms model_dir clap_model st_model qwen2a_model qwen2_5o_model
-    qwen3o_model gemma3n_model genai_id llm_model data_dir exp_dir python device load_in_4bit
-    label_batch_size penalty min_cluster_size review_fraction simulate_annotations use_provided_labels
-    overwrite dry_run)
+    qwen3o_model gemma3n_model genai_id llm_model data_dir exp_dir python device mllm_dtype load_in_4bit
+    label_batch_size cluster_labels penalty k_max compare_k min_cluster_size review_fraction
+    simulate_annotations use_provided_labels overwrite dry_run)
 boolean_options=" load_in_4bit use_provided_labels overwrite dry_run "
 
 stage_names=("" fetch resample label clap score annotate merge rescore boost embed sweep compare composite report)
@@ -58,10 +62,10 @@ stage_help=(""
     "merge the annotations into the MLLM labels (util_merge_csv.py)"
     "score the merged labels (features_clap_text.py)"
     "HITL boost: mean score of the annotated rows before and after (util_score_boost.py)"
-    "sentence embeddings of the best labels (features_st.py)"
+    "sentence embeddings of the best labels, before the review as published (features_st.py)"
     "adjusted-silhouette k sweep, chosen k (cluster_sweep.py)"
-    "Ward, k-means and spectral at k = 2, chosen k, U; HDBSCAN (cluster_*.py)"
-    "composite label statistics and composite labels (composite_label_stats.py, composite_labels.py)"
+    "Ward, k-means and spectral at the chosen k and --compare_k; HDBSCAN (cluster_*.py)"
+    "composite statistics of every partition, composite labels of the chosen one (composite_*.py)"
     "the paper's tables as markdown and CSV, sweep curves side by side (python -m auditoryhum.report)")
 last_stage=$(( ${#stage_names[@]} - 1 ))
 # stage -> the earlier stages whose outputs it reads
@@ -115,9 +119,19 @@ Options (current value in brackets):
   --data_dir, --exp_dir       where data and results go [$data_dir, $exp_dir]
   --python PATH               interpreter [${python:-.venv/bin/python if present, else python3}]
   --device D                  auto, cpu, cuda, cuda:N for the model stages [$device]
-  --load_in_4bit true|false   load the MLLMs 4-bit as the published runs did (CUDA) [$load_in_4bit]
+  --mllm_dtype D              MLLM weights: auto (on CUDA 4-bit NF4 as the published runs, on CPU
+                              float32), bfloat16, float16 or float32 [$mllm_dtype]
+  --load_in_4bit true|false   insist on 4-bit MLLMs (what auto gives on CUDA) [$load_in_4bit]
   --label_batch_size N        files per MLLM generate() call [$label_batch_size]
+  --cluster_labels mllm|reviewed
+                              which best labels are embedded, swept and described: the MLLM's,
+                              before the human review (as published), or the reviewed ones
+                              (results in <st>.reviewed/) [$cluster_labels]
   --penalty L                 lambda of S_adj(k) = S(k) - lambda*k; empty: 1/U [${penalty:-1/U}]
+  --k_max K                   largest k of the sweep; empty: U (840 is the published range) [${k_max:-U}]
+  --compare_k "K ..."         k values the algorithms are compared at, besides the chosen k; U
+                              stands for the number of distinct labels (published: "2 152 668"
+                              for ADVANCE) [$compare_k]
   --min_cluster_size N        HDBSCAN's smallest cluster [$min_cluster_size]
   --review_fraction F         share of files, lowest CLAP score first, put on the review sheet [$review_fraction]
   --simulate_annotations auto|true|false
@@ -130,8 +144,8 @@ Options (current value in brackets):
   --overwrite true|false      redo outputs that exist [$overwrite]
   --dry_run true|false        only print what stage 1 would download, then stop [$dry_run]
 
-A GPU is needed by stage 3 with the real MLLMs (7B-30B parameters, loaded 4-bit with
---load_in_4bit true); stages 4, 5, 8, 10 and 13 run on a CPU, faster on a GPU; the rest is CPU.
+A GPU is needed by stage 3 with the real MLLMs (3B-30B parameters, loaded 4-bit on CUDA as
+published); stages 4, 5, 8, 10 and 13 run on a CPU, faster on a GPU; the rest is CPU.
 EOF
 }
 
@@ -164,6 +178,20 @@ for name in $boolean_options; do
     [[ ${!name} == true || ${!name} == false ]] || die "--$name=${!name}: expected true or false"
 done
 [[ $simulate_annotations =~ ^(auto|true|false)$ ]] || die "--simulate_annotations=$simulate_annotations: expected auto, true or false"
+[[ $cluster_labels =~ ^(mllm|reviewed)$ ]] || die "--cluster_labels=$cluster_labels: expected mllm or reviewed"
+[[ $mllm_dtype =~ ^(auto|bfloat16|float16|float32)$ ]] || die "--mllm_dtype=$mllm_dtype: expected auto, bfloat16, float16 or float32"
+[[ -z $k_max || $k_max =~ ^[0-9]+$ ]] || die "--k_max=$k_max: expected a number of clusters (empty: U)"
+for k in $compare_k; do
+    [[ $k == U || $k =~ ^[0-9]+$ ]] || die "--compare_k: '$k' is not a number of clusters or U"
+done
+# Stage 10 embeds the labels scored in stage 5 (MLLM) or, after the review, in stage 8.
+if [[ $cluster_labels == reviewed ]]; then
+    cluster_scores=top_label_scores_with_annotations.csv; cluster_scores_stage=8
+else
+    cluster_scores=top_label_scores.csv; cluster_scores_stage=5
+fi
+stage_needs[10]=$cluster_scores_stage
+stage_needs[13]="$cluster_scores_stage 12"
 [[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ ]] || die "--stage and --stop_stage take stage numbers (see --help)"
 (( 1 <= stage && stage <= stop_stage && stop_stage <= last_stage )) \
     || die "--stage $stage --stop_stage $stop_stage: need 1 <= stage <= stop_stage <= $last_stage"
@@ -255,7 +283,8 @@ if runs_stage 13 && [[ -n $llm_model ]]; then require_model "$llm_model" llm_mod
 mllm_dir() { echo "$exp_dir/$1/$2"; }                                       # dataset mllm
 clap_npy() { echo "$exp_dir/$1/clap/$(model_name "$2")/clap.npy"; }        # dataset clap
 clap_dir() { echo "$exp_dir/$1/$2/$(model_name "$3")"; }                    # dataset mllm clap
-st_dir() { echo "$(clap_dir "$@")/$(model_name "$st_model")"; }             # dataset mllm clap
+st_suffix=""; [[ $cluster_labels == reviewed ]] && st_suffix=.reviewed
+st_dir() { echo "$(clap_dir "$@")/$(model_name "$st_model")$st_suffix"; }   # dataset mllm clap
 first_clap() { set -- $clap_model; echo "$1"; }
 
 # The outputs of a stage (one per line) for every dataset x MLLM x CLAP model: what a later
@@ -362,7 +391,7 @@ device_args=(--device="$device")
 # An interrupted labelling run continues where it stopped; --overwrite starts it afresh.
 resume_args=()
 [[ $overwrite == true ]] || resume_args=(--resume)
-label_args=(--device="$device" --batch_size="$label_batch_size" "${resume_args[@]}")
+label_args=(--device="$device" --dtype="$mllm_dtype" --batch_size="$label_batch_size" "${resume_args[@]}")
 [[ $load_in_4bit == true ]] && label_args+=(--load_in_4bit)
 
 # ---------------------------------------------------------------------------------------------
@@ -383,11 +412,13 @@ stage_fetch() {
     fi
 }
 
+# A recording ffmpeg cannot convert stays as it is and is carried as unreadable (blank label,
+# NaN rows); only a dataset where no file can be converted stops here.
 stage_resample() {
     local ds
     for ds in $datasets; do
         capture_step "$data_dir/$ds/resample.done" "$python" "$(script util_resample)" \
-            --filedir="$(wav_dir "$ds")/*.wav" --sampling_rate=16000 --bits=s16 --channels=1
+            --filedir="$(wav_dir "$ds")/*.wav" --sampling_rate=16000 --bits=s16 --channels=1 --allow_failures
     done
 }
 
@@ -495,7 +526,7 @@ boost_run() {
 
 embed_run() {
     step "$(st_dir "$@")/st.npy" "$python" "$(script features_st)" --st_model="$(model_path "$st_model")" \
-        --label_csv="$(clap_dir "$@")/top_label_scores_with_annotations.csv" --st_npy="$(st_dir "$@")/st.npy" "${device_args[@]}"
+        --label_csv="$(clap_dir "$@")/$cluster_scores" --st_npy="$(st_dir "$@")/st.npy" "${device_args[@]}"
 }
 
 sweep_run() {
@@ -503,19 +534,28 @@ sweep_run() {
     dir=$(st_dir "$@")
     capture_step "$dir/unique_labels.txt" "$python" -c \
         'import sys; from auditoryhum.report import unique_label_count; print(unique_label_count(sys.argv[1]))' \
-        "$(clap_dir "$@")/top_label_scores_with_annotations.csv"
+        "$(clap_dir "$@")/$cluster_scores"
     step "$dir/sweep/sweep.csv" "$python" "$(script cluster_sweep)" --cluster_npy="$dir/st.npy" \
-        ${penalty:+--penalty="$penalty"} --sweep_csv="$dir/sweep/sweep.csv" --label_csv="$dir/sweep/cluster_ids.csv" \
+        ${penalty:+--penalty="$penalty"} ${k_max:+--k_max="$k_max"} \
+        --sweep_csv="$dir/sweep/sweep.csv" --label_csv="$dir/sweep/cluster_ids.csv" \
         --png_plot="$dir/sweep/sweep.png" --tsne_png="$dir/sweep/tsne.png"
 }
 
+# The k values the algorithms are compared at: the chosen k and --compare_k (U = distinct labels).
+compared_ks() {  # st_dir
+    local chosen unique k
+    chosen=$(sed -n 's/^Chosen k: \([0-9]*\)$/\1/p' "$1/sweep/sweep.csv.log")
+    [[ -n $chosen ]] || die "$1/sweep/sweep.csv.log: no 'Chosen k:' line; redo stage 11 with --overwrite true"
+    unique=$(cat "$1/unique_labels.txt")
+    for k in $chosen $compare_k; do
+        if [[ $k == U ]]; then echo "$unique"; else echo "$k"; fi
+    done | sort -nu
+}
+
 compare_run() {
-    local dir chosen unique k alg
+    local dir k alg
     dir=$(st_dir "$@")
-    chosen=$(sed -n 's/^Chosen k: \([0-9]*\)$/\1/p' "$dir/sweep/sweep.csv.log")
-    unique=$(cat "$dir/unique_labels.txt")
-    [[ -n $chosen ]] || die "$dir/sweep/sweep.csv.log: no 'Chosen k:' line; redo stage 11 with --overwrite true"
-    for k in $(printf '%s\n' 2 "$chosen" "$unique" | sort -nu); do
+    for k in $(compared_ks "$dir"); do
         for alg in ag kmeans spectral; do
             step "$dir/compare/${alg}_k$k.csv" "$python" "$(script "cluster_$alg")" --cluster_npy="$dir/st.npy" \
                 --n_clusters="$k" --label_csv="$dir/compare/${alg}_k$k.csv" --png_plot="$dir/compare/${alg}_k$k.png"
@@ -525,12 +565,20 @@ compare_run() {
         --min_cluster_size="$min_cluster_size" --label_csv="$dir/compare/hdbscan.csv" --png_plot="$dir/compare/hdbscan.png"
 }
 
+# Composite statistics of the chosen partition and of every compared one (as the published runs
+# printed them for k = 2, the paper's k and U), composite labels of the chosen one.
 composite_run() {
-    local dir scores out
+    local dir scores out k alg
     dir=$(st_dir "$@")
-    scores=$(clap_dir "$@")/top_label_scores_with_annotations.csv
+    scores=$(clap_dir "$@")/$cluster_scores
     step "$dir/composite/stats.json" "$python" "$(script composite_label_stats)" --label_csv="$dir/sweep/cluster_ids.csv" \
         --top_label_scores_csv="$scores" --json_out="$dir/composite/stats.json"
+    for k in $(compared_ks "$dir"); do
+        for alg in ag kmeans spectral; do
+            capture_step "$dir/compare/${alg}_k${k}_stats.txt" "$python" "$(script composite_label_stats)" \
+                --label_csv="$dir/compare/${alg}_k$k.csv" --top_label_scores_csv="$scores"
+        done
+    done
     if [[ -n $llm_model ]]; then
         out=$dir/composite/composite_labels.csv
         step "$out" "$python" "$(script composite_labels)" --label_csv="$dir/sweep/cluster_ids.csv" \

@@ -102,7 +102,7 @@ class Gemma3nAudioTower(_AudioTower):
 
 def tower_parser(prog: str, tower_name: str, model_flag: str, npy_flag: str, example: str):
     from .cli import add_filedir_argument, make_parser
-    from .runtime import add_runtime_arguments
+    from .runtime import CUDA_4BIT, add_runtime_arguments
 
     parser = make_parser(
         prog,
@@ -114,7 +114,7 @@ def tower_parser(prog: str, tower_name: str, model_flag: str, npy_flag: str, exa
     parser.add_argument(f"--{model_flag}", required=True, help=f"{tower_name} model folder (or hub id)")
     parser.add_argument(f"--{npy_flag}", required=True, help="output .npy")
     parser.add_argument("--batch_size", type=int, default=8, help="files per encoder call")
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 
 

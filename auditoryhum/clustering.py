@@ -7,10 +7,16 @@ Algorithms, with the published parameters (seed 100):
 * spectral - ``SpectralEmbedding`` to 2 dimensions (nearest-neighbours affinity, 30 neighbours),
   then k-means on those 2-D points; its silhouette is measured there, not on the input;
 * HDBSCAN - ``sklearn.cluster.HDBSCAN`` with min_samples 2, cluster_selection_epsilon 0.0001;
-  its noise points (id -1) are left out of the silhouette.
+  ``Silhouette Score`` counts its noise points (id -1) as one more group, as the published runs
+  did, and a second line gives the silhouette of the clustered points alone.
 
 Every script writes one integer cluster id per line, prints ``Silhouette Score <s>`` (the upstream
 layout) and draws the t-SNE scatter coloured by cluster (:func:`auditoryhum.tsne.plot_tsne`).
+
+Rows that hold NaN (or inf) - files without a usable label, or whose audio could not be read - are
+carried, not refused: they are left out of fitting, silhouettes and t-SNE, get cluster id -1 in the
+ids CSV (so row i still belongs to file i), and are counted in one warning. Only an input with fewer
+than 3 usable rows is refused.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ SPECTRAL_COMPONENTS = 2
 SPECTRAL_NEIGHBOURS = 30
 HDBSCAN_MIN_SAMPLES = 2
 HDBSCAN_EPSILON = 0.0001
-NOISE = -1
+#: HDBSCAN's noise points and rows without an embedding (files without a label) share the id
+#: the cluster ids CSV keeps for "in no cluster".
+NOISE = formats.NO_CLUSTER
+NO_LABEL = formats.NO_CLUSTER
 MIN_ROWS = 3
 
 
@@ -43,34 +52,61 @@ MIN_ROWS = 3
 # input checks
 
 
-def check_embeddings(array: np.ndarray, path: formats.PathLike) -> None:
-    """Stop with one line unless ``array`` is a finite 2-D array of at least ``MIN_ROWS`` rows."""
+@dataclass(frozen=True)
+class Embeddings:
+    """An embeddings array and which of its rows can be clustered (every value finite)."""
+
+    array: np.ndarray  # (n, d), every row, in file order
+    usable: np.ndarray  # (n,) bool
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The usable rows, in order: what is fitted, scored and mapped."""
+        return self.array[self.usable]
+
+    @property
+    def n_unusable(self) -> int:
+        return int((~self.usable).sum())
+
+    def expand(self, usable_ids: np.ndarray) -> np.ndarray:
+        """Cluster ids of the usable rows -> ids of every row, :data:`NO_LABEL` for the others."""
+        ids = np.full(len(self.usable), NO_LABEL, dtype=np.int64)
+        ids[self.usable] = usable_ids
+        return ids
+
+
+def check_embeddings(array: np.ndarray, path: formats.PathLike) -> Embeddings:
+    """Split ``array`` into usable rows and rows without an embedding (one warning counts them);
+    stop with one line unless at least ``MIN_ROWS`` rows are usable."""
     if array.ndim != 2:
         raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
     if array.shape[1] == 0:
         raise UserError(f"{path}: the array has {array.shape[0]} rows but no feature columns")
-    if array.shape[0] < MIN_ROWS:
-        raise UserError(f"{path}: only {array.shape[0]} rows; clustering needs at least {MIN_ROWS}")
-    bad_rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if bad_rows.size:
-        shown = ", ".join(str(i + 1) for i in bad_rows[:5]) + (", ..." if bad_rows.size > 5 else "")
-        raise UserError(
-            f"{path}: {bad_rows.size} of {array.shape[0]} rows hold NaN or inf (rows {shown}, 1-based; "
-            "files that could not be read?) - drop those files and recompute the embeddings"
-        )
+    embeddings = Embeddings(array, np.isfinite(array).all(axis=1))
+    n_usable = array.shape[0] - embeddings.n_unusable
+    if n_usable < MIN_ROWS:
+        held = f"only {n_usable} of its {array.shape[0]} rows hold" if embeddings.n_unusable else \
+            f"only {array.shape[0]} rows hold"
+        raise UserError(f"{path}: {held} a usable embedding (the others are NaN: files without a label); "
+                        f"clustering needs at least {MIN_ROWS}")
+    if embeddings.n_unusable:
+        log.warning("%d of %d rows of %s hold NaN (files without a label, or unreadable audio): they are left "
+                    "out of clustering, silhouettes and t-SNE and get cluster id %d",
+                    embeddings.n_unusable, array.shape[0], path, NO_LABEL)
+    return embeddings
 
 
-def load_embeddings(path: formats.PathLike) -> np.ndarray:
-    array = formats.load_npy(path)
-    check_embeddings(array, path)
-    return array
+def load_embeddings(path: formats.PathLike) -> Embeddings:
+    return check_embeddings(formats.load_npy(path), path)
 
 
-def check_n_clusters(n_clusters: int, n_rows: int, path: formats.PathLike) -> None:
+def check_n_clusters(n_clusters: int, embeddings: Embeddings, path: formats.PathLike) -> None:
     if n_clusters < 2:
         raise UserError(f"--n_clusters={n_clusters}: must be at least 2")
+    n_rows = int(embeddings.usable.sum())
     if n_clusters > n_rows:
-        raise UserError(f"--n_clusters={n_clusters}: more clusters than the {n_rows} rows of {path}")
+        rows = f"{n_rows} usable rows" if embeddings.n_unusable else f"{n_rows} rows"
+        raise UserError(f"--n_clusters={n_clusters}: more clusters than the {rows} of {path}")
 
 
 def check_min_cluster_size(min_cluster_size: int) -> None:
@@ -168,25 +204,30 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _silhouette_line(prefix: str, points: np.ndarray, ids: np.ndarray) -> str:
+    score = silhouette(points, ids)
+    if score is None:
+        n_found = np.unique(ids).size
+        return f"{prefix} undefined: {_count(n_found, 'distinct group')} for {len(ids)} rows"
+    return f"{prefix} {score}"
+
+
 def k_report(clustering: Clustering) -> list[str]:
     """``Silhouette Score <s>`` as upstream prints it, or why there is none."""
-    score = silhouette(clustering.points, clustering.ids)
-    if score is None:
-        n_found = np.unique(clustering.ids).size
-        return [f"Silhouette Score undefined: {_count(n_found, 'distinct cluster')} for {len(clustering.ids)} rows"]
-    return [f"Silhouette Score {score}"]
+    return [_silhouette_line("Silhouette Score", clustering.points, clustering.ids)]
 
 
 def hdbscan_report(clustering: Clustering) -> list[str]:
-    """The silhouette over the clustered points only, and how many noise points were left out."""
+    """``Silhouette Score`` with the noise points as one more group (as published), the silhouette
+    of the clustered points alone, and how many clusters and noise points HDBSCAN found."""
     clustered = clustering.ids != NOISE
     n_noise = int((~clustered).sum())
     n_found = np.unique(clustering.ids[clustered]).size
-    found = f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})"
-    score = silhouette(clustering.points[clustered], clustering.ids[clustered])
-    if score is None:
-        return [f"Silhouette Score undefined: {found}; a silhouette needs at least 2 clusters"]
-    return [f"Silhouette Score {score}", f"{found}; noise points are excluded from the silhouette"]
+    return [
+        _silhouette_line("Silhouette Score", clustering.points, clustering.ids),
+        _silhouette_line("Silhouette Score without noise", clustering.points[clustered], clustering.ids[clustered]),
+        f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})",
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,7 +235,8 @@ def hdbscan_report(clustering: Clustering) -> list[str]:
 
 
 def write_outputs(embeddings: np.ndarray, ids: np.ndarray, label_csv: str, png_plot: str, title: str) -> None:
-    """Cluster ids first (so a failing plot loses nothing), then the t-SNE scatter."""
+    """Cluster ids of every row first (so a failing plot loses nothing), then the t-SNE scatter
+    (rows without an embedding are counted in its legend, not drawn)."""
     from .tsne import plot_tsne
 
     formats.write_cluster_ids(label_csv, ids)
@@ -207,7 +249,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster_npy", required=True,
                         help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
     parser.add_argument("--label_csv", required=True,
-                        help="output: cluster ids CSV, one integer per line, row i = row i of --cluster_npy")
+                        help="output: cluster ids CSV, one integer per line, row i = row i of --cluster_npy; "
+                        f"rows holding NaN (files without a label) get {NO_LABEL}")
     parser.add_argument("--png_plot", required=True,
                         help="output: 12x12 in t-SNE scatter coloured by cluster (t-SNE coordinates are cached, "
                         "see auditoryhum.tsne)")
@@ -228,10 +271,10 @@ def k_script_parser(prog: str, algorithm: KAlgorithm) -> argparse.ArgumentParser
 
 def run_k_script(args: argparse.Namespace, algorithm: KAlgorithm) -> int:
     embeddings = load_embeddings(args.cluster_npy)
-    check_n_clusters(args.n_clusters, embeddings.shape[0], args.cluster_npy)
-    clustering = algorithm.fit(embeddings, args.n_clusters)
+    check_n_clusters(args.n_clusters, embeddings, args.cluster_npy)
+    clustering = algorithm.fit(embeddings.rows, args.n_clusters)
     for line in k_report(clustering):
         print(line)
     title = f"{algorithm.title}, k = {args.n_clusters} (t-SNE of {Path(args.cluster_npy).name})"
-    write_outputs(embeddings, clustering.ids, args.label_csv, args.png_plot, title)
+    write_outputs(embeddings.array, embeddings.expand(clustering.ids), args.label_csv, args.png_plot, title)
     return 0

@@ -9,7 +9,9 @@ more than 1 cluster: M``. A cluster's block is the prompt the paper gives an LLM
 cluster; :class:`LocalLLM` asks a local instruction-tuned model (a transformers model folder or a
 GGUF file) for that composite label.
 
-Rows with an empty label (files that could not be scored) are left out of every count.
+Rows with an empty label (files that could not be scored) and rows in no cluster (id -1: a file
+without a label, or HDBSCAN noise) are left out of every count and reported once, on stderr and in
+the JSON, never as a label or a cluster of their own; the report text stays the published one.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class LabelStats:
     clusters: tuple[ClusterLabels, ...]  # ascending cluster id
     clusters_per_label: tuple[tuple[str, int], ...]  # most clusters first, ties by label
     n_unlabelled: int = 0  # rows left out because their label was empty
+    n_unclustered: int = 0  # rows with a label left out because their cluster id was -1
 
     @property
     def total_labels(self) -> int:
@@ -69,7 +72,8 @@ def _most_first(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
     return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def label_stats(cluster_ids: Sequence[int], labels: Sequence[str], n_unlabelled: int = 0) -> LabelStats:
+def label_stats(cluster_ids: Sequence[int], labels: Sequence[str], n_unlabelled: int = 0,
+                n_unclustered: int = 0) -> LabelStats:
     """Counts for rows that line up: ``labels[i]`` is the (non-empty) label of a row in ``cluster_ids[i]``."""
     per_cluster: dict[int, Counter] = defaultdict(Counter)
     for cluster, label in zip(cluster_ids, labels, strict=True):
@@ -82,6 +86,7 @@ def label_stats(cluster_ids: Sequence[int], labels: Sequence[str], n_unlabelled:
         clusters=tuple(ClusterLabels(c, _most_first(per_cluster[c])) for c in sorted(per_cluster)),
         clusters_per_label=_most_first({label: len(c) for label, c in clusters_of_label.items()}),
         n_unlabelled=n_unlabelled,
+        n_unclustered=n_unclustered,
     )
 
 
@@ -90,14 +95,19 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
     formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
-    kept = [(cluster, row.label.strip()) for cluster, row in zip(cluster_ids, rows) if row.label.strip()]
-    n_unlabelled = len(rows) - len(kept)
+    labels = [row.label.strip() for row in rows]
+    n_unlabelled = sum(not label for label in labels)
+    n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
+    kept = [(cluster, label) for cluster, label in zip(cluster_ids, labels)
+            if label and cluster != formats.NO_CLUSTER]
     if not kept:
-        raise UserError(f"{scores_csv}: no row has a label (all {len(rows)} files unscored?)")
-    if n_unlabelled:
-        log.warning("%d of %d rows of %s have an empty label (unscored files); they are left out",
-                    n_unlabelled, len(rows), scores_csv)
-    return label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled)
+        raise UserError(f"{label_csv}: none of its {len(rows)} rows has both a cluster and a label in {scores_csv} "
+                        f"({n_unlabelled} without a label, {n_unclustered} with cluster id {formats.NO_CLUSTER})")
+    if n_unlabelled or n_unclustered:
+        log.warning("%d of %d rows are left out of the statistics: %d without a label in %s, %d more with "
+                    "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(rows),
+                    n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
+    return label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,6 +146,7 @@ def stats_as_dict(stats: LabelStats) -> dict:
         "total_labels": stats.total_labels,
         "total_labels_in_more_than_one_cluster": stats.shared_labels,
         "rows_without_label_left_out": stats.n_unlabelled,
+        "rows_without_cluster_left_out": stats.n_unclustered,
     }
 
 

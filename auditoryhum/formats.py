@@ -12,7 +12,8 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
-* **cluster ids CSV** - one integer per line.
+* **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
+  cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
 
 All writes are atomic (temporary file in the same folder, then ``os.replace``), so an interrupted
@@ -117,15 +118,18 @@ def read_labels_csv(path: PathLike) -> list[str]:
 def read_annotations_csv(path: PathLike, n_files: int | None = None) -> list[str]:
     """Human notes, one line per file; blank = no note. Padded with blanks to ``n_files``.
 
-    A file *longer* than the file list is an error: its extra notes would belong to no file.
+    Blank lines past the last file are dropped (spreadsheet exports add them); a note past the
+    last file is an error naming its line: it would belong to no file.
     """
     notes = [_unquote_whole_line(line).strip() for line in _split_lines(_read_text(path, "annotations CSV"))]
     if n_files is not None:
-        if len(notes) > n_files:
+        extra = [line_no for line_no, note in enumerate(notes[n_files:], start=n_files + 1) if note]
+        if extra:
             raise UserError(
-                f"{path}: annotations CSV has {len(notes)} lines but there are only {n_files} audio files"
+                f"{path}: line {extra[0]} holds a note ({notes[extra[0] - 1]!r}) but there are only {n_files} "
+                "audio files; an annotations CSV has one line per file"
             )
-        notes += [""] * (n_files - len(notes))
+        notes = notes[:n_files] + [""] * (n_files - len(notes))
     return notes
 
 
@@ -262,6 +266,9 @@ def read_scores_csv(path: PathLike) -> list[ScoreRow]:
 
 # ----------------------------------------------------------------------------------------------
 # cluster ids
+
+#: The id of a row in no cluster: no label (a NaN embedding row), or HDBSCAN noise.
+NO_CLUSTER = -1
 
 
 def write_cluster_ids(path: PathLike, ids: Iterable[int]) -> None:

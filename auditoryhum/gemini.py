@@ -266,7 +266,8 @@ class GeminiLabeller:
             response = self.retry.call(
                 lambda: self.client.models.generate_content(
                     model=self.name,
-                    contents=[uploaded, request.prompt],
+                    # The published order: the prompt text first, then the audio file.
+                    contents=[request.prompt, uploaded],
                     # No tools are offered; switching automatic function calling off also stops
                     # the SDK logging about it on every call.
                     config=types.GenerateContentConfig(

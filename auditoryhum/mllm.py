@@ -147,7 +147,7 @@ def labeller_parser(prog: str, model_flag: str, model_help: str, model_name: str
     """The parser of a local-MLLM label script: the model flag, the loop's flags, the runtime's."""
     from .cli import make_parser
     from .labelling import add_labelling_arguments
-    from .runtime import add_runtime_arguments
+    from .runtime import CUDA_4BIT, add_runtime_arguments
 
     parser = make_parser(
         prog,
@@ -157,7 +157,7 @@ def labeller_parser(prog: str, model_flag: str, model_help: str, model_name: str
     )
     parser.add_argument(f"--{model_flag}", required=True, help=model_help)
     add_labelling_arguments(parser)
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 
 

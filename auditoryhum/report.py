@@ -9,9 +9,15 @@ that wrote it::
     exp/<dataset>/<mllm>/human_annotations.csv
     exp/<dataset>/<mllm>/<clap>/top_label_scores.csv                   MLLM labels, scored
     exp/<dataset>/<mllm>/<clap>/top_label_scores_with_annotations.csv  after the human review
+    exp/<dataset>/<mllm>/<text_labels.csv>                           MLLM labels (blank = no answer)
+    exp/<dataset>/clap/<clap>/clap.npy                                CLAP audio embeddings
+    exp/<dataset>/<mllm>/<clap>/<st>/st.npy                           sentence embeddings (NaN = no label)
     exp/<dataset>/<mllm>/<clap>/<st>/sweep/sweep.csv (+ .log)          k,silhouette,adjusted_silhouette
     exp/<dataset>/<mllm>/<clap>/<st>/compare/<algorithm>_k<k>.csv.log  "Silhouette Score <s>"
     exp/<dataset>/<mllm>/<clap>/<st>/compare/hdbscan.csv.log
+
+``<st>`` clusters the MLLM's best labels before the review (as published); ``<st>.reviewed`` the
+reviewed ones (the recipe's ``--cluster_labels reviewed``).
 
 and writes the report as markdown, each table also as CSV (in ``report/`` beside the markdown),
 and the S(k) / S_adj(k) curves of every sweep side by side in one PNG:
@@ -21,7 +27,11 @@ and the S(k) / S_adj(k) curves of every sweep side by side in one PNG:
 2. HITL boost: the mean score of the annotated rows before -> after;
 3. number of clusters: unique labels U, the chosen k (maximum of S_adj) and k / U, with the λ the
    curve was computed with;
-4. silhouette of each clustering algorithm at k = 2, the chosen k and U, and of HDBSCAN.
+4. silhouette of each clustering algorithm at every k it was run at (the chosen k, and the recipe's
+   ``--compare_k``: 2 and U by default), and of HDBSCAN (with and without its noise points);
+5. rows without a label: how many files each stage carried without one (a blank MLLM answer, an
+   unreadable recording, a non-English answer), so a reader sees what the scores and clusters
+   were computed over.
 
 Scores and counts are computed from the CSVs themselves; only the silhouettes, which depend on
 what each script clustered (the spectral one scores its 2-D embedding), are read from the logs.
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import math
 import os
@@ -48,7 +59,12 @@ from .errors import UserError
 SCORES = "top_label_scores.csv"
 SCORES_WITH_ANNOTATIONS = "top_label_scores_with_annotations.csv"
 ANNOTATIONS = "human_annotations.csv"
+TEXT_LABELS = "text_labels.csv"
 SWEEP_CSV = Path("sweep") / "sweep.csv"
+SWEEP_IDS = Path("sweep") / "cluster_ids.csv"
+ST_NPY = "st.npy"
+#: the folder suffix of a clustering of the reviewed labels (auditoryhum_tests.sh --cluster_labels reviewed)
+REVIEWED_SUFFIX = ".reviewed"
 COMPARE_DIR = "compare"
 #: compare/<name>_k<k>.csv as the recipe names the k-algorithms' outputs, in table order
 K_ALGORITHMS = {"ag": "Ward agglomerative", "kmeans": "k-means", "spectral": "spectral + k-means"}
@@ -143,9 +159,9 @@ def chosen_k(sweep_csv: Path, sweep: Sweep) -> int:
     return int(match.group(1)) if match else sweep.best_k
 
 
-def printed_silhouette(output: Path) -> float | None:
-    """The ``Silhouette Score <s>`` a cluster_* script printed; None when missing or undefined."""
-    match = re.search(r"^Silhouette Score (\S+)\s*$", _log_text(output) or "", re.MULTILINE)
+def printed_silhouette(output: Path, prefix: str = "Silhouette Score") -> float | None:
+    """The ``<prefix> <s>`` line a cluster_* script printed; None when missing or undefined."""
+    match = re.search(rf"^{prefix} (\S+)\s*$", _log_text(output) or "", re.MULTILINE)
     if not match:
         return None
     try:
@@ -225,34 +241,49 @@ class Clustering:
     """One sentence-transformer folder of a run: its sweep and the k values compared."""
 
     run: Run
-    folder: Path  # exp/<dataset>/<mllm>/<clap>/<st>
+    folder: Path  # exp/<dataset>/<mllm>/<clap>/<st>[.reviewed]
     sweep: Sweep
     chosen_k: int
-    unique_labels: int
+
+    @functools.cached_property
+    def unique_labels(self) -> int:
+        """U of the clustered labels."""
+        return unique_label_count(self.scores_csv)
+
+    @property
+    def reviewed(self) -> bool:
+        """Clusters of the reviewed labels (else of the MLLM's, before the review)."""
+        return self.folder.name.endswith(REVIEWED_SUFFIX)
+
+    @property
+    def scores_csv(self) -> Path:
+        return self.run.folder / (SCORES_WITH_ANNOTATIONS if self.reviewed else SCORES)
 
     @property
     def key(self) -> list[str]:
-        return self.run.key + [self.folder.name]
+        st = self.folder.name.removesuffix(REVIEWED_SUFFIX)
+        return self.run.key + [st, "reviewed" if self.reviewed else "MLLM"]
 
     @property
     def title(self) -> str:
         return " / ".join(self.key)
 
-    @property
-    def compared_k(self) -> list[int]:
-        return [2, self.chosen_k, self.unique_labels]
+    def compared(self, algorithm: str) -> list[int]:
+        """The k values ``algorithm`` was run at (compare/<algorithm>_k<k>.csv), ascending."""
+        found = (re.fullmatch(rf"{algorithm}_k(\d+)\.csv(?:\.log)?", path.name)
+                 for path in (self.folder / COMPARE_DIR).glob(f"{algorithm}_k*"))
+        return sorted({int(match.group(1)) for match in found if match})
+
+
+CLUSTERING_KEY = ["dataset", "MLLM", "CLAP model", "sentence model", "labels"]
 
 
 def find_clusterings(runs: list[Run]) -> list[Clustering]:
     found = []
     for run in runs:
-        labels_csv = run.folder / SCORES_WITH_ANNOTATIONS
-        if not labels_csv.exists():
-            labels_csv = run.folder / SCORES
         for folder in run.clusterings():
             sweep = read_sweep(folder / SWEEP_CSV)
-            found.append(Clustering(run, folder, sweep, chosen_k(folder / SWEEP_CSV, sweep),
-                                    unique_label_count(labels_csv)))
+            found.append(Clustering(run, folder, sweep, chosen_k(folder / SWEEP_CSV, sweep)))
     return found
 
 
@@ -265,9 +296,10 @@ def k_table(clusterings: list[Clustering]) -> Table:
                              fmt(c.sweep.penalty, 6)])
     return Table(
         "chosen_k", "Number of clusters",
-        "U: distinct best labels; chosen k: the maximum of the adjusted silhouette S_adj(k) = S(k) - λ·k "
-        "over the Ward sweep k = 2..U.",
-        ["dataset", "MLLM", "CLAP model", "sentence model", "files", "U", "chosen k", "k / U", "λ"],
+        "U: distinct best labels of the clustered rows; chosen k: the maximum of the adjusted silhouette "
+        "S_adj(k) = S(k) - λ·k over the Ward sweep. Labels: the MLLM's before the review (as published) or "
+        "the reviewed ones.",
+        CLUSTERING_KEY + ["files", "U", "chosen k", "k / U", "λ"],
         rows,
     )
 
@@ -276,13 +308,16 @@ def silhouette_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
         for name, title in K_ALGORITHMS.items():
-            values = [fmt(printed_silhouette(c.folder / COMPARE_DIR / f"{name}_k{k}.csv")) for k in c.compared_k]
-            rows.append(c.key + [title, " / ".join(map(str, c.compared_k))] + values)
+            for k in c.compared(name):
+                which = ", ".join(what for what, value in (("chosen", c.chosen_k), ("U", c.unique_labels)) if k == value)
+                rows.append(c.key + [title, str(k), which,
+                                     fmt(printed_silhouette(c.folder / COMPARE_DIR / f"{name}_k{k}.csv"))])
     return Table(
         "silhouette", "Silhouette by clustering algorithm",
-        "At k = 2, the chosen k and k = U (the k column lists the three). The spectral score is "
-        f"measured on its 2-D embedding. {MISSING}: not run, or undefined (every point its own cluster).",
-        ["dataset", "MLLM", "CLAP model", "sentence model", "algorithm", "k", "k = 2", "k = chosen", "k = U"],
+        "At every k the algorithms were run at: the chosen k and the recipe's --compare_k (2 and U by "
+        f"default). The spectral score is measured on its 2-D embedding. {MISSING}: undefined (every point "
+        "its own cluster).",
+        CLUSTERING_KEY + ["algorithm", "k", "which k", "silhouette"],
         rows,
     )
 
@@ -291,11 +326,55 @@ def hdbscan_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
         output = c.folder / COMPARE_DIR / f"{HDBSCAN}.csv"
-        rows.append(c.key + [fmt(hdbscan_cluster_count(output)), fmt(printed_silhouette(output))])
+        rows.append(c.key + [fmt(hdbscan_cluster_count(output)), fmt(printed_silhouette(output)),
+                             fmt(printed_silhouette(output, "Silhouette Score without noise"))])
     return Table(
         "hdbscan", "HDBSCAN",
-        "HDBSCAN chooses its own number of clusters; its silhouette leaves the noise points out.",
-        ["dataset", "MLLM", "CLAP model", "sentence model", "clusters found", "silhouette"],
+        "HDBSCAN chooses its own number of clusters. Silhouette: as published, the noise points (id -1) "
+        "count as one more group; without noise: the clustered points alone.",
+        CLUSTERING_KEY + ["clusters found", "silhouette", "silhouette without noise"],
+        rows,
+    )
+
+
+def count_blank_lines(path: Path) -> int | None:
+    return sum(not line.strip() for line in formats.read_labels_csv(path)) if path.exists() else None
+
+
+def count_unscored(path: Path) -> int | None:
+    return sum(not row.label for row in formats.read_scores_csv(path)) if path.exists() else None
+
+
+def count_nan_rows(path: Path) -> int | None:
+    return int((~np.isfinite(formats.load_npy(path)).all(axis=1)).sum()) if path.exists() else None
+
+
+def count_unclustered(path: Path) -> int | None:
+    return int((formats.read_cluster_ids(path) == formats.NO_CLUSTER).sum()) if path.exists() else None
+
+
+def unlabelled_table(runs: list[Run], clusterings: list[Clustering]) -> Table:
+    rows = []
+    for c in [*clusterings, *(run for run in runs if not any(c.run == run for c in clusterings))]:
+        run, folder = (c.run, c.folder) if isinstance(c, Clustering) else (c, None)
+        clap_npy = run.folder.parent.parent / "clap" / run.clap / "clap.npy"
+        counts = [
+            count_blank_lines(run.folder.parent / TEXT_LABELS),
+            count_nan_rows(clap_npy),
+            count_unscored(run.folder / SCORES),
+            count_unscored(run.folder / SCORES_WITH_ANNOTATIONS),
+            count_nan_rows(folder / ST_NPY) if folder else None,
+            count_unclustered(folder / SWEEP_IDS) if folder else None,
+        ]
+        key = c.key if isinstance(c, Clustering) else run.key + [MISSING, MISSING]
+        rows.append(key + [str(len(formats.read_scores_csv(run.folder / SCORES)))] + [fmt(n) for n in counts])
+    return Table(
+        "unlabelled", "Rows without a label",
+        "How many files each stage carried without a label: a blank MLLM answer, an unreadable recording "
+        "(its CLAP row is NaN), or an answer with no English label. They stay in every file as blank or "
+        f"NaN rows, are left out of µc, µ1% and the silhouettes, and get cluster id -1. {MISSING}: not run.",
+        CLUSTERING_KEY + ["files", "blank MLLM lines", "unreadable audio", "unscored", "unscored after HITL",
+                          "NaN sentence rows", "cluster id -1"],
         rows,
     )
 
@@ -348,7 +427,7 @@ def build_tables(exp_dir: Path) -> tuple[list[Table], list[Clustering]]:
     runs = find_runs(exp_dir)
     clusterings = find_clusterings(runs)
     tables = [alignment_table(runs), boost_table(runs), k_table(clusterings), silhouette_table(clusterings),
-              hdbscan_table(clusterings)]
+              hdbscan_table(clusterings), unlabelled_table(runs, clusterings)]
     return tables, clusterings
 
 

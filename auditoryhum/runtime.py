@@ -1,8 +1,15 @@
 """Where and how models run: device, dtype, 4-bit quantisation, seeding.
 
-CPU runs in float32; CUDA defaults to bfloat16. ``--load_in_4bit`` is the published setting
-(bitsandbytes NF4, double quantisation, bf16 compute, ``device_map="auto"``) and needs CUDA;
-bitsandbytes itself does not refuse on a CPU machine, so we do.
+CPU always runs in float32. On CUDA, ``--dtype auto`` means what the published runs used for that
+kind of model:
+
+* the MLLMs (labellers and their audio towers): 4-bit - bitsandbytes NF4, double quantisation,
+  bf16 compute, ``device_map="auto"`` (:data:`CUDA_4BIT`);
+* CLAP, AST and the sentence transformers: float32 (:data:`CUDA_FLOAT32`);
+* the chat LLM that names clusters (not part of the published runs): bfloat16.
+
+``--dtype bfloat16``/``float32``/``float16`` opts out; ``--load_in_4bit`` asks for 4-bit
+explicitly. 4-bit needs CUDA; bitsandbytes itself does not refuse on a CPU machine, so we do.
 """
 
 from __future__ import annotations
@@ -18,6 +25,15 @@ from .errors import UserError
 
 SEED = 100
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: What ``--dtype auto`` means on CUDA, per kind of model (see the module docstring).
+CUDA_4BIT = "4bit"
+CUDA_FLOAT32 = "float32"
+CUDA_BFLOAT16 = "bfloat16"
+_AUTO_HELP = {
+    CUDA_4BIT: "auto = 4-bit NF4 with bf16 compute on CUDA (as the published runs), float32 on CPU",
+    CUDA_FLOAT32: "auto = float32 (as the published runs); bfloat16 only when asked",
+    CUDA_BFLOAT16: "auto = bfloat16 on CUDA, float32 on CPU",
+}
 
 
 @dataclass(frozen=True)
@@ -50,21 +66,23 @@ class Runtime:
         return kwargs
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+def add_runtime_arguments(parser: argparse.ArgumentParser, cuda_default: str) -> None:
+    """``--device``, ``--dtype`` and ``--load_in_4bit``; ``cuda_default`` is what ``--dtype auto``
+    means on CUDA for this script's kind of model (:data:`CUDA_4BIT`, ...)."""
     group = parser.add_argument_group("runtime")
     group.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N", or "auto" (CUDA when present)')
-    group.add_argument(
-        "--dtype", default="auto", choices=DTYPES, help="weights dtype; auto = bfloat16 on CUDA, float32 on CPU"
-    )
+    group.add_argument("--dtype", default="auto", choices=DTYPES, help=f"weights dtype; {_AUTO_HELP[cuda_default]}")
     group.add_argument(
         "--load_in_4bit",
         action="store_true",
         help="load weights 4-bit (NF4, double quantisation, bf16 compute) with bitsandbytes, as the "
         "published runs did; needs CUDA",
     )
+    parser.set_defaults(cuda_default=cuda_default)
 
 
-def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False) -> Runtime:
+def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False,
+                    cuda_default: str = CUDA_FLOAT32) -> Runtime:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -74,20 +92,29 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: boo
         raise UserError(f"--device={device}: CUDA is not available on this machine (use --device=cpu)")
     if device != "cpu" and not device.startswith("cuda"):
         raise UserError(f'--device={device}: expected "cpu", "cuda", "cuda:N" or "auto"')
-    if load_in_4bit:
-        if not device.startswith("cuda"):
-            raise UserError("--load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit); drop the flag to run on CPU")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise UserError('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"') from None
+    on_cuda = device.startswith("cuda")
+    if load_in_4bit and not on_cuda:
+        raise UserError("--load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit); drop the flag to run on CPU")
+    if dtype == "auto" and on_cuda and cuda_default == CUDA_4BIT:
+        load_in_4bit = True
+        _require_bitsandbytes("4-bit loading (NF4, the published setting and this script's default on CUDA) "
+                              "needs bitsandbytes: pip install \".[gpu]\", or pass --dtype bfloat16 to load unquantised")
+    elif load_in_4bit:
+        _require_bitsandbytes('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"')
     if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        dtype = (CUDA_BFLOAT16 if cuda_default != CUDA_FLOAT32 else "float32") if on_cuda else "float32"
     return Runtime(device=device, dtype=dtype, load_in_4bit=load_in_4bit)
 
 
+def _require_bitsandbytes(message: str) -> None:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError(message) from None
+
+
 def runtime_from_args(args: argparse.Namespace) -> Runtime:
-    return resolve_runtime(args.device, args.dtype, args.load_in_4bit)
+    return resolve_runtime(args.device, args.dtype, args.load_in_4bit, args.cuda_default)
 
 
 def seed_everything(seed: int = SEED) -> None:

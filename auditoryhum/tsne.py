@@ -135,7 +135,10 @@ def cluster_colours(n_clusters: int) -> list:
     return [colormaps["turbo"](0.05 + 0.9 * h) for h in hues]
 
 
-def draw_scatter(coords: np.ndarray, cluster_ids: np.ndarray, png_path: formats.PathLike, title: str) -> None:
+def draw_scatter(coords: np.ndarray, cluster_ids: np.ndarray, png_path: formats.PathLike, title: str,
+                 n_not_shown: int = 0) -> None:
+    """``coords`` and ``cluster_ids`` of the rows on the map; ``n_not_shown`` rows without an
+    embedding (files without a label) are counted in the legend."""
     # The Agg canvas directly: no pyplot global state, no display needed.
     from matplotlib import patheffects
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -157,7 +160,10 @@ def draw_scatter(coords: np.ndarray, cluster_ids: np.ndarray, png_path: formats.
         if len(clusters) > MAX_LEGEND_CLUSTERS:
             ax.annotate(str(cluster), np.median(members, axis=0), fontsize=7, ha="center", va="center",
                         path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
-    if len(clusters) <= MAX_LEGEND_CLUSTERS:
+    if n_not_shown:
+        # An empty handle: the count belongs in the legend, the rows have no place on the map.
+        ax.scatter([], [], s=0, label=f"no label: {n_not_shown} row{'' if n_not_shown == 1 else 's'} (not shown)")
+    if len(clusters) <= MAX_LEGEND_CLUSTERS or n_not_shown:
         ax.legend(title="cluster", markerscale=max(1.0, 40 / marker_size) ** 0.5, loc="best")
 
     ax.set_title(title)
@@ -169,8 +175,13 @@ def draw_scatter(coords: np.ndarray, cluster_ids: np.ndarray, png_path: formats.
 
 def plot_tsne(embeddings: np.ndarray, cluster_ids, png_path: formats.PathLike, title: str = "t-SNE") -> None:
     """12x12 in t-SNE scatter of ``embeddings`` coloured by ``cluster_ids`` (-1 = noise, grey),
-    written atomically to ``png_path``; the t-SNE coordinates come from the cache when they can."""
+    written atomically to ``png_path``; the t-SNE coordinates come from the cache when they can.
+
+    Rows holding NaN (files without a label) have no place on the map: t-SNE runs on the other
+    rows only, and the legend counts them as "no label"."""
     cluster_ids = np.asarray(cluster_ids)
     if len(cluster_ids) != embeddings.shape[0]:
         raise ValueError(f"{len(cluster_ids)} cluster ids for {embeddings.shape[0]} embedding rows")
-    draw_scatter(tsne_coordinates(embeddings), cluster_ids, png_path, title)
+    on_map = np.isfinite(embeddings).all(axis=1)
+    draw_scatter(tsne_coordinates(embeddings[on_map]), cluster_ids[on_map], png_path, title,
+                 n_not_shown=int((~on_map).sum()))

@@ -10,8 +10,8 @@ with batch 1 - as the published scripts ran - and with batch B, side by side in 
 after a warm-up batch of each size; the script prints files/s for both, their ratio, the device
 and dtype, the peak GPU memory of each run on CUDA, and how many files got different labels.
 
-Device, dtype and 4-bit loading follow ``auditoryhum.runtime`` as in the label scripts: CUDA when
-present with bfloat16 (``--load_in_4bit``: bitsandbytes NF4), CPU in float32 otherwise.
+Device, dtype and 4-bit loading follow ``auditoryhum.runtime`` as in the label scripts: on CUDA
+4-bit NF4 by default (the published setting; ``--dtype bfloat16`` for unquantised), CPU in float32.
 
 Model folders (no model hub is needed):
 
@@ -56,7 +56,7 @@ from auditoryhum.audio import list_audio_files  # noqa: E402
 from auditoryhum.cli import entry_point, make_parser  # noqa: E402
 from auditoryhum.errors import UserError  # noqa: E402
 from auditoryhum.labelling import label_files  # noqa: E402
-from auditoryhum.runtime import Runtime, add_runtime_arguments, runtime_from_args  # noqa: E402
+from auditoryhum.runtime import CUDA_4BIT, Runtime, add_runtime_arguments, runtime_from_args  # noqa: E402
 
 DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # python -m auditoryhum.example_data puts them there
 SEED = 100
@@ -350,7 +350,7 @@ def get_parser():
     parser.add_argument("--labels_dir", default=None,
                         help="keep both runs' labels CSVs here (labels_batch1.csv, labels_batch<B>.csv)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 
 

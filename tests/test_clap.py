@@ -191,11 +191,13 @@ def test_features_clap_text_scores_reports_and_means(tiny_checkpoint, wav_dir, t
 
     out = capsys.readouterr().out.splitlines()
     # the means leave out the three unscored files; 1 % of 3 files is still one file
-    assert out[0] == f"Mean CLAP score: {np.mean(best_scores):.6f}"
-    assert out[1] == f"Mean CLAP score (lowest 1%): {min(best_scores):.6f}"
-    assert "3 of 6 files" in out[2] and "excluded" in out[2]
-    warnings = caplog.text
-    assert "c.wav" in warnings and "d.wav" in warnings and "e.wav" in warnings
+    beside = " (3 of 6 files; 3 without a label left out)"
+    assert out[0] == f"Mean CLAP score: {np.mean(best_scores):.6f}{beside}"
+    assert out[1] == f"Mean CLAP score (lowest 1%): {min(best_scores):.6f}{beside}"
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("3 of 6 files have no label (2 empty, only commas or "
+                                                         "only non-ASCII; 1 with a NaN CLAP audio embedding")
+    assert all(str(wav_dir / name) in warnings[0] for name in ("c.wav", "d.wav", "e.wav"))
 
 
 def test_features_clap_text_row_count_mismatch_is_one_line_exit_2(wav_dir, tmp_path, capsys):

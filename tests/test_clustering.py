@@ -120,7 +120,7 @@ def test_plot_with_many_clusters_and_noise(tmp_path):
         tsne.plot_tsne(x, ids[:-1], tmp_path / "bad.png")
 
 
-def test_hdbscan_excludes_noise_from_silhouette(tmp_path, capsys):
+def test_hdbscan_silhouette_counts_noise_as_published_and_says_it_without(tmp_path, capsys):
     npy, ids_csv, png = tmp_path / "st.npy", tmp_path / "ids.csv", tmp_path / "tsne.png"
     x = blobs(n_blobs=3, per_blob=12, outliers=3, seed=3)
     np.save(npy, x)
@@ -132,9 +132,11 @@ def test_hdbscan_excludes_noise_from_silhouette(tmp_path, capsys):
     np.testing.assert_array_equal(ids, expected)
     noise = ids == -1
     assert noise.sum() == 3 and np.unique(ids[~noise]).size == 3
-    lines = out.splitlines()
-    assert lines[0] == f"Silhouette Score {silhouette_score(x[~noise], ids[~noise])}"
-    assert "3 clusters and 3 noise points" in lines[1] and "excluded from the silhouette" in lines[1]
+    assert out.splitlines()[:3] == [
+        f"Silhouette Score {silhouette_score(x, ids)}",  # noise as one more group, as published
+        f"Silhouette Score without noise {silhouette_score(x[~noise], ids[~noise])}",
+        "HDBSCAN found 3 clusters and 3 noise points (id -1)",
+    ]
     assert_png_12in(png)
 
 
@@ -144,12 +146,61 @@ def test_hdbscan_with_fewer_than_two_clusters_says_so(tmp_path, capsys):
     status, out, _ = run(cluster_hdbscan, ["--cluster_npy", npy, "--min_cluster_size", 5,
                                            "--label_csv", ids_csv, "--png_plot", png], capsys)
     assert status == 0
-    assert out.splitlines()[0] == (
-        "Silhouette Score undefined: HDBSCAN found 0 clusters and 10 noise points (id -1); "
-        "a silhouette needs at least 2 clusters"
-    )
+    assert out.splitlines()[:3] == [
+        "Silhouette Score undefined: 1 distinct group for 10 rows",
+        "Silhouette Score without noise undefined: 0 distinct groups for 0 rows",
+        "HDBSCAN found 0 clusters and 10 noise points (id -1)",
+    ]
     assert list(formats.read_cluster_ids(ids_csv)) == [-1] * 10
     assert_png_12in(png)
+
+
+def with_label_less_rows(x, rows):
+    """``x`` with NaN rows (files without a label) inserted before the given positions."""
+    out = x.astype(np.float32)
+    for row in sorted(rows):
+        out = np.insert(out, row, np.nan, axis=0)
+    return out
+
+
+@pytest.mark.parametrize(
+    "script, extra",
+    [(cluster_ag, ["--n_clusters", 3]), (cluster_kmeans, ["--n_clusters", 3]), (cluster_spectral, ["--n_clusters", 3]),
+     (cluster_hdbscan, ["--min_cluster_size", 5])],
+    ids=["ag", "kmeans", "spectral", "hdbscan"],
+)
+def test_label_less_rows_get_minus_one_and_leave_the_other_rows_as_without_them(script, extra, tmp_path, capsys,
+                                                                              caplog):
+    x = blobs(outliers=1)
+    clean_npy, nan_npy = tmp_path / "clean.npy", tmp_path / "with_nan.npy"
+    np.save(clean_npy, x)
+    with_nan = with_label_less_rows(x, [0, 7, 20])
+    with_nan[20, 3] = np.inf  # a row with any non-finite value has no embedding
+    np.save(nan_npy, with_nan)
+    label_less = ~np.isfinite(with_nan).all(axis=1)
+    assert label_less.sum() == 3
+
+    outputs = {}
+    for name, npy in (("clean", clean_npy), ("nan", nan_npy)):
+        status, out, _ = run(script, ["--cluster_npy", npy, "--label_csv", tmp_path / f"{name}.csv",
+                                      "--png_plot", tmp_path / f"{name}.png", *extra], capsys)
+        assert status == 0
+        outputs[name] = (formats.read_cluster_ids(tmp_path / f"{name}.csv"), out.splitlines()[0])
+    ids, printed = outputs["nan"]
+    assert len(ids) == len(with_nan) and (ids[label_less] == -1).all()
+    np.testing.assert_array_equal(ids[~label_less], outputs["clean"][0])
+    assert printed == outputs["clean"][1]  # the same silhouette
+    assert "3 of 44 rows of" in caplog.text and "get cluster id -1" in caplog.text
+    assert_png_12in(tmp_path / "nan.png")
+
+
+def test_the_map_counts_label_less_rows_in_its_legend(tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(tsne, "draw_scatter", lambda coords, ids, png, title, n_not_shown: drawn.update(
+        coords=coords, ids=ids, n_not_shown=n_not_shown))
+    x = with_label_less_rows(blobs(n_blobs=2, per_blob=5), [3])
+    tsne.plot_tsne(x, np.r_[[0, 0, 0, -1], [0] * 2, [1] * 5], tmp_path / "map.png")
+    assert drawn["coords"].shape == (10, 2) and drawn["n_not_shown"] == 1 and -1 not in drawn["ids"]
 
 
 def _bad(array):
@@ -167,18 +218,22 @@ INF_ROW[4, 0] = np.inf
 @pytest.mark.parametrize(
     "script, write, extra, message",
     [
-        (cluster_ag, _bad(NAN_ROW), ["--n_clusters", 2], "1 of 6 rows hold NaN or inf (rows 3,"),
-        (cluster_kmeans, _bad(INF_ROW), ["--n_clusters", 2], "1 of 6 rows hold NaN or inf (rows 5,"),
+        (cluster_ag, _bad(np.full((6, 3), np.nan, np.float32)), ["--n_clusters", 2],
+         "only 0 of its 6 rows hold a usable embedding (the others are NaN: files without a label); clustering "
+         "needs at least 3"),
+        (cluster_kmeans, _bad(NAN_ROW[:3]), ["--n_clusters", 2], "only 2 of its 3 rows"),
+        (cluster_kmeans, _bad(INF_ROW), ["--n_clusters", 6], "--n_clusters=6: more clusters than the 5 usable rows"),
         (cluster_spectral, _bad(np.zeros(6, np.float32)), ["--n_clusters", 2], "expected a 2-D array"),
         (cluster_ag, _bad(np.zeros((0, 4), np.float32)), ["--n_clusters", 2], "the array has no rows"),
-        (cluster_ag, _bad(GOOD[:2]), ["--n_clusters", 2], "only 2 rows; clustering needs at least 3"),
+        (cluster_ag, _bad(GOOD[:2]), ["--n_clusters", 2], "only 2 rows hold a usable embedding"),
         (cluster_hdbscan, _bad(GOOD[:2]), ["--min_cluster_size", 2], "only 2 rows"),
         (cluster_ag, _bad(GOOD), ["--n_clusters", 1], "--n_clusters=1: must be at least 2"),
         (cluster_kmeans, _bad(GOOD), ["--n_clusters", 7], "--n_clusters=7: more clusters than the 6 rows of"),
         (cluster_hdbscan, _bad(GOOD), ["--min_cluster_size", 1], "--min_cluster_size=1: must be at least 2"),
         (cluster_ag, lambda path: None, ["--n_clusters", 2], ".npy not found"),
     ],
-    ids=["nan", "inf", "1d", "empty", "two-rows", "hdbscan-two-rows", "k1", "k-too-big", "mcs1", "missing"],
+    ids=["all-nan", "nan-three-left", "inf-k-too-big", "1d", "empty", "two-rows", "hdbscan-two-rows", "k1",
+         "k-too-big", "mcs1", "missing"],
 )
 def test_bad_input_is_one_error_line_and_exit_2(script, write, extra, message, tmp_path, capsys):
     npy = tmp_path / "bad.npy"

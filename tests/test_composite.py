@@ -60,7 +60,7 @@ def test_stats_report_exact_text_and_json(inputs, tmp_path, capsys, caplog):
                                                  "--json_out", json_out], capsys)
     assert status == 0
     assert out == EXPECTED_REPORT
-    assert "1 of 8 rows of" in caplog.text and "empty label" in caplog.text  # said on stderr, not in the report
+    assert "1 of 8 rows are left out of the statistics: 1 without a label" in caplog.text  # stderr, not the report
     data = json.loads(json_out.read_text())
     assert [c["cluster"] for c in data["clusters"]] == [0, 2, 10]
     assert data["clusters"][0] == {
@@ -72,6 +72,46 @@ def test_stats_report_exact_text_and_json(inputs, tmp_path, capsys, caplog):
     assert data["total_labels"] == 4
     assert data["total_labels_in_more_than_one_cluster"] == 1
     assert data["rows_without_label_left_out"] == 1
+    assert data["rows_without_cluster_left_out"] == 0
+
+
+def test_rows_in_no_cluster_are_counted_once_never_shown_as_a_cluster_or_label(inputs, tmp_path, capsys, caplog):
+    ids, scores = inputs
+    # row 5 (no label) got -1 from the clustering, and row 8 is HDBSCAN noise: neither is a cluster
+    ids.write_text("2\n2\n2\n0\n-1\n0\n0\n-1\n")
+    json_out = tmp_path / "stats.json"
+    status, report, _ = run(composite_label_stats, ["--label_csv", ids, "--top_label_scores_csv", scores,
+                                                    "--json_out", json_out], capsys)
+    assert status == 0
+    assert report == (
+        f"{CLUSTER_0}\n\n{CLUSTER_2}\n\n"
+        "birds chirping, belongs to this many clusters: 1\n"
+        "car horn, belongs to this many clusters: 1\n"
+        "traffic noise, belongs to this many clusters: 1\n"
+        "wind blowing, belongs to this many clusters: 1\n"
+        "Total labels: 4\n"
+        "Total labels belonging to more than 1 cluster: 0\n"
+    )
+    assert "-1" not in report and "\n, " not in report
+    data = json.loads(json_out.read_text())
+    assert [c["cluster"] for c in data["clusters"]] == [0, 2]
+    assert (data["rows_without_label_left_out"], data["rows_without_cluster_left_out"]) == (1, 1)
+    assert "2 of 8 rows are left out of the statistics: 1 without a label" in caplog.text
+    assert "1 more with cluster id -1" in caplog.text
+    status, _, _ = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
+                                          "--prompts_txt", tmp_path / "prompts.txt"], capsys)
+    assert status == 0
+    prompts = (tmp_path / "prompts.txt").read_text()
+    assert "# cluster -1" not in prompts and prompts.count("# cluster") == 2
+
+
+def test_no_row_with_a_cluster_and_a_label_is_one_line(inputs, capsys):
+    ids, scores = inputs
+    ids.write_text("-1\n" * 8)
+    status, out, err = run(composite_label_stats, ["--label_csv", ids, "--top_label_scores_csv", scores], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"error: {ids}: none of its 8 rows has both a cluster and a label in {scores} "
+                   "(1 without a label, 7 with cluster id -1)\n")
 
 
 def test_stats_report_unchanged_without_json_out(inputs, capsys):

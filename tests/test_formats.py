@@ -43,11 +43,17 @@ def test_annotations_short_file_is_padded_with_blanks(tmp_path):
     assert formats.read_annotations_csv(path, n_files=5) == ["", "bus engine", "", "", ""]
 
 
-def test_annotations_longer_than_file_list_is_an_error(tmp_path):
+def test_annotations_note_past_the_last_file_is_an_error_naming_its_line(tmp_path):
     path = tmp_path / "ann.csv"
-    path.write_text("a\nb\nc\n")
-    with pytest.raises(UserError, match="3 lines but there are only 2"):
+    path.write_text("a\nb\n\nc\n")
+    with pytest.raises(UserError, match=r"line 4 holds a note \('c'\) but there are only 2 audio files"):
         formats.read_annotations_csv(path, n_files=2)
+
+
+def test_annotations_blank_lines_past_the_last_file_are_dropped(tmp_path):
+    path = tmp_path / "ann.csv"
+    path.write_text("a\n\nb\n\n  \n\r\n")  # blank rows, as a spreadsheet export may end
+    assert formats.read_annotations_csv(path, n_files=3) == ["a", "", "b"]
 
 
 def test_scores_read_published_layout(tmp_path):

@@ -69,7 +69,10 @@ def test_labels_every_file_with_the_spec_request_and_deletes_the_uploads(server,
     assert all(line == line.lower() and "." not in line and "'" not in line for line in lines_of(out))
     generates = server.of_route("generate")
     assert len(generates) == 4 and all(MODEL in request.path for request in generates)
-    prompts = [request.json()["contents"][0]["parts"][-1]["text"] for request in generates]
+    parts = [request.json()["contents"][0]["parts"] for request in generates]
+    # the published order: the prompt text, then the uploaded audio
+    assert [[next(iter(part)) for part in request_parts] for request_parts in parts] == [["text", "fileData"]] * 4
+    prompts = [request_parts[0]["text"] for request_parts in parts]
     assert prompts == [PROMPT_TEXT, f"{PROMPT_TEXT} {NOTE}", PROMPT_TEXT, PROMPT_TEXT]
     for request in generates:
         assert request.json()["generationConfig"] == {"temperature": 0, "topP": 1, "maxOutputTokens": 1024, "seed": 100}

@@ -20,7 +20,7 @@ def test_merge_refuses_more_annotations_than_labels(tmp_path, capsys):
     (tmp_path / "notes.csv").write_text("x\ny\n")
     assert util_merge_csv.main([f"--csv1={tmp_path}/labels.csv", f"--csv2={tmp_path}/notes.csv",
                                 f"--csv3={tmp_path}/merged.csv"]) == 2
-    assert "2 lines but there are only 1" in capsys.readouterr().err
+    assert "line 2 holds a note ('y') but there are only 1 audio files" in capsys.readouterr().err
     assert not (tmp_path / "merged.csv").exists()
 
 

@@ -136,3 +136,26 @@ def test_wrong_architecture_names_the_folder_and_class(wav_dir, tmp_path, capsys
     assert run_label(str(folder), f"{wav_dir}/*.wav", tmp_path / "l.csv") == 2
     err = capsys.readouterr().err
     assert str(folder) in err and "BertConfig" in err and "qwen2_audio" in err
+
+
+def test_runtime_defaults_follow_the_published_runs_per_kind_of_model(monkeypatch):
+    """On CUDA, an MLLM loads 4-bit by default (and says how to opt out when bitsandbytes is
+    missing), CLAP/AST/sentence models stay float32, the naming LLM bf16; on CPU all float32."""
+    import importlib.util
+
+    import torch
+
+    from auditoryhum import runtime
+    from auditoryhum.errors import UserError
+
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cpu", "float32", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_FLOAT32) == runtime.Runtime("cuda", "float32", False)
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_BFLOAT16) == runtime.Runtime("cuda", "bfloat16", False)
+    assert resolve_runtime("auto", "bfloat16", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cuda", "bfloat16",
+                                                                                                   False)
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(UserError, match=r"needs bitsandbytes: .*or pass --dtype bfloat16"):
+            resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT)
+    else:
+        assert resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cuda", "bfloat16", True)

@@ -14,6 +14,7 @@ from auditoryhum.formats import ScoreRow
 BEFORE = [0.10, 0.50, 0.30, 0.20]
 AFTER = [0.40, 0.50, 0.35, 0.20]
 LABELS = ["rain", "rain", "traffic noise", "dog bark"]
+REVIEWED = ["rain", "bird song", "traffic noise", "dog bark"]
 
 
 def write_run(exp: Path, dataset: str, mllm: str, clap: str, with_clustering: bool = True) -> Path:
@@ -21,9 +22,9 @@ def write_run(exp: Path, dataset: str, mllm: str, clap: str, with_clustering: bo
     run.mkdir(parents=True)
     names = [f"f{i}.wav" for i in range(len(BEFORE))]
     formats.write_scores_csv(run / "top_label_scores.csv",
-                             [ScoreRow(i + 1, n, "mllm words", s) for i, (n, s) in enumerate(zip(names, BEFORE))])
+                             [ScoreRow(i + 1, n, lab, s) for i, (n, lab, s) in enumerate(zip(names, LABELS, BEFORE))])
     formats.write_scores_csv(run / "top_label_scores_with_annotations.csv",
-                             [ScoreRow(i + 1, n, lab, s) for i, (n, lab, s) in enumerate(zip(names, LABELS, AFTER))])
+                             [ScoreRow(i + 1, n, lab, s) for i, (n, lab, s) in enumerate(zip(names, REVIEWED, AFTER))])
     formats.write_labels_csv(run.parent / "human_annotations.csv", ["rain", "", "traffic noise"])
     if with_clustering:
         st = run / "all-MiniLM-L6-v2"
@@ -36,7 +37,7 @@ def write_run(exp: Path, dataset: str, mllm: str, clap: str, with_clustering: bo
             (st / "compare" / f"{name}_k{k}.csv.log").write_text(f"progress\rbar\nSilhouette Score {score}\n")
         (st / "compare" / "kmeans_k3.csv.log").write_text("Silhouette Score undefined: 3 distinct clusters for 3 rows\n")
         (st / "compare" / "hdbscan.csv.log").write_text(
-            "Silhouette Score 0.8\nHDBSCAN found 2 clusters and 1 noise point (id -1); noise ...\n")
+            "Silhouette Score 0.6\nSilhouette Score without noise 0.8\nHDBSCAN found 2 clusters and 1 noise point (id -1)\n")
     return run
 
 
@@ -86,13 +87,41 @@ def test_cluster_tables_read_the_sweep_and_the_printed_silhouettes(exp):
     assert (k_row["sentence model"], k_row["files"], k_row["U"], k_row["chosen k"], k_row["k / U"]) == \
         ("all-MiniLM-L6-v2", "4", "3", "3", "100.0 %")
     assert float(k_row["λ"]) == pytest.approx(0.1)  # (0.5 - 0.3) / 2 = (0.9 - 0.6) / 3
-    silhouettes = {r["algorithm"]: r for r in read_csv(exp / "report" / "silhouette.csv")}
-    assert [silhouettes["Ward agglomerative"][c] for c in ("k", "k = 2", "k = chosen", "k = U")] == \
-        ["2 / 3 / 3", "0.5100", "0.9100", "0.9100"]
-    assert silhouettes["k-means"]["k = 2"] == "0.5200" and silhouettes["k-means"]["k = U"] == report.MISSING
-    assert silhouettes["spectral + k-means"]["k = 2"] == report.MISSING  # never run
+    silhouettes = {(r["algorithm"], r["k"]): (r["which k"], r["silhouette"])
+                   for r in read_csv(exp / "report" / "silhouette.csv")}
+    assert silhouettes == {
+        ("Ward agglomerative", "2"): ("", "0.5100"), ("Ward agglomerative", "3"): ("chosen, U", "0.9100"),
+        ("k-means", "2"): ("", "0.5200"), ("k-means", "3"): ("chosen, U", report.MISSING),  # undefined
+        ("spectral + k-means", "3"): ("chosen, U", "0.7000"),  # k = 2 never run: no row
+    }
     (hdbscan,) = read_csv(exp / "report" / "hdbscan.csv")
-    assert (hdbscan["clusters found"], hdbscan["silhouette"]) == ("2", "0.8000")
+    assert (hdbscan["clusters found"], hdbscan["silhouette"], hdbscan["silhouette without noise"]) == \
+        ("2", "0.6000", "0.8000")
+
+
+def test_a_clustering_of_the_reviewed_labels_counts_their_distinct_labels(exp):
+    run = exp / "ahead_ds" / "qwen2a" / "human-clap-wsce-mse-mae"
+    (run / "all-MiniLM-L6-v2").rename(run / "all-MiniLM-L6-v2.reviewed")
+    report.main(["--exp_dir", str(exp)])
+    (k_row,) = read_csv(exp / "report" / "chosen_k.csv")
+    assert (k_row["sentence model"], k_row["labels"], k_row["U"]) == ("all-MiniLM-L6-v2", "reviewed", "4")
+
+
+def test_rows_without_a_label_are_counted_per_stage(exp):
+    run = exp / "ahead_ds" / "qwen2a" / "human-clap-wsce-mse-mae"
+    formats.write_labels_csv(run.parent / "text_labels.csv", ["rain", "", "日本語", "dog bark"])
+    formats.write_scores_csv(run / "top_label_scores.csv",
+                             [ScoreRow(1, "f0.wav", "rain", 0.1), ScoreRow(2, "f1.wav", "", math.nan),
+                              ScoreRow(3, "f2.wav", "", math.nan), ScoreRow(4, "f3.wav", "dog bark", 0.2)])
+    st = run / "all-MiniLM-L6-v2"
+    formats.save_npy(st / "st.npy", [[0.1, 0.2], [math.nan] * 2, [math.nan] * 2, [0.3, 0.1]])
+    formats.write_cluster_ids(st / "sweep" / "cluster_ids.csv", [0, -1, -1, 1])
+    report.main(["--exp_dir", str(exp)])
+    rows = {r["dataset"]: r for r in read_csv(exp / "report" / "unlabelled.csv")}
+    assert [rows["ahead_ds"][c] for c in ("files", "blank MLLM lines", "unreadable audio", "unscored",
+                                          "unscored after HITL", "NaN sentence rows", "cluster id -1")] == \
+        ["4", "1", report.MISSING, "2", "0", "2", "2"]
+    assert rows["tau2019"]["labels"] == report.MISSING and rows["tau2019"]["unscored"] == "0"
 
 
 def test_chosen_k_falls_back_to_the_maximum_of_the_adjusted_curve(tmp_path):

@@ -114,8 +114,9 @@ def st_npy(tmp_path):
     return path
 
 
-def outputs(tmp_path):
-    return {name: tmp_path / name for name in ("sweep.csv", "ids.csv", "sweep.png")}
+def outputs(folder):
+    folder.mkdir(exist_ok=True)
+    return {name: folder / name for name in ("sweep.csv", "ids.csv", "sweep.png")}
 
 
 def run(argv, capsys):
@@ -189,26 +190,35 @@ def test_script_default_range_gives_no_warning(st_npy, tmp_path, capsys, caplog)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def nan_row():
+def test_label_less_rows_get_minus_one_and_leave_the_sweep_as_without_them(tmp_path, capsys, caplog):
     x = repeated_rows()
-    x[5] = np.nan
-    return x
-
-
-def inf_row():
-    x = repeated_rows()
-    x[7, 2] = np.inf
-    return x
+    label_less = np.zeros(len(x) + 3, dtype=bool)
+    label_less[[0, 50, 162]] = True
+    with_nan = np.full((len(x) + 3, x.shape[1]), np.nan, dtype=np.float32)
+    with_nan[~label_less] = x
+    with_nan[50, :3] = 1.0  # partly NaN is no embedding either
+    results = {}
+    for name, array in (("clean", x), ("nan", with_nan)):
+        np.save(tmp_path / f"{name}.npy", array)
+        paths = outputs(tmp_path / name)
+        status, out, _ = run(sweep_argv(tmp_path / f"{name}.npy", paths), capsys)
+        assert status == 0
+        results[name] = (paths["sweep.csv"].read_text(), formats.read_cluster_ids(paths["ids.csv"]), out)
+    assert results["nan"][0] == results["clean"][0]  # the same curve, the same U
+    ids = results["nan"][1]
+    assert len(ids) == len(with_nan) and (ids[label_less] == -1).all()
+    np.testing.assert_array_equal(ids[~label_less], results["clean"][1])
+    assert "(3 rows without a label left out, id -1)" in results["nan"][2]
+    assert "3 of 163 rows of" in caplog.text
 
 
 @pytest.mark.parametrize(
     "array, extra, message",
     [
-        (nan_row(), [], "NaN or inf"),
-        (inf_row(), [], "NaN or inf"),
+        (np.full((6, 3), np.nan, dtype=np.float32), [], "only 0 of its 6 rows hold a usable embedding"),
         (np.arange(10, dtype=np.float32), [], "2-D"),
         (np.zeros((0, 4), dtype=np.float32), [], "no rows"),
-        (np.eye(2, dtype=np.float32), [], "only 2 rows"),
+        (np.eye(2, dtype=np.float32), [], "only 2 rows hold a usable embedding"),
         (np.ones((5, 3), dtype=np.float32), [], "identical"),
         (repeated_rows(), ["--k_min", 9, "--k_max", 5], "--k_min=9 is above --k_max=5"),
         (repeated_rows(), ["--k_min", 40], "--k_min=40 is above --k_max=30"),

@@ -21,8 +21,10 @@ def get_parser():
     parser = make_parser(
         PROG,
         f"Cluster embeddings with HDBSCAN (min_samples {HDBSCAN_MIN_SAMPLES}, cluster_selection_epsilon "
-        f"{HDBSCAN_EPSILON}), print the silhouette score of the clustered points (noise, id -1, left out), "
-        "write the cluster ids and a t-SNE scatter (noise in grey).",
+        f"{HDBSCAN_EPSILON}), print the silhouette score as the published runs did (noise points, id -1, "
+        "counted as one more group), then the silhouette of the clustered points alone and how many clusters "
+        "and noise points were found; write the cluster ids and a t-SNE scatter (noise in grey). Rows "
+        "holding NaN (files without a label) are left out and also get id -1.",
         f"python3 {PROG} --cluster_npy=st.npy --min_cluster_size=5 --label_csv=cluster_ids.csv --png_plot=tsne.png",
     )
     add_common_arguments(parser)
@@ -36,9 +38,9 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     check_min_cluster_size(args.min_cluster_size)
     embeddings = load_embeddings(args.cluster_npy)
-    clustering = fit_hdbscan(embeddings, args.min_cluster_size)
+    clustering = fit_hdbscan(embeddings.rows, args.min_cluster_size)
     for line in hdbscan_report(clustering):
         print(line)
     title = f"HDBSCAN, min_cluster_size = {args.min_cluster_size} (t-SNE of {Path(args.cluster_npy).name})"
-    write_outputs(embeddings, clustering.ids, args.label_csv, args.png_plot, title)
+    write_outputs(embeddings.array, embeddings.expand(clustering.ids), args.label_csv, args.png_plot, title)
     return 0

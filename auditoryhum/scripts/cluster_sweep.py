@@ -20,6 +20,9 @@ AgglomerativeClustering(n_clusters=k, linkage="ward") on all rows (up to renumbe
 silhouette_score to within float rounding. --k_max defaults to U; above U a cluster can only split
 identical rows, so scores there only reflect how those ties are broken (a warning says so).
 
+Rows holding NaN (files without a label, or unreadable audio) are left out of the sweep and get
+cluster id -1; U and n count the usable rows only.
+
 Outputs: --sweep_csv (header k,silhouette,adjusted_silhouette, one row per k), --label_csv (the
 cluster ids of the chosen k, one integer per line, numbered in order of first row), --png_plot
 (both curves, chosen k marked) and, with --tsne_png, the t-SNE scatter of the chosen partition.
@@ -63,13 +66,15 @@ def get_parser():
                         help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
     parser.add_argument("--k_min", type=int, default=2, help="smallest k of the sweep (at least 2)")
     parser.add_argument("--k_max", type=int, default=None,
-                        help="largest k of the sweep; default: U, the number of distinct rows (at most rows - 1)")
+                        help="largest k of the sweep; default: U, the number of distinct rows (at most rows - 1); "
+                        "840 reproduces the published sweep range")
     parser.add_argument("--penalty", type=float, default=None,
                         help="lambda in S_adj(k) = S(k) - lambda*k; default: 1/U (see above); 0 = plain silhouette")
     parser.add_argument("--sweep_csv", required=True,
                         help="output: k,silhouette,adjusted_silhouette - one row per k of the sweep")
     parser.add_argument("--label_csv", required=True,
-                        help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy")
+                        help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy; "
+                        "rows holding NaN (files without a label) get -1")
     parser.add_argument("--png_plot", required=True, help="output: plot of S(k) and S_adj(k) with the chosen k marked")
     parser.add_argument("--tsne_png", default=None,
                         help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
@@ -108,7 +113,8 @@ def format_sweep_csv(ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarra
 @entry_point
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    embeddings = load_embeddings(args.cluster_npy)
+    all_rows = load_embeddings(args.cluster_npy)
+    embeddings = all_rows.rows
     n_rows = embeddings.shape[0]
     groups = group_identical_rows(embeddings)
     n_distinct = len(groups.counts)
@@ -116,7 +122,8 @@ def main(argv=None) -> int:
         raise UserError(f"{args.cluster_npy}: all {n_rows} rows are identical; there is nothing to cluster")
     k_min, k_max = _k_range(args, n_rows, n_distinct)
     penalty = _penalty(args, n_distinct)
-    print(f"Distinct rows: {n_distinct} of {n_rows}")
+    print(f"Distinct rows: {n_distinct} of {n_rows}"
+          + (f" ({all_rows.n_unusable} rows without a label left out, id -1)" if all_rows.n_unusable else ""))
 
     log.info("Ward tree of the %d distinct rows and silhouettes for k = 2..%d", n_distinct, k_max)
     sweep = silhouette_sweep(embeddings, k_max, groups=groups)
@@ -132,7 +139,7 @@ def main(argv=None) -> int:
     # Cheapest and most valuable first, so a failing plot loses nothing.
     formats.write_text_atomic(args.sweep_csv, format_sweep_csv(ks, silhouette, adjusted))
     print(f"sweep written to {args.sweep_csv}")
-    ids = sweep.cluster_ids(chosen_k)
+    ids = all_rows.expand(sweep.cluster_ids(chosen_k))
     formats.write_cluster_ids(args.label_csv, ids)
     print(f"cluster ids written to {args.label_csv}")
     name = Path(args.cluster_npy).name
@@ -142,6 +149,7 @@ def main(argv=None) -> int:
     if args.tsne_png:
         from auditoryhum.tsne import plot_tsne
 
-        plot_tsne(embeddings, ids, args.tsne_png, title=f"Ward agglomerative, chosen k = {chosen_k} (t-SNE of {name})")
+        plot_tsne(all_rows.array, ids, args.tsne_png,
+                  title=f"Ward agglomerative, chosen k = {chosen_k} (t-SNE of {name})")
         print(f"t-SNE plot written to {args.tsne_png}")
     return 0

@@ -13,8 +13,9 @@ def get_parser():
     parser = make_parser(
         PROG,
         "Print, for every cluster, the prompt that asks an LLM for a composite label with the cluster's "
-        "label frequencies, then how many clusters each label belongs to. Rows with an empty label "
-        "(unscored files) are left out, with a note on stderr.",
+        "label frequencies, then how many clusters each label belongs to (the published report). Rows "
+        "with an empty label (files without a label) and rows in no cluster (id -1: no label, or HDBSCAN "
+        "noise) are left out of every count and counted once on stderr (and in --json_out).",
         f"python3 {PROG} --label_csv=cluster_ids.csv --top_label_scores_csv=top_label_scores.csv",
     )
     parser.add_argument("--label_csv", required=True,

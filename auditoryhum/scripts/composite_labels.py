@@ -19,7 +19,7 @@ from auditoryhum.composite import (
     write_composite_csv,
 )
 from auditoryhum.errors import UserError
-from auditoryhum.runtime import add_runtime_arguments, runtime_from_args, seed_everything
+from auditoryhum.runtime import CUDA_BFLOAT16, add_runtime_arguments, runtime_from_args, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def get_parser():
     parser.add_argument("--max_new_tokens", type=int, default=32, help="longest composite label, in tokens")
     parser.add_argument("--top_n", type=int, default=5,
                         help="how many of the most frequent labels go into the top_labels column")
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, CUDA_BFLOAT16)
     return parser
 
 

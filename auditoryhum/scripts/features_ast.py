@@ -27,7 +27,7 @@ def get_parser():
     )
     parser.add_argument("--ast_npy", default="ast.npy", help="output .npy, shape (files, hidden size), float32")
     parser.add_argument("--batch_size", type=int, default=8, help="clips per forward pass")
-    runtime.add_runtime_arguments(parser)
+    runtime.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 

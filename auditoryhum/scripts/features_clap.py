@@ -27,7 +27,7 @@ def get_parser():
     )
     parser.add_argument("--clap_npy", default="clap.npy", help="output .npy, shape (files, projection dim), float32")
     parser.add_argument("--batch_size", type=int, default=8, help="audio files per model forward pass")
-    runtime.add_runtime_arguments(parser)
+    runtime.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 

@@ -26,8 +26,10 @@ def get_parser():
         "audio embedding (from features_clap.py) wins. Writes the top-label scores CSV\n"
         "(index, filename, label, score) and prints the paper's metrics: the mean best score\n"
         "(Mean CLAP score) and the mean over the lowest 1% of files (at least one file).\n"
-        "A file with no usable label, or whose audio embedding is NaN, gets an empty label and\n"
-        "score nan, is reported, and is left out of both means.",
+        "A file with no usable label (an empty line, only commas, only non-ASCII text) or whose\n"
+        "audio embedding is NaN gets an empty label and score nan, is named in one warning, and is\n"
+        "left out of both means (the count is printed beside them). Empty pieces of a line are never\n"
+        "candidates: a trailing comma cannot win over a real label.",
         'python3 features_clap_text.py --filedir="*.wav" --clap_model="human-clap-wsce-mse-mae" '
         "--clap_npy=clap.npy --text_label_csv=labels.csv --top_label_scores_csv=top_label_scores.csv",
     )
@@ -47,7 +49,7 @@ def get_parser():
         help="output: one line per file, 'index, filename, label, score' (index 1-based)",
     )
     parser.add_argument("--batch_size", type=int, default=64, help="labels per CLAP text-tower pass")
-    runtime.add_runtime_arguments(parser)
+    runtime.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
@@ -93,21 +95,22 @@ def _embed_distinct_labels(clap_model, label_lists, batch_size) -> dict[str, np.
 
 
 def _report_unscored(files, label_lists, audio_embeddings) -> None:
+    """One warning naming every file that got no score, and why."""
     no_label = [path for path, labels in zip(files, label_lists) if not labels]
-    no_audio = [path for path, row in zip(files, audio_embeddings) if np.isnan(row).any()]
-    if no_label:
-        log.warning("%d files have no usable label (blank or non-ASCII line); score nan: %s",
-                    len(no_label), ", ".join(no_label))
-    if no_audio:
-        log.warning("%d files have a NaN CLAP audio embedding (unreadable audio); score nan: %s",
-                    len(no_audio), ", ".join(no_audio))
+    no_audio = [path for path, labels, row in zip(files, label_lists, audio_embeddings)
+                if labels and np.isnan(row).any()]
+    unscored = no_label + no_audio
+    if unscored:
+        log.warning("%d of %d files have no label (%d empty, only commas or only non-ASCII; %d with a NaN CLAP "
+                    "audio embedding, i.e. unreadable audio): empty label and score nan, left out of both means: %s",
+                    len(unscored), len(files), len(no_label), len(no_audio), ", ".join(sorted(unscored)))
 
 
 def _print_summary(scores: list[float]) -> None:
     mean, mean_lowest = clap.clap_summary(scores)
-    scored = sum(not math.isnan(score) for score in scores)
-    print(f"Mean CLAP score: {mean:.6f}")
-    print(f"Mean CLAP score (lowest 1%): {mean_lowest:.6f}")
-    if scored < len(scores):
-        print(f"({len(scores) - scored} of {len(scores)} files without a label or audio embedding "
-              f"are excluded from both means)")
+    n_unscored = sum(math.isnan(score) for score in scores)
+    # The count goes beside each mean (the upstream line when every file was scored).
+    beside = f" ({len(scores) - n_unscored} of {len(scores)} files; {n_unscored} without a label left out)" \
+        if n_unscored else ""
+    print(f"Mean CLAP score: {mean:.6f}{beside}")
+    print(f"Mean CLAP score (lowest 1%): {mean_lowest:.6f}{beside}")
