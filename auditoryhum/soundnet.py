@@ -90,10 +90,11 @@ BODY: tuple[ConvLayer, ...] = (
 OBJECT_HEAD = ConvLayer("conv8", 1024, 1000, kernel=8, stride=2, padding=0)
 SCENE_HEAD = ConvLayer("conv8_2", 1024, 401, kernel=8, stride=2, padding=0)
 HEAD = (OBJECT_HEAD, SCENE_HEAD)
-#: conv7 positions the heads do not read, at the end of the clip. The last position of conv7 sees
-#: mostly the zero padding of conv6's output; the network was trained on 20 s clips, where that
-#: position never reaches conv8, and on it conv7's activations are an order of magnitude too large:
-#: every head frame that reads it says "parking garage" with probability 1, whatever the sound.
+#: conv7 positions the heads do not read, at the end of the clip. conv7's last position sees
+#: mostly the zero padding of conv6's output, and its activations there are an order of magnitude
+#: larger than anywhere else: every head frame that reads it says "parking garage" with
+#: probability 1, whatever the sound. In training (20 s clips: 15 conv7 positions, of which conv8's
+#: 4 frames read the first 14) no frame read it.
 HEADS_SKIP_LAST = 1
 
 
@@ -110,7 +111,7 @@ def _conv_length(n: int, layer: ConvLayer) -> int:
 
 
 def output_frames(n_samples: int) -> int:
-    """Frames a head gives for a clip of ``n_samples`` samples (0 or less: too short)."""
+    """Frames a head gives for a clip of ``n_samples`` samples (0: too short)."""
     n = n_samples
     for layer in BODY:
         n = _conv_length(n, layer)
@@ -120,7 +121,7 @@ def output_frames(n_samples: int) -> int:
 
 
 def min_input_samples() -> int:
-    """The fewest samples that give one output frame (the network's receptive field)."""
+    """The fewest samples that give one output frame."""
     low, high = 1, SAMPLING_RATE * 60
     while low < high:  # output_frames is non-decreasing in the length
         middle = (low + high) // 2
@@ -143,9 +144,31 @@ def installed_package_folder() -> Path:
     return Path(spec.origin).parent
 
 
+#: Entries of the package's ImageNet list that lost their text up to an apostrophe (and one that a
+#: search-and-replace of "print" turned into "logger.debuger"), with the ImageNet names they stand for.
+_MANGLED_OBJECT_NAMES = {
+    's darning needle, sewing needle, snake feeder, snake doctor, mosquito hawk, skeeter hawk",':
+        "dragonfly, darning needle, devil's darning needle, sewing needle, snake feeder, snake doctor, "
+        "mosquito hawk, skeeter hawk",
+    's robe",': "academic gown, academic robe, judge's robe",
+    's kit, tool kit",': "carpenter's kit, tool kit",
+    '-lantern",': "jack-o'-lantern",
+    's loupe",': "loupe, jeweler's loupe",
+    's, jammies",': "pajama, pyjama, pj's, jammies",
+    's plane, woodworking plane",': "plane, carpenter's plane, woodworking plane",
+    's helper",': "plunger, plumber's helper",
+    's wheel",': "potter's wheel",
+    "logger.debuger": "printer",
+    's web",': "spider web, spider's web",
+    's slipper, yellow lady-slipper, Cypripedium calceolus, Cypripedium parviflorum",':
+        "yellow lady's slipper, yellow lady-slipper, Cypripedium calceolus, Cypripedium parviflorum",
+}
+
+
 def read_class_names(init_py: Path) -> tuple[list[str], list[str]]:
     """(ImageNet object names, Places scene names) - the ``categories_imagenet`` and
-    ``categories_places`` lists in the package's ``__init__.py``, read as text."""
+    ``categories_places`` lists in the package's ``__init__.py``, read as text (the object list's
+    damaged entries repaired)."""
     try:
         tree = ast.parse(init_py.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError) as err:
@@ -155,7 +178,8 @@ def read_class_names(init_py: Path) -> tuple[list[str], list[str]]:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             if node.targets[0].id in ("categories_imagenet", "categories_places"):
                 lists[node.targets[0].id] = ast.literal_eval(node.value)
-    objects, scenes = lists.get("categories_imagenet", []), lists.get("categories_places", [])
+    objects = [_MANGLED_OBJECT_NAMES.get(name, name) for name in lists.get("categories_imagenet", [])]
+    scenes = lists.get("categories_places", [])
     if len(objects) != OBJECT_HEAD.out_channels or len(scenes) != SCENE_HEAD.out_channels:
         raise UserError(
             f"{init_py}: expected {OBJECT_HEAD.out_channels} object and {SCENE_HEAD.out_channels} scene names, "
@@ -287,9 +311,10 @@ def scene_words(name: str) -> str:
 
 def object_words(name: str) -> str:
     """An ImageNet class (synonyms separated by commas) as at most two words: the first synonym,
-    hyphens as spaces, apostrophes dropped, its last two words (``great white shark`` -> ``white shark``)."""
+    hyphens as spaces, apostrophes dropped, one-letter words left out, its last two words
+    (``great white shark`` -> ``white shark``, ``jack-o'-lantern`` -> ``jack lantern``)."""
     first = name.split(",")[0]
-    words = first.replace("-", " ").replace("'", "").lower().split()
+    words = [word for word in first.replace("-", " ").replace("'", "").lower().split() if len(word) > 1]
     return " ".join(words[-2:])
 
 

@@ -40,6 +40,9 @@ def main(argv=None):
     require_at_least_one(args.top_scenes + args.top_objects, "--top_scenes plus --top_objects")
     if args.top_scenes < 0 or args.top_objects < 0:
         raise UserError("--top_scenes and --top_objects must be 0 or more")
+    if args.annotations:
+        raise UserError(f"--annotations={args.annotations}: SoundNet has no prompt to add notes to; merge them "
+                        "into its labels with util_merge_csv.py instead")
     device = resolve_runtime(args.device).device
     return run_labelling(
         args, lambda: SoundNetLabeller(args.soundnet_weights, device, args.top_scenes, args.top_objects)
