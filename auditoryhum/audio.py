@@ -11,6 +11,7 @@ label, a NaN embedding row) so rows never shift.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from dataclasses import dataclass
 
@@ -18,19 +19,43 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import UserError
+from .errors import UserError, one_line
+
+log = logging.getLogger(__name__)
 
 
 class AudioReadError(Exception):
     """One audio file could not be decoded; the message names the file."""
 
 
+def expand_glob(pattern: str) -> list[str]:
+    """The sorted files matching ``pattern`` (folders left out; a broken symbolic link kept: it is
+    a file the user listed, and it keeps its row as an unreadable one)."""
+    return sorted(path for path in glob.glob(pattern, recursive=True)
+                  if os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path)))
+
+
 def list_audio_files(pattern: str) -> list[str]:
     """The sorted list of files matching ``pattern``; an empty match is a :class:`UserError`."""
-    files = sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
+    files = expand_glob(pattern)
     if not files:
         raise UserError(f'--filedir="{pattern}" matches no files (quote the glob so the shell does not expand it)')
+    broken = [path for path in files if not os.path.exists(path)]
+    if broken:
+        log.warning("%d of the files matching %s are broken symbolic links; each keeps its row as an unreadable "
+                    "file: %s", len(broken), pattern, ", ".join(broken))
     return files
+
+
+def pad_to_minimum(audio: np.ndarray, sampling_rate: int | None, min_seconds: float | None) -> np.ndarray:
+    """``audio`` padded with silence at the end to ``min_seconds`` (unchanged when long enough or
+    when there is no minimum): the one rule for clips shorter than a model's encoder accepts."""
+    if min_seconds is None or sampling_rate is None:
+        return audio
+    length = int(np.ceil(min_seconds * sampling_rate))
+    if audio.shape[0] >= length:
+        return audio
+    return np.pad(audio, (0, length - audio.shape[0]))
 
 
 @dataclass(frozen=True)
@@ -49,7 +74,7 @@ def audio_info(path: str) -> AudioInfo:
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioReadError(f"{path}: cannot decode audio ({_reason(err)})") from None
+        raise AudioReadError(f"{path}: cannot decode audio ({one_line(err, last=True)})") from None
     return AudioInfo(info.samplerate, info.channels, info.frames, info.subtype)
 
 
@@ -61,7 +86,7 @@ def load_audio(path: str, sampling_rate: int | None = None, mono: bool = True) -
     try:
         data, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as err:
-        raise AudioReadError(f"{path}: cannot decode audio ({_reason(err)})") from None
+        raise AudioReadError(f"{path}: cannot decode audio ({one_line(err, last=True)})") from None
     if data.shape[0] == 0:
         raise AudioReadError(f"{path}: the file holds no audio samples")
     if not np.all(np.isfinite(data)):
@@ -71,8 +96,3 @@ def load_audio(path: str, sampling_rate: int | None = None, mono: bool = True) -
     if mono:
         return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].copy()
     return np.ascontiguousarray(data.T)
-
-
-def _reason(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__

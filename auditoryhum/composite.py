@@ -17,6 +17,7 @@ the JSON, never as a label or a cluster of their own; the report text stays the 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import os
 import re
@@ -24,9 +25,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from . import formats
+from . import formats, records
 from .errors import UserError
-from .runtime import Runtime, resolve_model_path
+from .runtime import Runtime, loading_model, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class LabelStats:
     clusters_per_label: tuple[tuple[str, int], ...]  # most clusters first, ties by label
     n_unlabelled: int = 0  # rows left out because their label was empty
     n_unclustered: int = 0  # rows with a label left out because their cluster id was -1
+    files: tuple[str, ...] | None = None  # the audio file of each row, when known
 
     @property
     def total_labels(self) -> int:
@@ -91,10 +93,13 @@ def label_stats(cluster_ids: Sequence[int], labels: Sequence[str], n_unlabelled:
 
 
 def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) -> LabelStats:
-    """Statistics of a cluster ids CSV and the top-label scores CSV it was clustered from."""
+    """Statistics of a cluster ids CSV and the top-label scores CSV it was clustered from (the
+    files its rows belong to must be the scores' files, where its run record names them)."""
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
     formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
+    files = [row.filename for row in rows]
+    records.check_same_files(str(label_csv), records.recorded_files(label_csv), str(scores_csv), files)
     labels = [row.label.strip() for row in rows]
     n_unlabelled = sum(not label for label in labels)
     n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
@@ -107,7 +112,8 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
         log.warning("%d of %d rows are left out of the statistics: %d without a label in %s, %d more with "
                     "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(rows),
                     n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
-    return label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
+    stats = label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
+    return dataclasses.replace(stats, files=tuple(files))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -227,19 +233,18 @@ class LocalLLM:
         where = f"{flag}={source.describe()}"
         if source.gguf_file:
             _check_gguf_support(where, runtime)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source.folder, **source.kwargs())
-            self.model = AutoModelForCausalLM.from_pretrained(
-                source.folder, **source.kwargs(), **runtime.from_pretrained_kwargs()
-            )
-        except (OSError, ValueError) as err:
-            text = " ".join(str(err).split())
-            architecture = re.search(r"architecture (\S+?)\.? is not supported", text)
-            if source.gguf_file and architecture:
-                raise UserError(f"{where}: a GGUF file of architecture {architecture.group(1)}, which this "
-                                "transformers version cannot load (use a transformers model folder)") from None
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"{where}: cannot load a causal LM ({first_line})") from None
+        with loading_model(flag, source.describe(), "causal LM"):
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source.folder, **source.kwargs())
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    source.folder, **source.kwargs(), **runtime.from_pretrained_kwargs()
+                )
+            except ValueError as err:
+                architecture = re.search(r"architecture (\S+?)\.? is not supported", " ".join(str(err).split()))
+                if source.gguf_file and architecture:
+                    raise UserError(f"{where}: a GGUF file of architecture {architecture.group(1)}, which this "
+                                    "transformers version cannot load (use a transformers model folder)") from None
+                raise
         if not self.tokenizer.chat_template:
             raise UserError(f"{where}: the tokenizer has no chat template (use an instruction-tuned model)")
         self.model.eval()

@@ -10,12 +10,12 @@ longer clips are cut there and shorter ones padded to it, so batching does not c
 from __future__ import annotations
 
 from .mllm import ChatLabeller
+from .models import GEMMA_3N
 
 
 class Gemma3nLabeller(ChatLabeller):
-    name = "Gemma-3n"
-    model_types = ("gemma3n",)
-    max_audio_seconds = 30.0
+    description = GEMMA_3N
+    max_audio_seconds = 30.0  # every clip is padded to this window, so no clip is too short
 
     def model_class(self):
         from transformers import Gemma3nForConditionalGeneration

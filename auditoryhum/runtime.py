@@ -14,14 +14,16 @@ explicitly. 4-bit needs CUDA; bitsandbytes itself does not refuse on a CPU machi
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import json
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, one_line
 
 SEED = 100
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -29,11 +31,6 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 CUDA_4BIT = "4bit"
 CUDA_FLOAT32 = "float32"
 CUDA_BFLOAT16 = "bfloat16"
-_AUTO_HELP = {
-    CUDA_4BIT: "auto = 4-bit NF4 with bf16 compute on CUDA (as the published runs), float32 on CPU",
-    CUDA_FLOAT32: "auto = float32 (as the published runs); bfloat16 only when asked",
-    CUDA_BFLOAT16: "auto = bfloat16 on CUDA, float32 on CPU",
-}
 
 
 @dataclass(frozen=True)
@@ -64,21 +61,6 @@ class Runtime:
         elif self.device.startswith("cuda"):
             kwargs["device_map"] = self.device
         return kwargs
-
-
-def add_runtime_arguments(parser: argparse.ArgumentParser, cuda_default: str) -> None:
-    """``--device``, ``--dtype`` and ``--load_in_4bit``; ``cuda_default`` is what ``--dtype auto``
-    means on CUDA for this script's kind of model (:data:`CUDA_4BIT`, ...)."""
-    group = parser.add_argument_group("runtime")
-    group.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N", or "auto" (CUDA when present)')
-    group.add_argument("--dtype", default="auto", choices=DTYPES, help=f"weights dtype; {_AUTO_HELP[cuda_default]}")
-    group.add_argument(
-        "--load_in_4bit",
-        action="store_true",
-        help="load weights 4-bit (NF4, double quantisation, bf16 compute) with bitsandbytes, as the "
-        "published runs did; needs CUDA",
-    )
-    parser.set_defaults(cuda_default=cuda_default)
 
 
 def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False,
@@ -113,10 +95,6 @@ def _require_bitsandbytes(message: str) -> None:
         raise UserError(message) from None
 
 
-def runtime_from_args(args: argparse.Namespace) -> Runtime:
-    return resolve_runtime(args.device, args.dtype, args.load_in_4bit, args.cuda_default)
-
-
 def seed_everything(seed: int = SEED) -> None:
     import torch
 
@@ -136,3 +114,41 @@ def resolve_model_path(path: str, flag: str) -> str:
     if not is_hub_id or os.environ.get("HF_HUB_OFFLINE") == "1":
         raise UserError(f"{flag}={path}: model folder not found (git clone the model there, or pass its path)")
     return path
+
+
+def check_model_type(path: str, flag: str, model_types: tuple[str, ...], what: str) -> None:
+    """Stop with one line unless the local folder ``path`` holds a ``config.json`` whose
+    ``model_type`` is one of ``model_types`` - before any weights are read, so an empty folder, a
+    damaged config or another architecture's folder is named instead of failing deep inside.
+    Hub ids (no local folder) are left to ``from_pretrained``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    config = folder / "config.json"
+    if not config.is_file():
+        raise UserError(f"{flag}={path}: no config.json in the folder, so it holds no {what} checkpoint")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{flag}={path}: cannot read its config.json ({one_line(err)})") from None
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if model_type not in model_types:
+        held = ((data.get("architectures") if isinstance(data, dict) else None) or [model_type or "an unknown model"])
+        raise UserError(f"{flag}={path}: the folder holds {held[0]} (model_type {model_type!r}), not a {what} "
+                        f"({' or '.join(model_types)})")
+
+
+@contextlib.contextmanager
+def loading_model(flag: str, path: str, what: str = "model"):
+    """Any failure while loading a model folder - a missing or truncated weights file, a wrong
+    architecture's weights, a tokenizer that does not parse, a missing package - becomes one line
+    naming the flag, the folder and the cause."""
+    try:
+        yield
+    except UserError:
+        raise
+    except ImportError as err:
+        # transformers spreads the install hint over several lines: keep them all, folded
+        raise UserError(f"{flag}={path}: a package this {what} needs is missing: {' '.join(str(err).split())}") from None
+    except Exception as err:  # noqa: BLE001 - whatever a broken folder raises, the user gets one line
+        raise UserError(f"{flag}={path}: cannot load the {what} ({type(err).__name__}: {one_line(err)})") from None

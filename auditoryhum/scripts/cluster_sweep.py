@@ -36,18 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from auditoryhum import formats
-from auditoryhum.cli import entry_point, make_parser
-from auditoryhum.clustering import load_embeddings
-from auditoryhum.errors import UserError
-from auditoryhum.sweep import (
-    adjusted_silhouette,
-    choose_k,
-    default_penalty,
-    group_identical_rows,
-    silhouette_sweep,
-)
-from auditoryhum.sweep_plot import plot_sweep
+from .. import cli, formats
+from ..errors import UserError
+from ..sweep import adjusted_silhouette, choose_k, default_penalty, group_identical_rows, silhouette_sweep
+from ..sweep_plot import plot_sweep
+from .common import load_clustering_input
 
 PROG = "cluster_sweep.py"
 SWEEP_CSV_HEADER = "k,silhouette,adjusted_silhouette"
@@ -56,29 +49,30 @@ log = logging.getLogger(__name__)
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         PROG,
         __doc__.split("\n", 1)[1].strip(),
         f"python3 {PROG} --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=cluster_ids.csv "
         "--png_plot=sweep.png --tsne_png=tsne.png",
     )
-    parser.add_argument("--cluster_npy", required=True,
-                        help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
+    cli.add_input(parser, "--cluster_npy", required=True,
+                  help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
     parser.add_argument("--k_min", type=int, default=2, help="smallest k of the sweep (at least 2)")
     parser.add_argument("--k_max", type=int, default=None,
                         help="largest k of the sweep; default: U, the number of distinct rows (at most rows - 1); "
                         "840 reproduces the published sweep range")
     parser.add_argument("--penalty", type=float, default=None,
                         help="lambda in S_adj(k) = S(k) - lambda*k; default: 1/U (see above); 0 = plain silhouette")
-    parser.add_argument("--sweep_csv", required=True,
-                        help="output: k,silhouette,adjusted_silhouette - one row per k of the sweep")
-    parser.add_argument("--label_csv", required=True,
-                        help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy; "
-                        "rows holding NaN (files without a label) get -1")
-    parser.add_argument("--png_plot", required=True, help="output: plot of S(k) and S_adj(k) with the chosen k marked")
-    parser.add_argument("--tsne_png", default=None,
-                        help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
-                        "(t-SNE coordinates are cached, see auditoryhum.tsne)")
+    cli.add_output(parser, "--sweep_csv", required=True,
+                   help="output: k,silhouette,adjusted_silhouette - one row per k of the sweep")
+    cli.add_output(parser, "--label_csv", required=True,
+                   help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy; "
+                   "rows holding NaN (files without a label) get -1")
+    cli.add_output(parser, "--png_plot", required=True, extra=True,
+                   help="output: plot of S(k) and S_adj(k) with the chosen k marked")
+    cli.add_output(parser, "--tsne_png", default=None, extra=True,
+                   help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
+                   "(t-SNE coordinates are cached, see auditoryhum.tsne)")
     return parser
 
 
@@ -110,10 +104,9 @@ def format_sweep_csv(ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarra
     return "\n".join([SWEEP_CSV_HEADER, *rows]) + "\n"
 
 
-@entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    all_rows = load_embeddings(args.cluster_npy)
+@cli.script(get_parser)
+def main(args, run) -> int:
+    all_rows = load_clustering_input(args, run)
     embeddings = all_rows.rows
     n_rows = embeddings.shape[0]
     groups = group_identical_rows(embeddings)
@@ -135,6 +128,10 @@ def main(argv=None) -> int:
     print(f"Chosen k: {chosen_k}")
     print(f"Silhouette Score {silhouette[chosen]}")
     print(f"Adjusted silhouette {adjusted[chosen]} (penalty {penalty:.6g} per cluster)")
+    run.parameters.update(k_min=k_min, k_max=k_max, penalty=penalty)
+    run.results.update(chosen_k=chosen_k, silhouette_at_chosen_k=silhouette[chosen],
+                       adjusted_silhouette_at_chosen_k=adjusted[chosen], penalty=penalty,
+                       distinct_rows=n_distinct, usable_rows=n_rows)
 
     # Cheapest and most valuable first, so a failing plot loses nothing.
     formats.write_text_atomic(args.sweep_csv, format_sweep_csv(ks, silhouette, adjusted))

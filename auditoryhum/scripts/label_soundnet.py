@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from ..cli import entry_point, make_parser, require_at_least_one
+from .. import cli
 from ..errors import UserError
-from ..labelling import add_labelling_arguments, run_labelling
 from ..runtime import resolve_runtime
-from ..soundnet import INSTALL_HINT, TOP_OBJECTS, TOP_SCENES, SoundNetLabeller
+from ..soundnet import (
+    INSTALL_HINT,
+    MAX_PIECE_SECONDS,
+    TOP_OBJECTS,
+    TOP_SCENES,
+    TRAINING_SECONDS,
+    SoundNetLabeller,
+)
+from .common import add_labelling_arguments, run_labelling
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         "label_soundnet.py",
         "Label each audio file with SoundNet-8 (Aytar, Vondrick, Torralba 2016): its most probable "
         "Places scenes and ImageNet objects, as word pairs in the labels-CSV format (e.g. "
@@ -20,8 +27,8 @@ def get_parser():
         f"to 20 s (the length it was trained on). Weights and class names: {INSTALL_HINT}",
         'python3 label_soundnet.py --filedir="*.wav" --text_label_csv=soundnet_text_labels.csv',
     )
-    parser.add_argument(
-        "--soundnet_weights",
+    cli.add_model(
+        parser, "--soundnet_weights",
         default=None,
         help="the sound8.npy weights file (default: the one in the installed soundnet package, which "
         "also provides the class names)",
@@ -34,16 +41,17 @@ def get_parser():
     return parser
 
 
-@entry_point
-def main(argv=None):
-    args = get_parser().parse_args(argv)
-    require_at_least_one(args.top_scenes + args.top_objects, "--top_scenes plus --top_objects")
+@cli.script(get_parser)
+def main(args, run):
     if args.top_scenes < 0 or args.top_objects < 0:
         raise UserError("--top_scenes and --top_objects must be 0 or more")
+    cli.require_at_least_one(args.top_scenes + args.top_objects, "--top_scenes plus --top_objects")
     if args.annotations:
         raise UserError(f"--annotations={args.annotations}: SoundNet has no prompt to add notes to; merge them "
                         "into its labels with util_merge_csv.py instead")
-    device = resolve_runtime(args.device).device
+    runtime = resolve_runtime(args.device)
+    run.record_runtime(runtime)
+    run.parameters.update(repeat_shorter_clips_to_seconds=TRAINING_SECONDS, max_piece_seconds=MAX_PIECE_SECONDS)
     return run_labelling(
-        args, lambda: SoundNetLabeller(args.soundnet_weights, device, args.top_scenes, args.top_objects)
+        args, run, lambda: SoundNetLabeller(args.soundnet_weights, runtime.device, args.top_scenes, args.top_objects)
     )
