@@ -103,14 +103,14 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
     return output.pooler_output.float().cpu().numpy()
 
 
-def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """``(len(texts), d)`` float32 unit-length text embeddings of one or more texts,
-    ``batch_size`` texts per pass."""
+    ``batch_size`` texts per pass (``progress=False``: no progress bar, for one-off calls)."""
     import torch
 
     model = clap.model
     chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch"):
+    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch", disable=not progress):
         batch = list(texts[start : start + batch_size])
         tokens = clap.processor(text=batch, padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode():
@@ -133,6 +133,19 @@ class BestLabel:
 
 
 NO_LABEL = BestLabel("", math.nan)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows scaled to unit length, in float64 (how every label embedding is compared)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Cosine of every row of ``vectors`` (label embeddings) with ``target`` (an audio embedding),
+    computed as :func:`best_labels` computes it."""
+    target = np.asarray(target, dtype=np.float64)
+    return unit_rows(vectors) @ target / np.linalg.norm(target)
 
 
 def best_labels(
@@ -158,8 +171,7 @@ def best_labels(
     if not usable:
         return results
     column = {label: j for j, label in enumerate(label_embeddings)}
-    texts = np.stack([np.asarray(vector, dtype=np.float64) for vector in label_embeddings.values()])
-    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    texts = unit_rows(np.stack(list(label_embeddings.values())))
     audio_norms = np.linalg.norm(audio, axis=1)
     counts = np.array([len(label_lists[i]) for i in usable])
     pair_row = np.repeat(usable, counts)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import cli, formats
 from ..errors import UserError
-from ..review import LOWEST_FRACTION, REASON_NO_LABEL, annotation_lines, format_sheet, read_sheet_notes, review_rows
+from ..review import LOWEST_FRACTION, REASON_NO_LABEL, format_sheet, read_sheet_notes, review_rows, write_annotations
 
 
 def get_parser():
@@ -57,7 +57,7 @@ def main(args, run) -> int:
     if not notes:
         raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
                         "annotation column (e.g. word pairs), save, and re-run")
-    formats.write_labels_csv(args.annotations_csv, annotation_lines(len(rows), notes))
+    write_annotations(args.annotations_csv, len(rows), notes)
     run.results.update(rows_written=len(rows), annotations=len(notes))
     print(f"{len(notes)} annotations written to {args.annotations_csv}")
     return 0
