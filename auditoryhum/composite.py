@@ -6,7 +6,8 @@ counted. The report has, per cluster in ascending id order, the published prompt
 then a blank line; after all clusters, one ``label, belongs to this many clusters: C`` line per
 label (most clusters first, ties by label), ``Total labels: U`` and ``Total labels belonging to
 more than 1 cluster: M``. A cluster's block is the prompt the paper gives an LLM to name the
-cluster; :class:`LocalLLM` asks a local instruction-tuned model for that composite label.
+cluster; :class:`LocalLLM` asks a local instruction-tuned model (a transformers model folder or a
+GGUF file) for that composite label.
 
 Rows with an empty label (files that could not be scored) and rows in no cluster (id -1: a file
 without a label, or HDBSCAN noise) are left out of every count and reported once, on stderr and in
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
 from . import formats, records
 from .errors import UserError
-from .runtime import Runtime, loading_model
+from .runtime import Runtime, loading_model, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -174,17 +177,66 @@ def clean_composite_label(text: str) -> str:
     return " ".join(text.split()).strip("\"'` ")
 
 
+#: the gguf package version transformers is tested with here (reading GGUF files needs it)
+GGUF_REQUIREMENT = "gguf==0.19.0"
+
+
+@dataclass(frozen=True)
+class LLMSource:
+    """Where an LLM's weights are: a transformers model folder (or hub id), or one GGUF file in a folder."""
+
+    folder: str
+    gguf_file: str | None = None
+
+    def kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+    def describe(self) -> str:
+        return os.path.join(self.folder, self.gguf_file) if self.gguf_file else self.folder
+
+
+def locate_llm(path: str, flag: str = "--llm_model") -> LLMSource:
+    """``path`` is a .gguf file, a folder holding exactly one .gguf file (and no config.json), a
+    transformers model folder, or a hub id where a hub is reachable."""
+    if os.path.isfile(path):
+        if not path.lower().endswith(".gguf"):
+            raise UserError(f"{flag}={path}: a file, but not a .gguf file (pass a GGUF file or a model folder)")
+        return LLMSource(os.path.dirname(path) or ".", os.path.basename(path))
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        gguf_files = sorted(name for name in os.listdir(path) if name.lower().endswith(".gguf"))
+        if len(gguf_files) == 1:
+            return LLMSource(path, gguf_files[0])
+        if len(gguf_files) > 1:
+            raise UserError(f"{flag}={path}: the folder holds {len(gguf_files)} GGUF files "
+                            f"({', '.join(gguf_files)}); pass the one to use")
+    return LLMSource(resolve_model_path(path, flag))
+
+
 class LocalLLM:
-    """An instruction-tuned causal LM from a local folder, answering one user turn greedily."""
+    """An instruction-tuned causal LM - a transformers folder or a GGUF file - answering one user
+    turn greedily. A GGUF file is de-quantised by transformers into the runtime's dtype."""
 
     def __init__(self, model_path: str, runtime: Runtime, max_new_tokens: int, flag: str = "--llm_model"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        with loading_model(flag, model_path, "causal LM"):
-            self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, **runtime.from_pretrained_kwargs())
+        source = locate_llm(model_path, flag)
+        where = f"{flag}={source.describe()}"
+        if source.gguf_file:
+            _check_gguf_support(where, runtime)
+        with loading_model(flag, source.describe(), "causal LM"):
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source.folder, **source.kwargs())
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    source.folder, **source.kwargs(), **runtime.from_pretrained_kwargs()
+                )
+            except ValueError as err:
+                architecture = re.search(r"architecture (\S+?)\.? is not supported", " ".join(str(err).split()))
+                if source.gguf_file and architecture:
+                    raise UserError(f"{where}: a GGUF file of architecture {architecture.group(1)}, which this "
+                                    "transformers version cannot load (use a transformers model folder)") from None
+                raise
         if not self.tokenizer.chat_template:
-            raise UserError(f"{flag}={model_path}: the tokenizer has no chat template (use an instruction-tuned model)")
+            raise UserError(f"{where}: the tokenizer has no chat template (use an instruction-tuned model)")
         self.model.eval()
         self.max_new_tokens = max_new_tokens
 
@@ -203,6 +255,15 @@ class LocalLLM:
             )
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+
+
+def _check_gguf_support(where: str, runtime: Runtime) -> None:
+    if runtime.load_in_4bit:
+        raise UserError(f"{where}: --load_in_4bit does not apply to a GGUF file (its weights are already quantised)")
+    from transformers.utils import is_gguf_available
+
+    if not is_gguf_available():
+        raise UserError(f"{where}: reading GGUF files needs the gguf package: pip install {GGUF_REQUIREMENT}")
 
 
 def format_table(rows: Sequence[formats.CompositeLabel]) -> str:
