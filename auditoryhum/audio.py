@@ -1,7 +1,7 @@
 """Listing and loading audio files.
 
 Every script takes its inputs from a glob (``--filedir="*.wav"``) and processes them in **sorted**
-order; row i of every output belongs to the i-th file of that list (SPEC §1).
+order; row i of every output belongs to the i-th file of that list (docs/method.md §1).
 
 A file that cannot be decoded (corrupt, zero-length) does not stop a feature or label run: the
 loader raises :class:`AudioReadError`, the caller reports it, keeps the row and marks it (a blank

@@ -1,4 +1,4 @@
-"""Label distributions per cluster, and composite labels for clusters (SPEC §3 "Composite label stats").
+"""Label distributions per cluster, and composite labels for clusters (docs/method.md §7).
 
 For each cluster the best labels of its files (third column of the top-label scores CSV) are
 counted. The report has, per cluster in ascending id order, the published prompt line, one

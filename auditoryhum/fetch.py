@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import tarfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -45,14 +44,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .datasets import HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles
-from .errors import UserError
+from .errors import UserError, one_line
+from .retry import Failure, GaveUp, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
 ATTEMPTS = 5  # per file; each retry resumes where the previous attempt stopped
-RETRY_PAUSE_SECONDS = 2  # doubled after every failed attempt
+RETRY_PAUSE_SECONDS = 2  # doubled after every failed attempt (with jitter), up to the cap
+RETRY_CAP_SECONDS = 60
 #: What a dropped or stalled connection raises; anything else (a full disk, say) is not retried.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 USER_AGENT = "auditoryhum-fetch/1"
@@ -76,25 +77,27 @@ def download(url: str, dest: Path, expected_size: int | None = None, progress: b
     already on disk. ``dest`` appears only once the whole body has arrived."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            _download_once(url, part, expected_size, progress)
-            break
-        except NETWORK_ERRORS as err:
-            if isinstance(err, urllib.error.HTTPError) and err.code < 500:
-                raise UserError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
-            if attempt == ATTEMPTS:
-                raise UserError(f"cannot download {url} after {ATTEMPTS} attempts: {_reason(err)} "
-                                f"(partial file kept: {part}; re-run to resume)") from None
-            pause = RETRY_PAUSE_SECONDS * 2 ** (attempt - 1)
-            log.warning("download of %s interrupted (%s); resuming in %d s", url, _reason(err), pause)
-            time.sleep(pause)
+    policy = RetryPolicy(max_retries=ATTEMPTS - 1, base_seconds=RETRY_PAUSE_SECONDS, cap_seconds=RETRY_CAP_SECONDS)
+    try:
+        policy.call(lambda: _download_once(url, part, expected_size, progress), f"download of {url}",
+                    _network_failure)
+    except GaveUp as gave_up:
+        if not gave_up.failure.retryable:
+            raise UserError(f"cannot download {url}: {gave_up.failure.text}") from None
+        raise UserError(f"cannot download {url} after {gave_up.attempts} attempts: {gave_up.failure.text} "
+                        f"(partial file kept: {part}; re-run to resume)") from None
     os.replace(part, dest)
     return dest
 
 
-def _reason(err: BaseException) -> str:
-    return str(getattr(err, "reason", None) or err) or type(err).__name__
+def _network_failure(err: BaseException) -> Failure | None:
+    """Dropped or stalled connections and server errors are worth another attempt (each resumes
+    where the last stopped); a client error is not; anything else (a full disk) is not ours."""
+    if isinstance(err, urllib.error.HTTPError):
+        return Failure(f"HTTP {err.code} {err.reason}", err.code >= 500, err.code)
+    if isinstance(err, NETWORK_ERRORS):
+        return Failure(one_line(err), True)
+    return None
 
 
 def _download_once(url: str, part: Path, expected_size: int | None, progress: bool) -> None:
@@ -326,7 +329,7 @@ def list_hub_files(source: HubFiles) -> list[HubFile]:
                 url = _next_link(response.headers.get("Link", ""))
         except NETWORK_ERRORS as err:
             raise UserError(f"cannot list the files of the Hugging Face dataset {source.repo} "
-                            f"({url}): {_reason(err)}") from None
+                            f"({url}): {one_line(err)}") from None
         except json.JSONDecodeError:
             raise UserError(f"{url}: the Hub answered something that is not JSON") from None
         for entry in entries:

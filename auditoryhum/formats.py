@@ -1,4 +1,4 @@
-"""Every file the scripts exchange, read and written in one place (SPEC §4).
+"""Every file the scripts exchange, read and written in one place (docs/method.md §8).
 
 Formats, as the published supplementary data has them:
 
@@ -208,7 +208,10 @@ class IncrementalLinesWriter:
         elif resume and self.path.exists() and self._finished_output_matches():
             self.done = self.total
             self._finished = True
-            return
+
+    def _start(self) -> None:
+        """Create (or reopen) the partial file at the first line to write - not before, so a run
+        that stops before any work (a model that does not load) leaves nothing behind."""
         if not self.done:
             write_text_atomic(self.names_path, json.dumps({"files": self.names}, ensure_ascii=False) + "\n")
         self._handle = open(self.partial_path, "ab" if self.done else "wb")
@@ -275,6 +278,8 @@ class IncrementalLinesWriter:
         return True
 
     def extend(self, lines: Sequence[str]) -> None:
+        if self._handle is None:
+            self._start()
         self._handle.write(format_labels_lines(lines).encode("utf-8"))
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -283,7 +288,8 @@ class IncrementalLinesWriter:
     def finish(self) -> None:
         if self._finished:
             return
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
         if self.done != self.total:
             raise RuntimeError(f"{self.partial_path}: {self.done} of {self.total} lines written")
         _give_umask_mode(self.partial_path)
@@ -293,9 +299,12 @@ class IncrementalLinesWriter:
         self._finished = True
 
     def close(self) -> None:
-        """Release the partial file without finishing (it stays for ``--resume``)."""
+        """Release the partial file without finishing (it stays for ``--resume``). After a failed
+        write (a full disk) the buffer still holds the bytes that did not fit: closing cannot write
+        them either, and ``--resume`` cuts the torn line they leave, so that error is dropped."""
         if self._handle is not None and not self._handle.closed:
-            self._handle.close()
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 # ----------------------------------------------------------------------------------------------

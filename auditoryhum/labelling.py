@@ -78,7 +78,6 @@ class LabelRunSummary:
             "unreadable_files": len(self.unreadable),
             "model_failures": len(self.failed),
             "empty_responses": len(self.empty_responses),
-            "rows_without_a_label": len(self.unreadable) + len(self.failed) + len(self.empty_responses),
             "cut_to_window": len(self.truncated),
             "padded_to_minimum": len(self.padded),
         }

@@ -186,8 +186,14 @@ class OutputLock:
                 raise UserError(f"{self.output}: another run (pid {holder}) is writing this output; wait for it "
                                 "to finish or stop it") from None
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as err:  # a full disk: even the pid does not fit
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            raise OSError(err.errno, err.strerror, str(self.output)) from None
         self._fd = fd
 
     def release(self) -> None:
@@ -261,6 +267,9 @@ class ScriptRun:
         #: the work's exit status; a record is written only for 0
         self.status = 0
         self._locks: list[OutputLock] = []
+        # main output -> (its stat when the run started, its record then): restored when the run
+        # fails without touching the output, so a typo in a flag does not cost a finished record
+        self._previous: dict[str, tuple[tuple[int, int] | None, str]] = {}
 
     @property
     def main_outputs(self) -> list[str]:
@@ -316,17 +325,31 @@ class ScriptRun:
         return self
 
     def _lock(self, output: str, main: bool) -> None:
-        """Hold ``output`` for this run; its old record goes (it no longer describes the file)."""
+        """Hold ``output`` for this run; its old record goes, so a run killed part-way leaves no
+        record saying the output is finished."""
         lock = OutputLock(output)
         lock.acquire()
         self._locks.append(lock)
         if main:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(record_path(output))
+            try:
+                old = record_path(output).read_text(encoding="utf-8")
+            except (FileNotFoundError, UnicodeDecodeError):
+                return
+            self._previous[output] = (_stat(output), old)
+            os.unlink(record_path(output))
+
+    def _restore_untouched(self) -> None:
+        from .formats import write_text_atomic
+
+        for output, (stat, old) in self._previous.items():
+            if stat is not None and _stat(output) == stat:
+                write_text_atomic(record_path(output), old)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None and self.status == 0:
+            if exc_type is not None or self.status != 0:
+                self._restore_untouched()
+            else:
                 for flag, path, kind in self._inputs:
                     if kind == MODEL:
                         self.record.add_input(flag, MODEL, describe_model(path))
@@ -342,6 +365,14 @@ class ScriptRun:
         for lock in reversed(self._locks):
             lock.release()
         self._locks.clear()
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def write_record(output: str | os.PathLike, data: dict) -> None:

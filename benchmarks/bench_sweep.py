@@ -55,7 +55,7 @@ crackling whistling roaring rumbling screeching squeaking thudding whirring nois
 
 
 def sound_labels() -> list[str]:
-    """Every two-word label the word lists make (labels are word pairs, SPEC §3)."""
+    """Every two-word label the word lists make (labels are word pairs, docs/method.md §2)."""
     pairs = itertools.chain(
         itertools.product(ADJECTIVES, SOURCES), itertools.product(SOURCES, SOUNDS), itertools.product(ADJECTIVES, SOUNDS)
     )

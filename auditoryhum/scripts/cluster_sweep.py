@@ -8,7 +8,7 @@ Ward clustering (euclidean) of the embeddings is scored with the silhouette S(k)
 Why a penalty: the rows are embeddings of each file's best label, so files with the same label are
 identical points, and the plain silhouette keeps rising until every distinct label is its own
 cluster (k = U). The paper subtracts a penalty whose parameter is "derived from AIC" but does not
-give the formula (SPEC §3). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
+give the formula (docs/method.md §6). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
 U on a realistic Zipf-distributed label set, where the paper reports 15-23 % (k = 152 of 668,
 67 of 435, 116 of 639); lambda = 2/n, AIC's per-sample cost, puts it near 80 %. Set --penalty to
 use another lambda (0 = plain silhouette).
@@ -98,6 +98,18 @@ def _penalty(args, n_distinct: int) -> float:
     return args.penalty
 
 
+def _check_penalty_scale(penalty: float, ks: np.ndarray) -> None:
+    """A silhouette lies in [-1, 1]: a penalty that overflows, or that differs by more than 2 over
+    the range, makes the smallest k win whatever the data say."""
+    spread = penalty * float(ks[-1] - ks[0])
+    if not math.isfinite(penalty * float(ks[-1])):
+        raise UserError(f"--penalty={penalty}: lambda * k overflows; a useful lambda is of the order of 1/U, "
+                        "the default")
+    if spread > 2:
+        log.warning("--penalty=%g: lambda * (k_max - k_min) = %.3g is more than any difference of silhouettes (at "
+                    "most 2), so k = %d is chosen whatever the data say", penalty, spread, ks[0])
+
+
 @cli.script(get_parser)
 def main(args, run) -> int:
     all_rows = load_clustering_input(args, run)
@@ -116,6 +128,7 @@ def main(args, run) -> int:
     sweep = silhouette_sweep(embeddings, k_max, groups=groups)
     in_range = sweep.ks >= k_min
     ks, silhouette = sweep.ks[in_range], sweep.silhouette[in_range]
+    _check_penalty_scale(penalty, ks)
     adjusted = adjusted_silhouette(ks, silhouette, penalty)
     chosen_k = choose_k(ks, adjusted)
     chosen = int(np.flatnonzero(ks == chosen_k)[0])

@@ -59,10 +59,12 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         print(f"Nothing left to do: {args.text_label_csv} already holds a label line for each of the "
               f"{len(files)} files (drop --resume to label them again)")
         run.results.update(rows_written=len(files), labelled_now=0, already_done=len(files))
-        return 0
-    labeller = make_labeller()
-    summary = label_files(labeller, files, writer, annotations, args.batch_size)
-    run.results.update(summary.as_results())
+    else:
+        summary = label_files(make_labeller(), files, writer, annotations, args.batch_size)
+        run.results.update(summary.as_results())
+    # Counted on the whole file: a resumed run labelled only part of it.
+    lines = formats.read_labels_csv(args.text_label_csv)
+    run.results["rows_without_a_label"] = sum(not line.strip() for line in lines)
     return 0
 
 

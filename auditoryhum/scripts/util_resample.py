@@ -20,7 +20,16 @@ from tqdm import tqdm
 from .. import cli, formats
 from ..audio import list_audio_files
 from ..errors import UserError
-from ..resample import SAMPLE_FORMATS, Converter, Outcome, Status, Target, find_ffmpeg, is_in_format
+from ..resample import (
+    SAMPLE_FORMATS,
+    Converter,
+    Outcome,
+    Status,
+    Target,
+    find_ffmpeg,
+    is_in_format,
+    remove_stale_temporaries,
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -71,6 +80,7 @@ def main(args, run) -> int:
     ffmpeg = find_ffmpeg()
     files = list_audio_files(args.filedir)
     target = Target(args.sampling_rate, args.channels, args.bits)
+    remove_stale_temporaries(files)
 
     if args.dry_run:
         pending = [path for path in files if not is_in_format(path, target)]
