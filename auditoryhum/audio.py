@@ -47,15 +47,30 @@ def list_audio_files(pattern: str) -> list[str]:
     return files
 
 
-def pad_to_minimum(audio: np.ndarray, sampling_rate: int | None, min_seconds: float | None) -> np.ndarray:
-    """``audio`` padded with silence at the end to ``min_seconds`` (unchanged when long enough or
-    when there is no minimum): the one rule for clips shorter than a model's encoder accepts."""
+#: How a clip shorter than a model needs is brought to length: silence after it (what changes the
+#: sound least, the default), or the clip repeated end to end (for a model that judges the whole
+#: window, which silence would swamp).
+SILENCE, REPEAT = "silence", "repeat"
+
+
+def fit_to_minimum(audio: np.ndarray, sampling_rate: int | None, min_seconds: float | None,
+                   fill: str = SILENCE) -> np.ndarray:
+    """``audio`` brought to ``min_seconds`` by ``fill`` (the same array when long enough, or when
+    there is no minimum): the one rule for clips shorter than a model accepts."""
     if min_seconds is None or sampling_rate is None:
         return audio
     length = int(np.ceil(min_seconds * sampling_rate))
     if audio.shape[0] >= length:
         return audio
+    if fill == REPEAT:
+        return np.tile(audio, -(-length // audio.shape[0]))[:length]
     return np.pad(audio, (0, length - audio.shape[0]))
+
+
+def describe_fit(fill: str, min_seconds: float, model: str) -> str:
+    """How the loops log it, once per file."""
+    how = "repeated end to end" if fill == REPEAT else "padded with silence"
+    return f"{how} to {min_seconds:g} s, the shortest clip {model} takes"
 
 
 @dataclass(frozen=True)

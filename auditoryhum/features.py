@@ -18,7 +18,7 @@ from typing import Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AudioReadError, load_audio, pad_to_minimum
+from .audio import SILENCE, AudioReadError, describe_fit, fit_to_minimum, load_audio
 from .errors import UserError, one_line
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class AudioEmbedder(Protocol):
     #: rate the model wants its audio at (None: each file's own rate)
     sampling_rate: int | None
     #: shortest clip the model's feature extractor and encoder accept; shorter clips are padded
-    #: with silence to it (None: any length)
+    #: with silence to it (None: any length; an optional ``short_clip_fill = "repeat"`` repeats
+    #: them instead, as for a labeller)
     min_audio_seconds: float | None
 
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -67,10 +68,11 @@ def embed_audio_files(files: Sequence[str], embedder: AudioEmbedder, batch_size:
                 log.warning("%s - its row is left as NaN", err)
                 unusable.append(path)
             else:
-                longer = pad_to_minimum(audio, embedder.sampling_rate, embedder.min_audio_seconds)
+                fill = getattr(embedder, "short_clip_fill", SILENCE)
+                longer = fit_to_minimum(audio, embedder.sampling_rate, embedder.min_audio_seconds, fill)
                 if longer is not audio:
-                    log.info("%s: %.3f s long; padded with silence to %g s, the shortest clip %s accepts",
-                             path, audio.shape[0] / embedder.sampling_rate, embedder.min_audio_seconds, embedder.name)
+                    log.info("%s: %.3f s long; %s", path, audio.shape[0] / embedder.sampling_rate,
+                             describe_fit(fill, embedder.min_audio_seconds, embedder.name))
                     padded.append(path)
                 pending_audio.append(longer)
                 pending_index.append(index)
@@ -87,7 +89,7 @@ def embed_audio_files(files: Sequence[str], embedder: AudioEmbedder, batch_size:
         if row is not None:
             out[index] = row
     if padded:
-        log.info("%d files shorter than %s accepts were padded with silence", len(padded), embedder.name)
+        log.info("%d files shorter than %s takes were brought to its shortest clip", len(padded), embedder.name)
     if unusable:
         log.warning("%d of %d files could not be embedded; their rows are NaN: %s",
                     len(unusable), len(files), ", ".join(sorted(unusable)))

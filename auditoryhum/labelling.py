@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .audio import AudioReadError, load_audio, pad_to_minimum
+from .audio import SILENCE, AudioReadError, describe_fit, fit_to_minimum, load_audio
 from .errors import UserError, one_line
 from .prompting import build_prompt, clean_response
 from .records import file_names
@@ -50,9 +50,11 @@ class Labeller(Protocol):
     sampling_rate: int | None
     #: longest audio the model hears; longer clips are cut there, and the loop says so per file
     max_audio_seconds: float | None
-    #: shortest audio the model's processor and encoder accept; shorter clips are padded with
-    #: silence at the end to this length, and the loop says so per file
+    #: shortest audio the model's processor and encoder accept (or should hear); shorter clips
+    #: are brought to this length, and the loop says so per file
     min_audio_seconds: float | None
+    #: how (optional): ``"silence"`` after the clip (the default) or ``"repeat"`` it end to end
+    short_clip_fill: str
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
         """Raw response text for every request, in order."""
@@ -144,7 +146,7 @@ def _label_one_batch(labeller: Labeller, paths: list[str], notes: list[str], sum
             summary.unreadable.append(path)
             continue
         audio = _cut_to_window(labeller, path, audio, summary)
-        audio = _pad_to_minimum(labeller, path, audio, summary)
+        audio = _fit_to_minimum(labeller, path, audio, summary)
         requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(note)))
         slots.append(slot)
     lines = [""] * len(paths)
@@ -186,11 +188,12 @@ def _cut_to_window(labeller: Labeller, path: str, audio: np.ndarray, summary: La
     return audio[:limit]
 
 
-def _pad_to_minimum(labeller: Labeller, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    longer = pad_to_minimum(audio, labeller.sampling_rate, labeller.min_audio_seconds)
+def _fit_to_minimum(labeller: Labeller, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
+    fill = getattr(labeller, "short_clip_fill", SILENCE)
+    longer = fit_to_minimum(audio, labeller.sampling_rate, labeller.min_audio_seconds, fill)
     if longer is not audio:
-        log.info("%s: %.3f s long; padded with silence to %g s, the shortest clip %s accepts",
-                 path, audio.shape[0] / labeller.sampling_rate, labeller.min_audio_seconds, labeller.name)
+        log.info("%s: %.3f s long; %s", path, audio.shape[0] / labeller.sampling_rate,
+                 describe_fit(fill, labeller.min_audio_seconds, labeller.name))
         summary.padded.append(path)
     return longer
 
@@ -207,4 +210,4 @@ def report(summary: LabelRunSummary, out_csv: str) -> None:
     if summary.truncated:
         print(f"{len(summary.truncated)} files longer than the model's window were cut")
     if summary.padded:
-        print(f"{len(summary.padded)} files shorter than the model accepts were padded with silence")
+        print(f"{len(summary.padded)} files shorter than the model takes were brought to its shortest clip")

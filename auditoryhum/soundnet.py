@@ -18,8 +18,8 @@ mean of the per-frame softmax over all its frames. A file's labels line is its
 word pairs (``subway_station/platform`` -> ``subway platform``).
 
 Clip length: the network needs :func:`min_input_samples` samples (about 11 s) for one output frame
-and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s - not padded with
-silence: on the example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
+and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s (the shared loop's
+rule for short clips, with ``short_clip_fill = "repeat"``) - not padded with silence: on the example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
 (9 different top scenes), repetition 11 of 52 (17 different top scenes, e.g. cow -> pasture, duck
 and frog -> pond, crowds -> football stadium). A clip longer than 60 s is split into equal pieces
 (memory), and the frames of all pieces are pooled.
@@ -29,17 +29,16 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from .audio import REPEAT, fit_to_minimum
 from .errors import UserError
 from .labelling import LabelRequest
 
-log = logging.getLogger(__name__)
 
 SAMPLING_RATE = 22050
 #: the network was trained on samples in [-256, 256]; the loop hands over samples in [-1, 1]
@@ -334,13 +333,6 @@ def top_names(probabilities: np.ndarray, names: Sequence[str], n: int, taken: se
 # the labeller
 
 
-def repeat_to_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
-    """The clip repeated end to end and cut at ``n_samples`` (unchanged when already that long)."""
-    if audio.shape[0] >= n_samples:
-        return audio
-    return np.tile(audio, -(-n_samples // audio.shape[0]))[:n_samples]
-
-
 def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
     """Equal consecutive pieces no longer than ``max_samples`` (the whole clip when it fits)."""
     n_pieces = -(-audio.shape[0] // max_samples)
@@ -350,8 +342,8 @@ def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
 class SoundNetLabeller:
     """Adapter for :func:`auditoryhum.labelling.label_files`: one line of word pairs per file.
 
-    A clip shorter than :data:`TRAINING_SECONDS` is repeated end to end up to that length (one log
-    line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into equal pieces. Pieces
+    A clip shorter than :data:`TRAINING_SECONDS` is repeated end to end up to that length (by the
+    shared loop, one log line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into equal pieces. Pieces
     of equal length go through the network together, so a file's labels do not depend on which
     other files share its batch.
     """
@@ -360,9 +352,11 @@ class SoundNetLabeller:
     sampling_rate = SAMPLING_RATE
     #: any length: long clips are split into pieces, whose frames are pooled
     max_audio_seconds = None
-    #: any length: short clips are repeated (here, not padded with silence by the loop: silence is
-    #: far from anything SoundNet was trained on and swamps the clip's own sound)
-    min_audio_seconds = None
+    #: a shorter clip is repeated end to end to the length SoundNet was trained on, by the loop
+    #: (not padded with silence: silence is far from anything SoundNet was trained on and swamps
+    #: the clip's own sound)
+    min_audio_seconds = TRAINING_SECONDS
+    short_clip_fill = REPEAT
 
     def __init__(self, weights_path: str | None = None, device: str = "cpu",
                  top_scenes: int = TOP_SCENES, top_objects: int = TOP_OBJECTS):
@@ -381,12 +375,12 @@ class SoundNetLabeller:
         the mean over all the clip's output frames of each frame's softmax."""
         import torch
 
-        training_samples = round(TRAINING_SECONDS * SAMPLING_RATE)
         max_piece_samples = round(MAX_PIECE_SECONDS * SAMPLING_RATE)
         pieces = [
             (clip, piece)
             for clip, audio in enumerate(audios)
-            for piece in split_into_pieces(repeat_to_length(audio, training_samples), max_piece_samples)
+            for piece in split_into_pieces(fit_to_minimum(audio, SAMPLING_RATE, TRAINING_SECONDS, REPEAT),
+                                           max_piece_samples)
         ]
         by_length: dict[int, list[int]] = {}
         for index, (_, piece) in enumerate(pieces):
@@ -408,11 +402,6 @@ class SoundNetLabeller:
         return object_sums / frames[:, None], scene_sums / frames[:, None]
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
-        for request in requests:
-            seconds = request.audio.shape[0] / SAMPLING_RATE
-            if seconds < TRAINING_SECONDS:
-                log.info("%s: %.1f s long; repeated end to end to %g s, the clip length SoundNet was trained on",
-                         request.path, seconds, TRAINING_SECONDS)
         object_probs, scene_probs = self.probabilities([request.audio for request in requests])
         lines = []
         for objects, scenes in zip(object_probs, scene_probs):
