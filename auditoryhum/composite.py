@@ -96,9 +96,9 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
     formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
-    files = [row.filename for row in rows]
+    files = rows.filenames
     records.check_same_files(str(label_csv), records.recorded_files(label_csv), str(scores_csv), files)
-    labels = [row.label.strip() for row in rows]
+    labels = [label.strip() for label in rows.labels]
     n_unlabelled = sum(not label for label in labels)
     n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
     kept = [(cluster, label) for cluster, label in zip(cluster_ids, labels)

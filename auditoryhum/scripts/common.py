@@ -104,12 +104,26 @@ def add_batch_size_argument(parser: argparse.ArgumentParser, default: int = 8, w
     parser.add_argument("--batch_size", type=int, default=default, help=f"{what} per model call")
 
 
+def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags every audio-embedding script has besides its model and output flags."""
+    cli.add_filedir_argument(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="leave the output as it is, without loading the model, when its run record says the "
+                        "same command made it from the audio files that are there now")
+
+
 def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Callable[[], AudioEmbedder]) -> int:
-    """List the files, load the embedder, embed every file, save ``npy`` (row i = file i)."""
+    """List the files, load the embedder, embed every file, save ``npy`` (row i = file i); with
+    ``--resume``, a finished output of the same command and files is left as it is."""
     batch_size = getattr(args, "batch_size", 1)
     cli.require_at_least_one(batch_size, "--batch_size")
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
+    if args.resume and records.current_reason(run.previous_record(npy), run.record.argv, ignore=("--resume",)) is None:
+        print(f"Nothing left to do: {npy} was made by the same command from these {len(files)} files "
+              "(drop --resume to embed them again)")
+        run.keep_previous_record(npy)
+        return 0
     embedder = make_embedder()
     embeddings = embed_audio_files(files, embedder, batch_size)
     formats.save_npy(npy, embeddings)
@@ -133,7 +147,7 @@ def tower_parser(model: Model) -> argparse.ArgumentParser:
         f'python3 {model.feature_script}.py --filedir="*.wav" --{model.model_flag}="{model.default_model}" '
         f"--{npy_flag}={model.key}.npy",
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(parser, f"--{model.model_flag}", required=True, help=model.model_help)
     cli.add_output(parser, f"--{npy_flag}", required=True, help="output .npy, shape (files, d), float32")
     add_batch_size_argument(parser)

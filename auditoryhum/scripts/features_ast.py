@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..ast_embedding import load_ast_embedder
 from ..models import AST
-from .common import add_batch_size_argument, embed_files_to_npy
+from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy
 
 
 def get_parser():
@@ -17,7 +17,7 @@ def get_parser():
         "(10.24 s). A file that cannot be decoded keeps its row, filled with NaN.",
         f'python3 features_ast.py --filedir="*.wav" --ast_model="{AST.default_model}" --ast_npy=ast.npy',
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(
         parser, "--ast_model",
         default=AST.default_model,

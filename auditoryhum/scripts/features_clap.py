@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..clap import ClapAudioEmbedder, load_clap
 from ..models import HUMAN_CLAP, LAION_CLAP
-from .common import add_batch_size_argument, embed_files_to_npy
+from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy
 
 
 def get_parser():
@@ -17,7 +17,7 @@ def get_parser():
         "that cannot be decoded keeps its row, filled with NaN.",
         f'python3 features_clap.py --filedir="*.wav" --clap_model="{HUMAN_CLAP.default_model}" --clap_npy=clap.npy',
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(
         parser, "--clap_model",
         required=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import cli
 from ..mfcc import HOP_LENGTH, N_FFT, N_MFCC, SAMPLING_RATE, MFCCEmbedder
-from .common import embed_files_to_npy
+from .common import add_embedding_arguments, embed_files_to_npy
 
 
 def get_parser():
@@ -15,7 +15,7 @@ def get_parser():
         "decoded keeps its row, filled with NaN.",
         'python3 features_mfcc.py --filedir="*.wav" --mfcc_npy=mfcc.npy',
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_output(parser, "--mfcc_npy", default="mfcc.npy", help=f"output .npy, shape (files, {N_MFCC}), float32")
     return parser
 
