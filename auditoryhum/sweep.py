@@ -22,8 +22,11 @@ whole curve, without ever building an n x n matrix:
   (BLAS), sqrt(|u|^2 + |v|^2 - 2 u.v), in float64. That form loses relative precision when two
   rows are close, so a pair closer than a tenth of their norms is summed directly from the
   coordinates instead. The values can differ from scipy's ``pdist`` in the last bits (not for
-  integer-valued rows, where both are exact); float32 here would cost up to 1e-3 on close pairs,
-  enough to move S(k) beyond 1e-6.
+  integer-valued rows, where both are exact); computing them in float32 would cost up to 1e-3 on
+  close pairs, enough to move S(k) beyond 1e-6. Storing them in float32 costs < 1e-7 (scikit-learn
+  itself rounds its distances to float32 for float32 input): when memory allows (the sweep with
+  it needs at most half the budget), the tree keeps such a copy, 2 U^2 bytes, and the silhouettes
+  read it instead of computing every distance again.
 * **Silhouettes row by row, incrementally in k.** For a distinct row u and a cluster C,
   ``sum_C(u) = sum over distinct rows v in C of m_v * |u - v|`` (copies of u add 0). In the tree's
   leaf order every cluster of every cut is a contiguous range, so one prefix sum of u's weighted
