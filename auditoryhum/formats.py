@@ -1,4 +1,4 @@
-"""Every file the scripts exchange, read and written in one place (SPEC §4).
+"""Every file the scripts exchange, read and written in one place (docs/method.md §8).
 
 Formats, as the published supplementary data has them:
 
@@ -12,6 +12,9 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
+* **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
+* **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
+  cluster.
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import math
 import os
@@ -46,26 +50,52 @@ log = logging.getLogger(__name__)
 # atomic writes
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _give_umask_mode(path: PathLike) -> None:
+    """The mode a newly created file gets (temporary files are created 0600)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[io.IOBase]:
-    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step."""
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step, with the
+    mode the umask gives a new file. A write that fails (a full disk, a read-only folder) raises an
+    ``OSError`` naming ``path``, and ``path`` is left as it was."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"{path}: output folder {folder} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     if "b" not in mode:
         kwargs.setdefault("encoding", "utf-8")
         kwargs.setdefault("newline", "")
+    tmp_name = None
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _give_umask_mode(tmp_name)
         os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+    except BaseException as err:
+        if tmp_name is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+        if isinstance(err, OSError) and err.errno is not None and err.filename != str(path):
+            raise OSError(err.errno, err.strerror, str(path)) from None
         raise
 
 
@@ -150,47 +180,107 @@ def write_labels_csv(path: PathLike, lines: Iterable[str]) -> None:
 class IncrementalLinesWriter:
     """Writes one line per input, in input order, as results arrive, so a crash loses nothing.
 
-    Lines go to ``<path>.partial`` (flushed and fsynced after every :meth:`extend`); :meth:`finish`
-    renames it to ``path`` once every line is there. With ``resume=True`` an existing partial file
-    is kept and :attr:`done` says how many leading inputs are finished (a torn last line, from a
-    kill in the middle of a write, is dropped and redone). Because lines are only ever appended in
+    Lines go to ``<path>.partial`` (flushed and fsynced after every :meth:`extend`), beside
+    ``<path>.partial.json``, which names the inputs the lines belong to; :meth:`finish` renames the
+    partial file to ``path`` once every line is there. With ``resume=True`` an existing partial file
+    is kept - after checking it was made for the same inputs, in the same order - and :attr:`done`
+    says how many leading inputs are finished; a torn last line (a kill or a full disk in the middle
+    of a write, whatever its bytes) is cut off and redone. Because lines are only ever appended in
     input order, a resumed run ends with the same bytes as an uninterrupted one.
     """
 
-    def __init__(self, path: PathLike, total: int, resume: bool):
+    def __init__(self, path: PathLike, names: Sequence[str], resume: bool):
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
-        self.total = total
+        self.names_path = self.path.with_name(self.path.name + ".partial.json")
+        self.names = list(names)
+        self.total = len(self.names)
         if not self.path.parent.is_dir():
             raise UserError(f"{self.path}: output folder {self.path.parent} does not exist")
         self.done = 0
+        self._handle = None
+        self._finished = False
         if resume and self.partial_path.exists():
-            text = _read_text(self.partial_path, "partial output")
-            complete = text[: text.rfind("\n") + 1]
-            self.done = complete.count("\n")
-            if self.done > total:
-                raise UserError(
-                    f"{self.partial_path}: holds {self.done} lines but there are only {total} inputs; "
-                    "it belongs to another run - delete it or drop --resume"
-                )
-            with open(self.partial_path, "r+", encoding="utf-8", newline="") as handle:
-                handle.truncate(len(complete.encode("utf-8")))
+            self.done = self._keep_complete_lines()
         elif self.partial_path.exists():
             log.warning("%s: an interrupted run's lines are discarded and the run starts over "
                         "(pass --resume to continue it instead)", self.partial_path)
-        elif resume and self.path.exists():
-            # A finished output from an earlier run: nothing left to do if it is complete.
-            existing = read_labels_csv(self.path)
-            if len(existing) == total:
-                self.done = total
-                self._finished = True
-                self._handle = None
-                return
-        self._finished = False
-        self._handle = open(self.partial_path, "a" if self.done else "w", encoding="utf-8", newline="")
+        elif resume and self.path.exists() and self._finished_output_matches():
+            self.done = self.total
+            self._finished = True
+
+    def _start(self) -> None:
+        """Create (or reopen) the partial file at the first line to write - not before, so a run
+        that stops before any work (a model that does not load) leaves nothing behind."""
+        if not self.done:
+            write_text_atomic(self.names_path, json.dumps({"files": self.names}, ensure_ascii=False) + "\n")
+        self._handle = open(self.partial_path, "ab" if self.done else "wb")
+
+    @property
+    def complete(self) -> bool:
+        """True when every line is there: nothing is left to do."""
+        return self.done == self.total
+
+    def _keep_complete_lines(self) -> int:
+        """Check the partial file belongs to these inputs; cut a torn last line; count the lines."""
+        try:
+            data = self.partial_path.read_bytes()
+        except OSError as err:
+            raise UserError(f"{self.partial_path}: cannot read the partial output ({err.strerror})") from None
+        complete = data[: data.rfind(b"\n") + 1]
+        try:
+            lines = complete.decode("utf-8").split("\n")[:-1]
+        except UnicodeDecodeError as err:
+            raise UserError(f"{self.partial_path}: its finished lines are not UTF-8 text (byte {err.start}); "
+                            "delete it or drop --resume") from None
+        if len(lines) > self.total:
+            raise UserError(f"{self.partial_path}: holds {len(lines)} lines but there are only {self.total} "
+                            "inputs; it belongs to another run - delete it or drop --resume")
+        self._check_names(self._partial_names())
+        if len(complete) < len(data):
+            with open(self.partial_path, "r+b") as handle:
+                handle.truncate(len(complete))
+        return len(lines)
+
+    def _partial_names(self) -> list[str] | None:
+        try:
+            data = json.loads(self.names_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            log.warning("%s: no list of the files it was made for (an older run); resuming by line count only",
+                        self.partial_path)
+            return None
+        except (OSError, ValueError) as err:
+            raise UserError(f"{self.names_path}: unreadable ({err}); delete it and the partial output, or drop "
+                            "--resume") from None
+        names = data.get("files") if isinstance(data, dict) else None
+        if not isinstance(names, list):
+            raise UserError(f"{self.names_path}: not a list of files; delete it and the partial output, or drop "
+                            "--resume")
+        return names
+
+    def _check_names(self, names: list[str] | None) -> None:
+        if names is None or names == self.names:
+            return
+        for row, (before, now) in enumerate(zip(names, self.names), start=1):
+            if before != now:
+                raise UserError(f"{self.partial_path}: was made for another file list: row {row} is {before} there "
+                                f"but {now} now; restore the files, or drop --resume to start over")
+        raise UserError(f"{self.partial_path}: was made for {len(names)} files, there are {len(self.names)} now; "
+                        "restore the files, or drop --resume to start over")
+
+    def _finished_output_matches(self) -> bool:
+        """A finished output of an earlier run: complete, and (when its record says) of these files."""
+        from .records import recorded_files
+
+        if len(read_labels_csv(self.path)) != self.total:
+            return False
+        self._check_names(recorded_files(self.path))
+        return True
 
     def extend(self, lines: Sequence[str]) -> None:
-        self._handle.write(format_labels_lines(lines))
+        if self._handle is None:
+            self._start()
+        self._handle.write(format_labels_lines(lines).encode("utf-8"))
         self._handle.flush()
         os.fsync(self._handle.fileno())
         self.done += len(lines)
@@ -198,16 +288,23 @@ class IncrementalLinesWriter:
     def finish(self) -> None:
         if self._finished:
             return
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
         if self.done != self.total:
             raise RuntimeError(f"{self.partial_path}: {self.done} of {self.total} lines written")
+        _give_umask_mode(self.partial_path)
         os.replace(self.partial_path, self.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.names_path)
         self._finished = True
 
     def close(self) -> None:
-        """Release the partial file without finishing (it stays for ``--resume``)."""
+        """Release the partial file without finishing (it stays for ``--resume``). After a failed
+        write (a full disk) the buffer still holds the bytes that did not fit: closing cannot write
+        them either, and ``--resume`` cuts the torn line they leave, so that error is dropped."""
         if self._handle is not None and not self._handle.closed:
-            self._handle.close()
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,7 +341,7 @@ def write_scores_csv(path: PathLike, rows: Iterable[ScoreRow]) -> None:
 
 
 def read_scores_csv(path: PathLike) -> list[ScoreRow]:
-    text = _read_text(path, "top-label scores CSV")
+    text = _read_text(path, "top-label scores CSV").removeprefix("\ufeff")
     rows = []
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     for line_no, fields in enumerate(reader, start=1):
@@ -258,9 +355,13 @@ def read_scores_csv(path: PathLike) -> list[ScoreRow]:
         # Leading spaces after ", " are already skipped; a quoted field keeps its own spaces.
         index, filename, label, score = fields
         try:
-            rows.append(ScoreRow(int(index), filename, label.rstrip(), float(score)))
+            row = ScoreRow(int(index), filename, label.rstrip(), float(score))
         except ValueError:
             raise UserError(f"{path}: line {line_no}: index or score is not a number: {fields!r}") from None
+        if math.isinf(row.score):
+            raise UserError(f"{path}: line {line_no}: score {score} is not a cosine (expected a number from -1 to 1, "
+                            "or nan for a file without a label)")
+        rows.append(row)
     return rows
 
 
@@ -276,11 +377,92 @@ def write_cluster_ids(path: PathLike, ids: Iterable[int]) -> None:
 
 
 def read_cluster_ids(path: PathLike) -> np.ndarray:
-    lines = [line.strip() for line in _split_lines(_read_text(path, "cluster ids CSV"))]
+    """One integer per line (``3`` or ``3.0``); anything else is an error naming its line."""
+    ids = []
+    for line_no, line in enumerate(_split_lines(_read_text(path, "cluster ids CSV")), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = float(line)
+        except ValueError:
+            value = math.nan
+        if not value.is_integer():
+            raise UserError(f"{path}: line {line_no}: {line!r} is not a cluster id (one integer per line)")
+        ids.append(int(value))
+    return np.array(ids, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the k sweep
+
+SWEEP_CSV_HEADER = ("k", "silhouette", "adjusted_silhouette")
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    k: np.ndarray  # int64
+    silhouette: np.ndarray
+    adjusted: np.ndarray
+
+    @property
+    def best_k(self) -> int:
+        """The k maximising S_adj (the smallest such k on a tie), as cluster_sweep.py chooses it."""
+        return int(self.k[int(np.nanargmax(self.adjusted))])
+
+
+def write_sweep_csv(path: PathLike, ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> None:
+    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(np.asarray(ks).tolist(), np.asarray(silhouette).tolist(),
+                                                        np.asarray(adjusted).tolist()))
+    write_text_atomic(path, "\n".join([",".join(SWEEP_CSV_HEADER), *rows]) + "\n")
+
+
+def read_sweep_csv(path: PathLike) -> SweepCurve:
+    text = _read_text(path, "sweep CSV").removeprefix("\ufeff")
     try:
-        return np.array([int(float(line)) for line in lines if line], dtype=np.int64)
-    except ValueError:
-        raise UserError(f"{path}: cluster ids CSV must hold one integer per line") from None
+        records = list(csv.DictReader(io.StringIO(text)))
+        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])] for r in records],
+                          dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: expected a header {','.join(SWEEP_CSV_HEADER)} and numbers below it") from None
+    if values.size == 0:
+        raise UserError(f"{path}: the sweep CSV has no rows")
+    return SweepCurve(values[:, 0].astype(np.int64), values[:, 1], values[:, 2])
+
+
+# ----------------------------------------------------------------------------------------------
+# composite labels
+
+COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
+
+
+@dataclass(frozen=True)
+class CompositeLabel:
+    cluster: int
+    n_samples: int
+    composite_label: str
+    top_labels: str
+
+
+def write_composite_csv(path: PathLike, rows: Iterable[CompositeLabel]) -> None:
+    with atomic_open(path, "w") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COMPOSITE_CSV_HEADER)
+        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
+
+
+def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
+    reader = csv.DictReader(io.StringIO(_read_text(path, "composite labels CSV").removeprefix("\ufeff")))
+    if not set(COMPOSITE_CSV_HEADER) <= set(reader.fieldnames or []):
+        raise UserError(f"{path}: expected a header {','.join(COMPOSITE_CSV_HEADER)} (composite_labels.py writes it)")
+    rows = []
+    for line_no, record in enumerate(reader, start=2):
+        try:
+            rows.append(CompositeLabel(int(record["cluster"]), int(record["n_samples"]),
+                                       (record["composite_label"] or "").strip(), record["top_labels"] or ""))
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -302,6 +484,8 @@ def load_npy(path: PathLike, what: str = "embeddings") -> np.ndarray:
         raise UserError(f"{path}: {what} .npy not found") from None
     except (ValueError, OSError, EOFError) as err:
         raise UserError(f"{path}: not a readable .npy file ({err})") from None
+    if array.dtype.kind not in "biuf":
+        raise UserError(f"{path}: holds {array.dtype} values, expected numbers (float32 embeddings)")
     if array.ndim != 2:
         raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
     if array.shape[0] == 0:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from . import formats
+from . import formats, records
 from .errors import UserError
 
 
@@ -58,4 +58,6 @@ def load_boost_inputs(before_csv: str, after_csv: str, annotations_csv: str):
                 f"({row_before.filename} vs {row_after.filename})"
             )
     annotations = formats.read_annotations_csv(annotations_csv, len(before))
+    records.check_same_files(str(annotations_csv), records.recorded_files(annotations_csv), str(before_csv),
+                             [row.filename for row in before])
     return before, after, annotations

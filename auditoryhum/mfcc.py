@@ -1,4 +1,4 @@
-"""Mean MFCC vector per audio file (SPEC §3): the model-free baseline embedding.
+"""Mean MFCC vector per audio file (docs/method.md §5): the model-free baseline embedding.
 
 16 kHz mono, ``n_fft`` 2048, hop 512, window 2048, 20 coefficients, averaged over time. The rest
 is librosa's defaults (Hann window, centred frames with zero padding, 128 Slaney mel bands, power
@@ -35,11 +35,18 @@ def mean_mfcc(waveform: np.ndarray) -> np.ndarray:
     return coefficients.mean(axis=1).astype(np.float32)
 
 
-def embed_batch(waveforms: list[np.ndarray]) -> np.ndarray:
-    """``(len(waveforms), N_MFCC)``; the :data:`auditoryhum.features.EmbedBatch` for MFCC."""
-    return np.stack([mean_mfcc(waveform) for waveform in waveforms])
+class MFCCEmbedder:
+    """The :class:`~auditoryhum.features.AudioEmbedder` for the mean MFCC (any clip length works:
+    librosa pads the frames of a clip shorter than one window)."""
+
+    name = "MFCC"
+    sampling_rate = SAMPLING_RATE
+    min_audio_seconds = None
+
+    def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        return np.stack([mean_mfcc(waveform) for waveform in waveforms])
 
 
 def mfcc_embeddings(files: Sequence[str]) -> np.ndarray:
     """``(len(files), N_MFCC)`` float32, NaN rows for files that cannot be decoded."""
-    return embed_audio_files(files, SAMPLING_RATE, embed_batch, desc="MFCC")
+    return embed_audio_files(files, MFCCEmbedder())

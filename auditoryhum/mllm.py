@@ -1,4 +1,4 @@
-"""What the local Hugging Face MLLM labellers have in common (SPEC §3 "MLLM labelling").
+"""What the local Hugging Face MLLM labellers have in common (docs/method.md §2).
 
 :class:`ChatLabeller` loads a model folder with ``from_pretrained`` (the upstream workflow
 ``git clone``s each model), renders one chat per file - system message, then a user turn holding
@@ -17,20 +17,19 @@ from typing import Sequence
 
 from .errors import UserError
 from .labelling import LabelRequest
+from .models import Model
 from .prompting import SYSTEM_TEXT_DEFAULT
-from .runtime import Runtime, resolve_model_path, seed_everything
+from .runtime import Runtime, check_model_type, loading_model, resolve_model_path, seed_everything
 
 log = logging.getLogger(__name__)
 
-#: SPEC §3 decoding, shared by every local labeller.
+#: The published decoding (docs/method.md §2), shared by every local labeller.
 GENERATION_KWARGS = dict(do_sample=False, num_beams=1, max_new_tokens=64, use_cache=True)
 
 
 class ChatLabeller:
-    #: shown in progress bars and messages
-    name: str = "mllm"
-    #: ``model_type`` values of configs this adapter can run (checked before loading weights)
-    model_types: tuple[str, ...] = ()
+    #: the model family (name, ``model_type`` values checked before loading weights, flag, ...)
+    description: Model
     system_text: str = SYSTEM_TEXT_DEFAULT
     #: the audio encoder's window; longer clips are cut there and the loop logs it per file
     max_audio_seconds: float | None = 30.0
@@ -40,21 +39,27 @@ class ChatLabeller:
     def __init__(self, model_path: str, runtime: Runtime, flag: str):
         self.model_path = resolve_model_path(model_path, flag)
         self.runtime = runtime
-        self._check_architecture(flag)
-        try:
+        check_model_type(self.model_path, flag, self.description.model_types, f"{self.name} model")
+        # e.g. Gemma-3n's vision tower needs timm, the Omni processors torchvision: one line each
+        with loading_model(flag, model_path):
+            self._check_prequantised(flag)
             self.processor = self.load_processor()
             self.model = self.load_model().eval()
-        except OSError as err:
-            raise UserError(f"{flag}={model_path}: cannot load the model folder ({_first_line(err)})") from None
-        except ImportError as err:
-            # e.g. Gemma-3n's vision tower needs timm, the Omni processors torchvision
-            reason = " ".join(str(err).split())  # transformers spreads the install hint over lines
-            raise UserError(f"{flag}={model_path}: a package this model needs is missing: {reason}") from None
         self.tokenizer = self.processor.tokenizer
         # Decoder-only generation continues from the last position of every row: pad on the left.
         self.tokenizer.padding_side = "left"
         self.sampling_rate = self.processor.feature_extractor.sampling_rate
         seed_everything()
+
+    @property
+    def name(self) -> str:
+        """Shown in progress bars and messages."""
+        return self.description.display_name
+
+    @classmethod
+    def generation_parameters(cls) -> dict:
+        """The decoding settings, for the run record."""
+        return dict(GENERATION_KWARGS)
 
     # -- hooks a model family may override ---------------------------------------------------
 
@@ -103,23 +108,12 @@ class ChatLabeller:
 
     # -----------------------------------------------------------------------------------------
 
-    def _check_architecture(self, flag: str) -> None:
-        from transformers import AutoConfig
-
-        try:
-            config = AutoConfig.from_pretrained(self.model_path)
-        except (OSError, ValueError) as err:
-            raise UserError(f"{flag}={self.model_path}: not a model folder ({_first_line(err)})") from None
-        if self.model_types and config.model_type not in self.model_types:
-            raise UserError(
-                f"{flag}={self.model_path}: the folder holds a {type(config).__name__} "
-                f"({config.model_type}) model, but this script needs {' or '.join(self.model_types)}"
-            )
-        self._check_prequantised(config, flag)
-
-    def _check_prequantised(self, config, flag: str) -> None:
+    def _check_prequantised(self, flag: str) -> None:
         """A checkpoint saved already quantised by bitsandbytes (e.g. unsloth's bnb-4bit builds)
         loads only where ``--load_in_4bit`` could: on CUDA, with bitsandbytes installed."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(self.model_path)
         quantization = getattr(config, "quantization_config", None) or {}
         method = quantization.get("quant_method") if isinstance(quantization, dict) else quantization.quant_method
         if method != "bitsandbytes":
@@ -132,38 +126,3 @@ class ChatLabeller:
         except ImportError:
             raise UserError(f'{flag}={self.model_path}: a bitsandbytes-quantised checkpoint needs bitsandbytes: '
                             'pip install ".[gpu]"') from None
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-# ----------------------------------------------------------------------------------------------
-# command line shared by label_qwen2a.py, label_qwen2_5o.py, label_qwen3o.py and label_gemma3n.py
-
-
-def labeller_parser(prog: str, model_flag: str, model_help: str, model_name: str, example: str):
-    """The parser of a local-MLLM label script: the model flag, the loop's flags, the runtime's."""
-    from .cli import make_parser
-    from .labelling import add_labelling_arguments
-    from .runtime import add_runtime_arguments
-
-    parser = make_parser(
-        prog,
-        f"Describe each audio file's scene in word pairs with {model_name} (greedy, 64 new tokens) and "
-        "write one cleaned response per file to a labels CSV, line by line as they are produced.",
-        example,
-    )
-    parser.add_argument(f"--{model_flag}", required=True, help=model_help)
-    add_labelling_arguments(parser)
-    add_runtime_arguments(parser)
-    return parser
-
-
-def run_labeller(args, labeller_class: type[ChatLabeller], model_flag: str) -> int:
-    from .labelling import run_labelling
-    from .runtime import runtime_from_args
-
-    runtime = runtime_from_args(args)
-    return run_labelling(args, lambda: labeller_class(getattr(args, model_flag), runtime, f"--{model_flag}"))

@@ -1,6 +1,6 @@
 """Qwen2.5-Omni and Qwen3-Omni as labellers: their *thinker* (audio in, text out) only.
 
-Both need Qwen's own system text (SPEC §3). The released repositories hold the whole Omni model -
+Both need Qwen's own system text (docs/method.md §2). The released repositories hold the whole Omni model -
 thinker, talker and vocoder - with the thinker's weights under ``thinker.*``; the thinker class
 loads such a folder directly (transformers takes the ``thinker_config`` and the ``thinker.``
 weights and skips the speech parts), and equally a thinker-only export. The thinker's
@@ -10,6 +10,7 @@ weights and skips the speech parts), and equally a thinker-only export. The thin
 from __future__ import annotations
 
 from .mllm import ChatLabeller
+from .models import QWEN2_5_OMNI, QWEN3_OMNI
 from .prompting import SYSTEM_TEXT_QWEN_OMNI
 
 
@@ -25,8 +26,7 @@ class QwenOmniLabeller(ChatLabeller):
 
 
 class Qwen2_5OmniLabeller(QwenOmniLabeller):
-    name = "Qwen2.5-Omni"
-    model_types = ("qwen2_5_omni", "qwen2_5_omni_thinker")
+    description = QWEN2_5_OMNI
     thinker_class_name = "Qwen2_5OmniThinkerForConditionalGeneration"
 
     @property
@@ -37,9 +37,10 @@ class Qwen2_5OmniLabeller(QwenOmniLabeller):
 
 
 class Qwen3OmniLabeller(QwenOmniLabeller):
-    name = "Qwen3-Omni"
-    model_types = ("qwen3_omni_moe", "qwen3_omni_moe_thinker")
+    description = QWEN3_OMNI
     thinker_class_name = "Qwen3OmniMoeThinkerForConditionalGeneration"
     # The processor turns truncation off and the audio encoder works through any length in
     # fixed windows, so nothing is cut: a long clip costs memory and time, not content.
     max_audio_seconds = None
+    # Below 201 samples (two mel frames) its convolutional downsampling has nothing to work on.
+    min_audio_seconds = 0.013

@@ -15,7 +15,7 @@ MLLM's label. This module does the bookkeeping around that person:
    (exit 2) and says so.
 2. The reviewer fills in the annotation column (any spreadsheet will do) and re-runs the command,
    which writes the annotations CSV: one line per file, the note on the reviewed rows, blank
-   elsewhere (SPEC §4).
+   elsewhere (docs/method.md §8).
 
 ``--simulate_from_filenames`` fills the sheet from each file's name instead of a person
 (``lincity_TraficHigh1.wav`` -> ``trafic high``): a stand-in annotator for the example data, whose
@@ -28,6 +28,7 @@ import csv
 import io
 import math
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import formats
@@ -75,30 +76,56 @@ def note_from_filename(filename: str) -> str:
     return " ".join(word.lower() for word in words if len(word) > 1)
 
 
-def format_sheet(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> str:
-    """The sheet for :func:`review_rows`' ``(row, reason)`` pairs."""
+@dataclass(frozen=True)
+class SheetEntry:
+    """One row of the review sheet, its text fields as they stand on the sheet."""
+
+    row: int  # 1-based row of the top-label scores CSV
+    filename: str
+    label: str
+    score: str  # as written ("0.123456", "nan")
+    reason: str  # "" on sheets written before the reason column existed
+    annotation: str
+
+
+def clean_note(text: str) -> str:
+    """A note as the annotations CSV can hold it: one line, runs of white space made one space."""
+    return " ".join(text.split())
+
+
+def format_sheet_entries(entries: list[SheetEntry]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(SHEET_COLUMNS)
-    for row, reason in rows:
-        note = note_from_filename(row.filename) if simulate_from_filenames else ""
-        writer.writerow([row.index, row.filename, row.label, formats.format_score(row.score), reason, note])
+    for entry in entries:
+        writer.writerow([entry.row, entry.filename, entry.label, entry.score, entry.reason, entry.annotation])
     return out.getvalue()
 
 
-def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int, str]:
-    """Row index (1-based) -> the note filled in, for the rows that have one; each sheet row must
-    name the same file as that row of the scores CSV (a sheet from another run is refused).
-    Sheets written before the ``reason`` column existed read the same way."""
+def format_sheet(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> str:
+    """The sheet for :func:`review_rows`' ``(row, reason)`` pairs."""
+    return format_sheet_entries([
+        SheetEntry(row.index, row.filename, row.label, formats.format_score(row.score), reason,
+                   note_from_filename(row.filename) if simulate_from_filenames else "")
+        for row, reason in rows
+    ])
+
+
+def read_sheet(review_csv: Path, rows: list[formats.ScoreRow]) -> list[SheetEntry]:
+    """Every entry of the sheet, in sheet order; each must name the same file as that row of the
+    scores CSV (a sheet from another run is refused). Sheets written before the ``reason`` column
+    existed read the same way."""
     try:
-        text = review_csv.read_text(encoding="utf-8-sig")
+        text = Path(review_csv).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{review_csv}: review sheet not found (util_review_sheet.py writes it)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{review_csv}: cannot read the review sheet ({err})") from None
     reader = csv.DictReader(io.StringIO(text))
     missing = [column for column in ("row", "filename", "annotation") if column not in (reader.fieldnames or [])]
     if missing:
         raise UserError(f"{review_csv}: review sheet lacks the column(s) {', '.join(missing)}")
-    notes = {}
+    entries = []
     for line_no, record in enumerate(reader, start=2):
         try:
             index = int(record["row"])
@@ -109,11 +136,32 @@ def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int
                             "scores CSV; the sheet belongs to another run - delete it to start a new one")
         # The annotation is the last column, so commas typed into it without quotes (in a text
         # editor) split it into extra fields: join them back.
-        note = " ".join(",".join([record["annotation"] or ""] + record.get(None, [])).split())
-        if note:
-            notes[index] = note
-    return notes
+        note = clean_note(",".join([record["annotation"] or ""] + record.get(None, [])))
+        entries.append(SheetEntry(index, record["filename"], record.get("label") or "", record.get("score") or "",
+                                  record.get("reason") or "", note))
+    return entries
+
+
+def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int, str]:
+    """Row index (1-based) -> the note filled in, for the rows that have one (see :func:`read_sheet`)."""
+    return {entry.row: entry.annotation for entry in read_sheet(review_csv, rows) if entry.annotation}
+
+
+def save_note(review_csv: Path, rows: list[formats.ScoreRow], row: int, note: str) -> list[SheetEntry]:
+    """Set the annotation of ``row`` on the sheet and write the sheet back atomically; returns the
+    sheet as written. The sheet is read afresh, so edits made meanwhile to other rows are kept."""
+    entries = read_sheet(review_csv, rows)
+    if not any(entry.row == row for entry in entries):
+        raise KeyError(row)
+    entries = [replace(entry, annotation=clean_note(note)) if entry.row == row else entry for entry in entries]
+    formats.write_text_atomic(review_csv, format_sheet_entries(entries))
+    return entries
 
 
 def annotation_lines(n_rows: int, notes: dict[int, str]) -> list[str]:
     return [notes.get(index, "") for index in range(1, n_rows + 1)]
+
+
+def write_annotations(annotations_csv: formats.PathLike, n_rows: int, notes: dict[int, str]) -> None:
+    """The annotations CSV: one line per file of the scores CSV, the note on reviewed rows."""
+    formats.write_labels_csv(annotations_csv, annotation_lines(n_rows, notes))

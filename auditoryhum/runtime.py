@@ -1,23 +1,36 @@
 """Where and how models run: device, dtype, 4-bit quantisation, seeding.
 
-CPU runs in float32; CUDA defaults to bfloat16. ``--load_in_4bit`` is the published setting
-(bitsandbytes NF4, double quantisation, bf16 compute, ``device_map="auto"``) and needs CUDA;
-bitsandbytes itself does not refuse on a CPU machine, so we do.
+CPU always runs in float32. On CUDA, ``--dtype auto`` means what the published runs used for that
+kind of model:
+
+* the MLLMs (labellers and their audio towers): 4-bit - bitsandbytes NF4, double quantisation,
+  bf16 compute, ``device_map="auto"`` (:data:`CUDA_4BIT`);
+* CLAP, AST and the sentence transformers: float32 (:data:`CUDA_FLOAT32`);
+* the chat LLM that names clusters (not part of the published runs): bfloat16.
+
+``--dtype bfloat16``/``float32``/``float16`` opts out; ``--load_in_4bit`` asks for 4-bit
+explicitly. 4-bit needs CUDA; bitsandbytes itself does not refuse on a CPU machine, so we do.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import json
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, one_line
 
 SEED = 100
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: What ``--dtype auto`` means on CUDA, per kind of model (see the module docstring).
+CUDA_4BIT = "4bit"
+CUDA_FLOAT32 = "float32"
+CUDA_BFLOAT16 = "bfloat16"
 
 
 @dataclass(frozen=True)
@@ -50,21 +63,8 @@ class Runtime:
         return kwargs
 
 
-def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("runtime")
-    group.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N", or "auto" (CUDA when present)')
-    group.add_argument(
-        "--dtype", default="auto", choices=DTYPES, help="weights dtype; auto = bfloat16 on CUDA, float32 on CPU"
-    )
-    group.add_argument(
-        "--load_in_4bit",
-        action="store_true",
-        help="load weights 4-bit (NF4, double quantisation, bf16 compute) with bitsandbytes, as the "
-        "published runs did; needs CUDA",
-    )
-
-
-def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False) -> Runtime:
+def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: bool = False,
+                    cuda_default: str = CUDA_FLOAT32) -> Runtime:
     import torch
 
     cuda = torch.cuda.is_available()
@@ -74,20 +74,25 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: boo
         raise UserError(f"--device={device}: CUDA is not available on this machine (use --device=cpu)")
     if device != "cpu" and not device.startswith("cuda"):
         raise UserError(f'--device={device}: expected "cpu", "cuda", "cuda:N" or "auto"')
-    if load_in_4bit:
-        if not device.startswith("cuda"):
-            raise UserError("--load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit); drop the flag to run on CPU")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise UserError('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"') from None
+    on_cuda = device.startswith("cuda")
+    if load_in_4bit and not on_cuda:
+        raise UserError("--load_in_4bit needs a CUDA GPU (bitsandbytes 4-bit); drop the flag to run on CPU")
+    if dtype == "auto" and on_cuda and cuda_default == CUDA_4BIT:
+        load_in_4bit = True
+        _require_bitsandbytes("4-bit loading (NF4, the published setting and this script's default on CUDA) "
+                              "needs bitsandbytes: pip install \".[gpu]\", or pass --dtype bfloat16 to load unquantised")
+    elif load_in_4bit:
+        _require_bitsandbytes('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"')
     if dtype == "auto":
-        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        dtype = (CUDA_BFLOAT16 if cuda_default != CUDA_FLOAT32 else "float32") if on_cuda else "float32"
     return Runtime(device=device, dtype=dtype, load_in_4bit=load_in_4bit)
 
 
-def runtime_from_args(args: argparse.Namespace) -> Runtime:
-    return resolve_runtime(args.device, args.dtype, args.load_in_4bit)
+def _require_bitsandbytes(message: str) -> None:
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError(message) from None
 
 
 def seed_everything(seed: int = SEED) -> None:
@@ -109,3 +114,41 @@ def resolve_model_path(path: str, flag: str) -> str:
     if not is_hub_id or os.environ.get("HF_HUB_OFFLINE") == "1":
         raise UserError(f"{flag}={path}: model folder not found (git clone the model there, or pass its path)")
     return path
+
+
+def check_model_type(path: str, flag: str, model_types: tuple[str, ...], what: str) -> None:
+    """Stop with one line unless the local folder ``path`` holds a ``config.json`` whose
+    ``model_type`` is one of ``model_types`` - before any weights are read, so an empty folder, a
+    damaged config or another architecture's folder is named instead of failing deep inside.
+    Hub ids (no local folder) are left to ``from_pretrained``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    config = folder / "config.json"
+    if not config.is_file():
+        raise UserError(f"{flag}={path}: no config.json in the folder, so it holds no {what} checkpoint")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{flag}={path}: cannot read its config.json ({one_line(err)})") from None
+    model_type = data.get("model_type") if isinstance(data, dict) else None
+    if model_type not in model_types:
+        held = ((data.get("architectures") if isinstance(data, dict) else None) or [model_type or "an unknown model"])
+        raise UserError(f"{flag}={path}: the folder holds {held[0]} (model_type {model_type!r}), not a {what} "
+                        f"({' or '.join(model_types)})")
+
+
+@contextlib.contextmanager
+def loading_model(flag: str, path: str, what: str = "model"):
+    """Any failure while loading a model folder - a missing or truncated weights file, a wrong
+    architecture's weights, a tokenizer that does not parse, a missing package - becomes one line
+    naming the flag, the folder and the cause."""
+    try:
+        yield
+    except UserError:
+        raise
+    except ImportError as err:
+        # transformers spreads the install hint over several lines: keep them all, folded
+        raise UserError(f"{flag}={path}: a package this {what} needs is missing: {' '.join(str(err).split())}") from None
+    except Exception as err:  # noqa: BLE001 - whatever a broken folder raises, the user gets one line
+        raise UserError(f"{flag}={path}: cannot load the {what} ({type(err).__name__}: {one_line(err)})") from None

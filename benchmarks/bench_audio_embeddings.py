@@ -3,7 +3,7 @@
 
 Both models run through the suite's production code: the shared loop
 ``auditoryhum.features.embed_audio_files`` (sorted files, decoding and resampling included) with
-the model's own ``embed_batch`` (``auditoryhum.ast_embedding.ASTEmbedder`` and
+the model's own audio embedder (``auditoryhum.ast_embedding.ASTEmbedder`` and
 ``auditoryhum.clap.embed_audio_batch``), once with batch 1 - one file at a time, as the published
 scripts ran - and once batched. The two runs are measured side by side in one process, on the
 same files, and their embeddings are compared.
@@ -39,9 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -51,20 +49,13 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from synthetic_audio import synthetic_clips  # noqa: E402
-from auditoryhum.features import embed_audio_files  # noqa: E402
+from auditoryhum.features import AudioEmbedder, embed_audio_files  # noqa: E402
 
 DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # where ./run_example.sh puts them
 SEED = 100
 
 
-@dataclass
-class Model:
-    name: str
-    sampling_rate: int
-    embed_batch: Callable[[list[np.ndarray]], np.ndarray]
-
-
-def real_size_ast(device: str) -> Model:
+def real_size_ast(device: str):
     import torch
     from transformers import ASTConfig, ASTFeatureExtractor, ASTForAudioClassification
 
@@ -72,11 +63,10 @@ def real_size_ast(device: str) -> Model:
 
     torch.manual_seed(SEED)
     model = ASTForAudioClassification(ASTConfig(num_labels=527)).to(device).eval()
-    embedder = ASTEmbedder(model, ASTFeatureExtractor(), device)
-    return Model("AST", embedder.sampling_rate, embedder)
+    return ASTEmbedder(model, ASTFeatureExtractor(), device)
 
 
-def real_size_clap(device: str, work_dir: Path) -> Model:
+def real_size_clap(device: str, work_dir: Path):
     import torch
     from transformers import ClapConfig, ClapModel, ClapProcessor
 
@@ -89,7 +79,7 @@ def real_size_clap(device: str, work_dir: Path) -> Model:
     torch.manual_seed(SEED)
     config = ClapConfig(audio_config={"enable_fusion": True, "fusion_type": "aff_2d"})
     clap = clap_module.Clap(model=ClapModel(config).to(device).eval(), processor=processor)
-    return Model("CLAP", clap.sampling_rate, lambda waveforms: clap_module.embed_audio_batch(clap, waveforms))
+    return clap_module.ClapAudioEmbedder(clap)
 
 
 def pick_files(args, work_dir: Path) -> list[str]:
@@ -104,15 +94,15 @@ def pick_files(args, work_dir: Path) -> list[str]:
     return files[: args.clips]
 
 
-def clips_per_second(files: list[str], model: Model, batch_size: int) -> tuple[float, np.ndarray]:
+def clips_per_second(files: list[str], model: AudioEmbedder, batch_size: int) -> tuple[float, np.ndarray]:
     start = time.perf_counter()
-    embeddings = embed_audio_files(files, model.sampling_rate, model.embed_batch, batch_size, desc=model.name)
+    embeddings = embed_audio_files(files, model, batch_size)
     return len(files) / (time.perf_counter() - start), embeddings
 
 
-def bench(model: Model, files: list[str], batch_size: int, repeats: int) -> None:
+def bench(model: AudioEmbedder, files: list[str], batch_size: int, repeats: int) -> None:
     # One clip first, so one-time costs (allocator, kernel selection) fall outside both timings.
-    embed_audio_files(files[:1], model.sampling_rate, model.embed_batch, 1, desc=f"{model.name} warm-up")
+    embed_audio_files(files[:1], model, 1)
     per_file, batched, max_difference = [], [], 0.0
     for _ in range(repeats):  # alternated, so a change in machine load hits both paths alike
         rate_one, one = clips_per_second(files, model, 1)

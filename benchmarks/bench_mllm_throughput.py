@@ -10,8 +10,8 @@ with batch 1 - as the published scripts ran - and with batch B, side by side in 
 after a warm-up batch of each size; the script prints files/s for both, their ratio, the device
 and dtype, the peak GPU memory of each run on CUDA, and how many files got different labels.
 
-Device, dtype and 4-bit loading follow ``auditoryhum.runtime`` as in the label scripts: CUDA when
-present with bfloat16 (``--load_in_4bit``: bitsandbytes NF4), CPU in float32 otherwise.
+Device, dtype and 4-bit loading follow ``auditoryhum.runtime`` as in the label scripts: on CUDA
+4-bit NF4 by default (the published setting; ``--dtype bfloat16`` for unquantised), CPU in float32.
 
 Model folders (no model hub is needed):
 
@@ -53,12 +53,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from synthetic_audio import synthetic_clips  # noqa: E402
 from auditoryhum import formats  # noqa: E402
 from auditoryhum.audio import list_audio_files  # noqa: E402
-from auditoryhum.cli import entry_point, make_parser  # noqa: E402
+from auditoryhum.cli import add_runtime_arguments, entry_point, make_parser, runtime_from_args  # noqa: E402
 from auditoryhum.errors import UserError  # noqa: E402
 from auditoryhum.labelling import label_files  # noqa: E402
-from auditoryhum.runtime import Runtime, add_runtime_arguments, runtime_from_args  # noqa: E402
+from auditoryhum.runtime import CUDA_4BIT, Runtime  # noqa: E402
 
-DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # python -m auditoryhum.example_data puts them there
+DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # python -m auditoryhum.scripts.example_data puts them there
 SEED = 100
 #: written into a --checkpoint_dir this script built, so a later run reuses it and nothing else
 CHECKPOINT_MARKER = ".bench_mllm_checkpoint"
@@ -230,7 +230,7 @@ def pick_files(args, scratch: Path) -> list[str]:
     try:
         files = list_audio_files(args.filedir)
     except UserError as err:
-        raise UserError(f"{err}; fetch the example recordings with `python -m auditoryhum.example_data "
+        raise UserError(f"{err}; fetch the example recordings with `python -m auditoryhum.scripts.example_data "
                         "--out example/audio`, pass your own glob, or use --synthetic N") from None
     return files[: args.clips]
 
@@ -339,7 +339,7 @@ def get_parser():
 
     audio = parser.add_argument_group("audio")
     audio.add_argument("--filedir", default=DEFAULT_FILEDIR,
-                       help="glob of the audio files (python -m auditoryhum.example_data --out example/audio "
+                       help="glob of the audio files (python -m auditoryhum.scripts.example_data --out example/audio "
                        "fetches the default)")
     audio.add_argument("--clips", type=int, default=16, help="at most this many files of --filedir (sorted order)")
     audio.add_argument("--synthetic", type=int, default=0, metavar="N",
@@ -350,7 +350,7 @@ def get_parser():
     parser.add_argument("--labels_dir", default=None,
                         help="keep both runs' labels CSVs here (labels_batch1.csv, labels_batch<B>.csv)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    add_runtime_arguments(parser)
+    add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 
 

@@ -81,8 +81,8 @@ crackling whistling roaring rumbling screeching squeaking thudding whirring nois
 
 
 def sound_labels(three_words: bool = False) -> list[str]:
-    """Every two-word label the word lists make (labels are word pairs), and with
-    ``three_words`` also every "adjective source sound" label (78,670 in all)."""
+    """Every two-word label the word lists make (labels are word pairs, docs/method.md §2), and
+    with ``three_words`` also every "adjective source sound" label (78,670 in all)."""
     pairs = itertools.chain(
         itertools.product(ADJECTIVES, SOURCES), itertools.product(SOURCES, SOUNDS), itertools.product(ADJECTIVES, SOUNDS)
     )

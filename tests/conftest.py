@@ -21,9 +21,13 @@ import soundfile as sf
 
 def pytest_configure(config):
     import torch
+    from transformers.utils import logging as transformers_logging
 
     # pytest -n 2 runs one worker per core; more threads per worker only oversubscribe.
     torch.set_num_threads(1)
+    # transformers gives its logger a handler on the stderr of the moment it first logs; made now,
+    # that is the session's stderr, not the stream of whichever test came first (closed after it).
+    transformers_logging.get_logger("transformers")
 
 
 def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1,
@@ -71,3 +75,39 @@ def tiny_checkpoint(tmp_path_factory):
         return folder
 
     return get
+
+
+#: Chromium flags for a machine with no network but loopback (no background connections, no
+#: first-run or sync traffic); Playwright adds --headless and a fresh --user-data-dir itself.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium (installed by setup.sh), driven by Playwright, one per test worker."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("the browser tests need Debian's chromium: run ./setup.sh as root (or apt install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """``screenshot(page, name)``: a PNG of the page, in $AUDITORYHUM_SCREENSHOTS when set (the
+    README's pictures: AUDITORYHUM_SCREENSHOTS=docs), else in the test's temporary folder."""
+    folder = Path(os.environ.get("AUDITORYHUM_SCREENSHOTS") or tmp_path)
+
+    def take(page, name: str) -> Path:
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take

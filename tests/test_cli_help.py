@@ -1,4 +1,4 @@
-"""Every SPEC §2 script exists as a top-level wrapper, a console command and an in-process
+"""Every published script exists as a top-level wrapper, a console command and an in-process
 ``main``, and its --help lists the upstream flags and ends with a copy-paste example."""
 
 import importlib
@@ -34,6 +34,11 @@ UPSTREAM_FLAGS = {
     "composite_labels": ["--label_csv", "--top_label_scores_csv", "--llm_model"],
     "util_merge_csv": ["--csv1", "--csv2", "--csv3"],
     "util_score_boost": ["--csv1", "--csv2", "--csv3"],
+    # new commands of this suite
+    "util_review_app": ["--review_csv", "--filedir", "--top_label_scores_csv", "--text_label_csv", "--clap_model",
+                        "--clap_npy", "--port", "--host", "--token"],
+    "taxonomy_report": ["--filedir", "--top_label_scores_csv", "--st_npy", "--cluster_ids_csv", "--sweep_csv",
+                        "--composite_csv", "--out_html"],
 }
 
 

@@ -23,7 +23,7 @@ def tsne_cache(tmp_path, monkeypatch):
 
 def blobs(n_blobs=4, per_blob=10, dim=8, seed=0, outliers=0):
     """Well separated Gaussian blobs (41 rows by default: above the 30 spectral neighbours and
-    the t-SNE perplexity of 35, so the SPEC parameters apply unchanged)."""
+    the t-SNE perplexity of 35, so the published parameters apply unchanged)."""
     rng = np.random.default_rng(seed)
     parts = [rng.normal(size=(per_blob, dim)) * 0.3 + rng.normal(size=dim) * 5 for _ in range(n_blobs)]
     parts.append(rng.normal(size=(outliers, dim)) * 20)

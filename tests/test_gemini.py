@@ -10,7 +10,8 @@ from fake_gemini_server import FakeGemini, default_reply
 from google.genai import errors as genai_errors
 
 from auditoryhum.errors import UserError
-from auditoryhum.gemini import GeminiStopped, RetryPolicy, classify_failure, resolve_api_key
+from auditoryhum.gemini import GeminiStopped, call_with_retries, classify_failure, resolve_api_key
+from auditoryhum.retry import RetryPolicy
 from auditoryhum.prompting import PROMPT_TEXT, clean_response
 from auditoryhum.scripts.label_google_gen_ai_cloud import main
 
@@ -69,7 +70,10 @@ def test_labels_every_file_with_the_spec_request_and_deletes_the_uploads(server,
     assert all(line == line.lower() and "." not in line and "'" not in line for line in lines_of(out))
     generates = server.of_route("generate")
     assert len(generates) == 4 and all(MODEL in request.path for request in generates)
-    prompts = [request.json()["contents"][0]["parts"][-1]["text"] for request in generates]
+    parts = [request.json()["contents"][0]["parts"] for request in generates]
+    # the published order: the prompt text, then the uploaded audio
+    assert [[next(iter(part)) for part in request_parts] for request_parts in parts] == [["text", "fileData"]] * 4
+    prompts = [request_parts[0]["text"] for request_parts in parts]
     assert prompts == [PROMPT_TEXT, f"{PROMPT_TEXT} {NOTE}", PROMPT_TEXT, PROMPT_TEXT]
     for request in generates:
         assert request.json()["generationConfig"] == {"temperature": 0, "topP": 1, "maxOutputTokens": 1024, "seed": 100}
@@ -177,8 +181,10 @@ def test_the_key_never_appears_in_output_logs_or_files(server, wav_dir, tmp_path
     captured = capfd.readouterr()
     assert "API key not valid: [API key]" in captured.err
     assert server.of_route("generate")[0].headers["x-goog-api-key"] == FAKE_KEY  # it was used
-    texts = [captured.out, captured.err, caplog.text] + [path.read_text() for path in tmp_path.glob("labels.csv*")]
-    assert len(texts) == 4 and not any(FAKE_KEY in text for text in texts)
+    written = sorted(path.name for path in tmp_path.glob("labels.csv*"))
+    assert written == ["labels.csv.partial", "labels.csv.partial.json"]  # the kept rows and their file list
+    texts = [captured.out, captured.err, caplog.text] + [(tmp_path / name).read_text() for name in written]
+    assert not any(FAKE_KEY in text for text in texts)
 
 
 def test_key_comes_from_the_flag_then_the_environment():
@@ -199,7 +205,7 @@ def test_retry_policy_backs_off_exponentially_with_jitter_up_to_the_cap():
         raise genai_errors.ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE"}})
 
     with pytest.raises(GeminiStopped, match="failed 5 times, last with HTTP 503 UNAVAILABLE"):
-        policy.call(always_busy, "model: labelling x.wav")
+        call_with_retries(policy, always_busy, "model: labelling x.wav")
     assert len(attempts) == 5 and waits == [1.0, 2.0, 4.0, 5.0]
 
     policy.random = lambda: 0.0  # the jitter never takes more than half the backoff away
@@ -220,7 +226,7 @@ def test_retry_policy_honours_the_servers_wait_within_the_cap():
             raise answer
         return answer
 
-    assert policy.call(quota_then_ok, "x") == "ok" and waits == [12.0]
+    assert call_with_retries(policy, quota_then_ok, "x") == "ok" and waits == [12.0]
     assert policy.delay(0, wait_hint=600.0) == 30.0
     busy = genai_errors.ServerError(503, {}, response=SimpleNamespace(headers={"retry-after": "7"}))
     assert classify_failure(busy).wait_hint == 7.0
@@ -235,7 +241,18 @@ def test_retry_policy_does_not_retry_client_errors_or_swallow_bugs():
         raise genai_errors.ClientError(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": "no model"}})
 
     with pytest.raises(GeminiStopped, match=r"HTTP 404 NOT_FOUND \(no model\); not retried - check --genai_id"):
-        policy.call(not_found, "gemini-x: labelling a.wav")
+        call_with_retries(policy, not_found, "gemini-x: labelling a.wav")
     assert len(calls) == 1
     with pytest.raises(ZeroDivisionError):
-        policy.call(lambda: 1 / 0, "x")
+        call_with_retries(policy, lambda: 1 / 0, "x")
+
+
+def test_a_key_echoed_past_the_cut_leaves_no_part_of_it():
+    """The server's text is scrubbed before it is cut to one line: a key that straddles the cut
+    must not leave its first characters behind."""
+    key = "AIza" + "k" * 35
+    for padding in (150, 170, 195, 199):
+        echo = genai_errors.ClientError(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                        "message": "x" * padding + f" bad key {key} here"}})
+        text = classify_failure(echo, lambda t: t.replace(key, "[API key]")).text
+        assert "AIza" not in text and "kkkk" not in text, padding

@@ -113,7 +113,7 @@ def test_full_and_thinker_only_folders_give_the_same_labels(omni, tiny_checkpoin
     family = FAMILIES[omni]
     full = tiny_checkpoint(omni)
     # the released layout: a whole Omni model, the thinker's weights under thinker.*
-    assert json.loads((full / "config.json").read_text())["model_type"] == family.labeller.model_types[0]
+    assert json.loads((full / "config.json").read_text())["model_type"] == family.labeller.description.model_types[0]
     with safe_open(full / "model.safetensors", "pt") as weights:
         parts = {key.split(".")[0] for key in weights.keys()}
     assert "thinker" in parts and len(parts) > 1
@@ -217,7 +217,7 @@ def test_wrong_architecture_names_the_folder_and_its_class(family, tiny_checkpoi
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     held = json.loads((other / "config.json").read_text())["model_type"]
     assert len(errors) == 1 and str(other) in errors[0] and held in errors[0]
-    assert family.labeller.model_types[0] in errors[0]
+    assert family.labeller.description.model_types[0] in errors[0]
     assert not (tmp_path / "labels.csv").exists()
 
 

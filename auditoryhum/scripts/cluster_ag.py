@@ -1,15 +1,14 @@
-"""cluster_ag.py - Ward agglomerative clustering of an embeddings .npy (SPEC §3); the run is shared with the other k scripts."""
+"""cluster_ag.py - Ward agglomerative clustering of an embeddings .npy; the run is shared with the other fixed-k scripts."""
 
-from auditoryhum.cli import entry_point
-from auditoryhum.clustering import WARD, k_script_parser, run_k_script
-
-PROG = "cluster_ag.py"
+from .. import cli
+from ..clustering import WARD
+from .common import k_script_parser, run_k_script
 
 
 def get_parser():
-    return k_script_parser(PROG, WARD)
+    return k_script_parser("cluster_ag.py", WARD)
 
 
-@entry_point
-def main(argv=None) -> int:
-    return run_k_script(get_parser().parse_args(argv), WARD)
+@cli.script(get_parser)
+def main(args, run):
+    return run_k_script(args, run, WARD)

@@ -1,24 +1,23 @@
-"""cluster_hdbscan.py - HDBSCAN clustering of an embeddings .npy (SPEC §3); noise points get id -1."""
+"""cluster_hdbscan.py - HDBSCAN clustering of an embeddings .npy; noise points get id -1."""
 
 from pathlib import Path
 
-from auditoryhum.cli import entry_point, make_parser
-from auditoryhum.clustering import (
+from .. import cli
+from ..clustering import (
     HDBSCAN_EPSILON,
     HDBSCAN_MIN_SAMPLES,
-    add_common_arguments,
     check_min_cluster_size,
     fit_hdbscan,
     hdbscan_report,
-    load_embeddings,
     write_outputs,
 )
+from .common import add_clustering_arguments, load_clustering_input
 
 PROG = "cluster_hdbscan.py"
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         PROG,
         f"Cluster embeddings with HDBSCAN (min_samples {HDBSCAN_MIN_SAMPLES}, cluster_selection_epsilon "
         f"{HDBSCAN_EPSILON}), print the silhouette score as the published runs did (noise points, id -1, "
@@ -27,20 +26,20 @@ def get_parser():
         "holding NaN (files without a label) are left out and also get id -1.",
         f"python3 {PROG} --cluster_npy=st.npy --min_cluster_size=5 --label_csv=cluster_ids.csv --png_plot=tsne.png",
     )
-    add_common_arguments(parser)
+    add_clustering_arguments(parser)
     parser.add_argument("--min_cluster_size", type=int, required=True,
                         help="smallest group HDBSCAN calls a cluster (at least 2); smaller groups become noise")
     return parser
 
 
-@entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     check_min_cluster_size(args.min_cluster_size)
-    embeddings = load_embeddings(args.cluster_npy)
+    embeddings = load_clustering_input(args, run)
     clustering = fit_hdbscan(embeddings.rows, args.min_cluster_size)
-    for line in hdbscan_report(clustering):
-        print(line)
+    report = hdbscan_report(clustering)
+    print("\n".join(report.lines))
+    run.results.update(report.figures)
     title = f"HDBSCAN, min_cluster_size = {args.min_cluster_size} (t-SNE of {Path(args.cluster_npy).name})"
     write_outputs(embeddings.array, embeddings.expand(clustering.ids), args.label_csv, args.png_plot, title)
     return 0

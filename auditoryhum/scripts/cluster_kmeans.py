@@ -1,15 +1,14 @@
-"""cluster_kmeans.py - k-means clustering of an embeddings .npy (SPEC §3); the run is shared with the other k scripts."""
+"""cluster_kmeans.py - k-means clustering of an embeddings .npy; the run is shared with the other fixed-k scripts."""
 
-from auditoryhum.cli import entry_point
-from auditoryhum.clustering import KMEANS, k_script_parser, run_k_script
-
-PROG = "cluster_kmeans.py"
+from .. import cli
+from ..clustering import KMEANS
+from .common import k_script_parser, run_k_script
 
 
 def get_parser():
-    return k_script_parser(PROG, KMEANS)
+    return k_script_parser("cluster_kmeans.py", KMEANS)
 
 
-@entry_point
-def main(argv=None) -> int:
-    return run_k_script(get_parser().parse_args(argv), KMEANS)
+@cli.script(get_parser)
+def main(args, run):
+    return run_k_script(args, run, KMEANS)

@@ -8,7 +8,7 @@ Ward clustering (euclidean) of the embeddings is scored with the silhouette S(k)
 Why a penalty: the rows are embeddings of each file's best label, so files with the same label are
 identical points, and the plain silhouette keeps rising until every distinct label is its own
 cluster (k = U). The paper subtracts a penalty whose parameter is "derived from AIC" but does not
-give the formula (SPEC §3). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
+give the formula (docs/method.md §6). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
 U on a realistic Zipf-distributed label set, where the paper reports 15-23 % (k = 152 of 668,
 67 of 435, 116 of 639); lambda = 2/n, AIC's per-sample cost, puts it near 80 %. Set --penalty to
 use another lambda (0 = plain silhouette).
@@ -43,11 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from auditoryhum import formats
-from auditoryhum.cli import entry_point, make_parser
-from auditoryhum.clustering import load_embeddings
-from auditoryhum.errors import UserError
-from auditoryhum.sweep import (
+from .. import cli, formats
+from ..errors import UserError
+from ..sweep import (
     adjusted_silhouette,
     available_memory_bytes,
     choose_k,
@@ -57,36 +55,37 @@ from auditoryhum.sweep import (
     silhouette_sweep,
     sweep_memory_bytes,
 )
-from auditoryhum.sweep_plot import plot_sweep
+from ..sweep_plot import plot_sweep
+from .common import load_clustering_input
 
 PROG = "cluster_sweep.py"
-SWEEP_CSV_HEADER = "k,silhouette,adjusted_silhouette"
 DEFAULT_MAX_GROUPS = 20_000
 
 log = logging.getLogger(__name__)
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         PROG,
         __doc__.split("\n", 1)[1].strip(),
         f"python3 {PROG} --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=cluster_ids.csv "
         "--png_plot=sweep.png --tsne_png=tsne.png",
     )
-    parser.add_argument("--cluster_npy", required=True,
-                        help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
+    cli.add_input(parser, "--cluster_npy", required=True,
+                  help=".npy of embeddings to cluster, one row per file (e.g. st.npy from features_st.py)")
     parser.add_argument("--k_min", type=int, default=2, help="smallest k of the sweep (at least 2)")
     parser.add_argument("--k_max", type=int, default=None,
                         help="largest k of the sweep; default: U, the number of distinct rows (at most rows - 1); "
                         "840 reproduces the published sweep range")
     parser.add_argument("--penalty", type=float, default=None,
                         help="lambda in S_adj(k) = S(k) - lambda*k; default: 1/U (see above); 0 = plain silhouette")
-    parser.add_argument("--sweep_csv", required=True,
-                        help="output: k,silhouette,adjusted_silhouette - one row per k of the sweep")
-    parser.add_argument("--label_csv", required=True,
-                        help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy; "
-                        "rows holding NaN (files without a label) get -1")
-    parser.add_argument("--png_plot", required=True, help="output: plot of S(k) and S_adj(k) with the chosen k marked")
+    cli.add_output(parser, "--sweep_csv", required=True,
+                   help="output: k,silhouette,adjusted_silhouette - one row per k of the sweep")
+    cli.add_output(parser, "--label_csv", required=True,
+                   help="output: cluster ids of the chosen k, one integer per line, row i = row i of --cluster_npy; "
+                   "rows holding NaN (files without a label) get -1")
+    cli.add_output(parser, "--png_plot", required=True, extra=True,
+                   help="output: plot of S(k) and S_adj(k) with the chosen k marked")
     parser.add_argument("--approximate", action="store_true",
                         help="when U is above --max_groups, sweep Ward on at most --max_groups k-means groups of the "
                         "distinct rows (weighted by their counts): for U beyond what fits in memory")
@@ -95,9 +94,9 @@ def get_parser():
                         f"~{4 * DEFAULT_MAX_GROUPS**2 / 1e9:.1f} GB); k is at most this")
     parser.add_argument("--max_memory_gb", type=float, default=None,
                         help="memory the sweep may use, in GB; default: the memory free when it starts")
-    parser.add_argument("--tsne_png", default=None,
-                        help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
-                        "(t-SNE coordinates are cached, see auditoryhum.tsne)")
+    cli.add_output(parser, "--tsne_png", default=None, extra=True,
+                   help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
+                   "(t-SNE coordinates are cached, see auditoryhum.tsne)")
     return parser
 
 
@@ -156,15 +155,21 @@ def _penalty(args, n_distinct: int) -> float:
     return args.penalty
 
 
-def format_sweep_csv(ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> str:
-    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(ks.tolist(), silhouette.tolist(), adjusted.tolist()))
-    return "\n".join([SWEEP_CSV_HEADER, *rows]) + "\n"
+def _check_penalty_scale(penalty: float, ks: np.ndarray) -> None:
+    """A silhouette lies in [-1, 1]: a penalty that overflows, or that differs by more than 2 over
+    the range, makes the smallest k win whatever the data say."""
+    spread = penalty * float(ks[-1] - ks[0])
+    if not math.isfinite(penalty * float(ks[-1])):
+        raise UserError(f"--penalty={penalty}: lambda * k overflows; a useful lambda is of the order of 1/U, "
+                        "the default")
+    if spread > 2:
+        log.warning("--penalty=%g: lambda * (k_max - k_min) = %.3g is more than any difference of silhouettes (at "
+                    "most 2), so k = %d is chosen whatever the data say", penalty, spread, ks[0])
 
 
-@entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    all_rows = load_embeddings(args.cluster_npy)
+@cli.script(get_parser)
+def main(args, run) -> int:
+    all_rows = load_clustering_input(args, run)
     embeddings = all_rows.rows
     n_rows = embeddings.shape[0]
     groups = group_identical_rows(embeddings)
@@ -187,15 +192,21 @@ def main(argv=None) -> int:
               "the curve and the partitions are approximate (silhouettes measured on every distinct row)")
     in_range = sweep.ks >= k_min
     ks, silhouette = sweep.ks[in_range], sweep.silhouette[in_range]
+    _check_penalty_scale(penalty, ks)
     adjusted = adjusted_silhouette(ks, silhouette, penalty)
     chosen_k = choose_k(ks, adjusted)
     chosen = int(np.flatnonzero(ks == chosen_k)[0])
     print(f"Chosen k: {chosen_k}")
     print(f"Silhouette Score {silhouette[chosen]}")
     print(f"Adjusted silhouette {adjusted[chosen]} (penalty {penalty:.6g} per cluster)")
+    run.parameters.update(k_min=k_min, k_max=k_max, penalty=penalty)
+    run.results.update(chosen_k=chosen_k, silhouette_at_chosen_k=silhouette[chosen],
+                       adjusted_silhouette_at_chosen_k=adjusted[chosen], penalty=penalty,
+                       distinct_rows=n_distinct, usable_rows=n_rows, approximate=sweep.approximate,
+                       tree_leaves=sweep.n_groups)
 
     # Cheapest and most valuable first, so a failing plot loses nothing.
-    formats.write_text_atomic(args.sweep_csv, format_sweep_csv(ks, silhouette, adjusted))
+    formats.write_sweep_csv(args.sweep_csv, ks, silhouette, adjusted)
     print(f"sweep written to {args.sweep_csv}")
     ids = all_rows.expand(sweep.cluster_ids(chosen_k))
     formats.write_cluster_ids(args.label_csv, ids)

@@ -1,16 +1,15 @@
-"""composite_label_stats.py - label distribution per cluster and cluster count per label (SPEC §3)."""
+"""composite_label_stats.py - label distribution per cluster and cluster count per label."""
 
 import json
 
-from auditoryhum import formats
-from auditoryhum.cli import entry_point, make_parser
-from auditoryhum.composite import format_report, read_label_stats, stats_as_dict
+from .. import cli, formats
+from ..composite import format_report, read_label_stats, stats_as_dict
 
 PROG = "composite_label_stats.py"
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         PROG,
         "Print, for every cluster, the prompt that asks an LLM for a composite label with the cluster's "
         "label frequencies, then how many clusters each label belongs to (the published report). Rows "
@@ -18,19 +17,26 @@ def get_parser():
         "noise) are left out of every count and counted once on stderr (and in --json_out).",
         f"python3 {PROG} --label_csv=cluster_ids.csv --top_label_scores_csv=top_label_scores.csv",
     )
-    parser.add_argument("--label_csv", required=True,
-                        help="cluster ids CSV (one integer per line) from a cluster_*.py script")
-    parser.add_argument("--top_label_scores_csv", required=True,
-                        help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
-    parser.add_argument("--json_out", help="also write the same numbers as JSON to this file")
+    cli.add_input(parser, "--label_csv", required=True,
+                  help="cluster ids CSV (one integer per line) from a cluster_*.py script")
+    cli.add_input(parser, "--top_label_scores_csv", required=True,
+                  help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
+    cli.add_output(parser, "--json_out", help="also write the same numbers as JSON to this file")
+    cli.add_output(parser, "--report_txt", help="also write the printed report to this file")
     return parser
 
 
-@entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     stats = read_label_stats(args.label_csv, args.top_label_scores_csv)
-    print(format_report(stats), end="")
+    run.files = stats.files
+    report = format_report(stats)
+    print(report, end="")
     if args.json_out:
         formats.write_text_atomic(args.json_out, json.dumps(stats_as_dict(stats), indent=2, ensure_ascii=False) + "\n")
+    if args.report_txt:
+        formats.write_text_atomic(args.report_txt, report)
+    run.results.update(clusters=len(stats.clusters), total_labels=stats.total_labels,
+                       labels_in_more_than_one_cluster=stats.shared_labels, rows_without_a_label=stats.n_unlabelled,
+                       rows_in_no_cluster=stats.n_unclustered)
     return 0

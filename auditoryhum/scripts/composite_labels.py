@@ -1,13 +1,12 @@
 """composite_labels.py - a short composite label per cluster from a local instruction-tuned LLM."""
 
 import logging
+import os
 
 from tqdm.auto import tqdm
 
-from auditoryhum import formats
-from auditoryhum.cli import entry_point, make_parser
-from auditoryhum.composite import (
-    CompositeLabel,
+from .. import cli, formats
+from ..composite import (
     LabelStats,
     LocalLLM,
     clean_composite_label,
@@ -16,10 +15,10 @@ from auditoryhum.composite import (
     format_table,
     read_label_stats,
     top_labels_text,
-    write_composite_csv,
 )
-from auditoryhum.errors import UserError
-from auditoryhum.runtime import add_runtime_arguments, resolve_model_path, runtime_from_args, seed_everything
+from ..formats import CompositeLabel, write_composite_csv
+from ..errors import UserError
+from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ DEFAULT_PROMPTS_TXT = "composite_prompts.txt"
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         PROG,
         "Name every cluster: its label-frequency prompt (the same text composite_label_stats.py prints) "
         "goes to a local instruction-tuned LLM (greedy decoding) and the answer is the cluster's composite "
@@ -36,21 +35,23 @@ def get_parser():
         f"python3 {PROG} --label_csv=cluster_ids.csv --top_label_scores_csv=top_label_scores.csv "
         "--llm_model=Qwen2.5-1.5B-Instruct --composite_csv=composite_labels.csv",
     )
-    parser.add_argument("--label_csv", required=True,
-                        help="cluster ids CSV (one integer per line) from a cluster_*.py script")
-    parser.add_argument("--top_label_scores_csv", required=True,
-                        help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
-    parser.add_argument("--llm_model",
-                        help="folder of an instruction-tuned causal LM with a chat template (e.g. a git clone of "
-                        "Qwen2.5-1.5B-Instruct); without it only the prompts are written")
-    parser.add_argument("--composite_csv", default="composite_labels.csv",
-                        help="output: cluster,n_samples,composite_label,top_labels (one row per cluster)")
-    parser.add_argument("--prompts_txt",
-                        help=f"write every cluster's prompt here (default without --llm_model: {DEFAULT_PROMPTS_TXT})")
+    cli.add_input(parser, "--label_csv", required=True,
+                  help="cluster ids CSV (one integer per line) from a cluster_*.py script")
+    cli.add_input(parser, "--top_label_scores_csv", required=True,
+                  help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
+    cli.add_model(parser, "--llm_model",
+                  help="an instruction-tuned causal LM with a chat template: a model folder (e.g. a git clone of "
+                  "Qwen2.5-1.5B-Instruct), a .gguf file, or a folder holding one .gguf file (needs the gguf "
+                  "package; de-quantised on loading); without it only the prompts are written")
+    cli.add_output(parser, "--composite_csv", default="composite_labels.csv",
+                   help="output: cluster,n_samples,composite_label,top_labels (one row per cluster); while the "
+                   "model works the rows so far are in <composite_csv>.partial")
+    cli.add_output(parser, "--prompts_txt",
+                   help=f"write every cluster's prompt here (default without --llm_model: {DEFAULT_PROMPTS_TXT})")
     parser.add_argument("--max_new_tokens", type=int, default=32, help="longest composite label, in tokens")
     parser.add_argument("--top_n", type=int, default=5,
                         help="how many of the most frequent labels go into the top_labels column")
-    add_runtime_arguments(parser)
+    cli.add_runtime_arguments(parser, CUDA_BFLOAT16)
     return parser
 
 
@@ -59,30 +60,38 @@ def _write_prompts(path: str, stats: LabelStats) -> None:
     print(f"wrote {len(stats.clusters)} prompts (one per cluster) to {path}")
 
 
-@entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     for flag, value in (("--max_new_tokens", args.max_new_tokens), ("--top_n", args.top_n)):
         if value < 1:
             raise UserError(f"{flag}={value}: must be at least 1")
     stats = read_label_stats(args.label_csv, args.top_label_scores_csv)
+    run.results["clusters"] = len(stats.clusters)
     if args.llm_model is None:
-        _write_prompts(args.prompts_txt or DEFAULT_PROMPTS_TXT, stats)
+        if not args.prompts_txt:
+            args.prompts_txt = DEFAULT_PROMPTS_TXT
+            run.add_output("--prompts_txt", args.prompts_txt)
+        _write_prompts(args.prompts_txt, stats)
         print("no --llm_model given: paste each prompt into a chat tool to get the composite labels")
         return 0
     if args.prompts_txt:
         _write_prompts(args.prompts_txt, stats)
 
-    llm = LocalLLM(resolve_model_path(args.llm_model, "--llm_model"), runtime_from_args(args), args.max_new_tokens)
+    llm = LocalLLM(args.llm_model, cli.runtime_from_args(args, run), args.max_new_tokens)
     seed_everything()
+    run.parameters.update(seed=SEED, decoding="greedy")
+    # The rows so far go to <composite_csv>.partial after every cluster, so a crash keeps them; the
+    # CSV itself appears only with every cluster named.
+    partial = f"{args.composite_csv}.partial"
     rows: list[CompositeLabel] = []
     for cluster in tqdm(stats.clusters, desc="composite labels", unit="cluster"):
         label = clean_composite_label(llm.answer(cluster_prompt(cluster)))
         if not label:
             log.warning("cluster %d: the model gave an empty answer", cluster.cluster)
         rows.append(CompositeLabel(cluster.cluster, cluster.n_samples, label, top_labels_text(cluster, args.top_n)))
-        # Rewritten after every cluster, so a crash keeps the labels already made.
-        write_composite_csv(args.composite_csv, rows)
+        write_composite_csv(partial, rows)
+    os.replace(partial, args.composite_csv)
     print(format_table(rows))
     print(f"composite labels written to {args.composite_csv}")
+    run.results["empty_answers"] = sum(not row.composite_label for row in rows)
     return 0

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-
-from .. import cli, formats, runtime
-from ..audio import list_audio_files
-from ..clap import embed_audio_batch, load_clap
-from ..features import embed_audio_files
+from .. import cli, runtime
+from ..clap import ClapAudioEmbedder, load_clap
+from ..models import HUMAN_CLAP, LAION_CLAP
+from .common import add_batch_size_argument, embed_files_to_npy
 
 
 def get_parser():
@@ -16,35 +15,23 @@ def get_parser():
         "file in sorted order). Audio is resampled to the model's own rate (48 kHz for Human-CLAP\n"
         "and LAION CLAP). Embeddings are deterministic and do not depend on --batch_size. A file\n"
         "that cannot be decoded keeps its row, filled with NaN.",
-        'python3 features_clap.py --filedir="*.wav" --clap_model="human-clap-wsce-mse-mae" --clap_npy=clap.npy',
+        f'python3 features_clap.py --filedir="*.wav" --clap_model="{HUMAN_CLAP.default_model}" --clap_npy=clap.npy',
     )
     cli.add_filedir_argument(parser)
-    parser.add_argument(
-        "--clap_model",
+    cli.add_model(
+        parser, "--clap_model",
         required=True,
         help="CLAP model folder (a transformers ClapModel checkpoint, e.g. a git clone of "
-        "human-clap-wsce-mse-mae or laion/clap-htsat-fused), or a hub id where a hub is reachable",
+        f"{HUMAN_CLAP.default_model} or {LAION_CLAP.default_model}), or a hub id where a hub is reachable",
     )
-    parser.add_argument("--clap_npy", default="clap.npy", help="output .npy, shape (files, projection dim), float32")
-    parser.add_argument("--batch_size", type=int, default=8, help="audio files per model forward pass")
-    runtime.add_runtime_arguments(parser)
+    cli.add_output(parser, "--clap_npy", default="clap.npy", help="output .npy, shape (files, projection dim), float32")
+    add_batch_size_argument(parser, what="audio files")
+    cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    cli.require_at_least_one(args.batch_size, "--batch_size")
-    cli.require_output_folder(args.clap_npy, "--clap_npy")
-    files = list_audio_files(args.filedir)
-    clap = load_clap(args.clap_model, runtime.runtime_from_args(args))
-    embeddings = embed_audio_files(
-        files,
-        clap.sampling_rate,
-        lambda waveforms: embed_audio_batch(clap, waveforms),
-        batch_size=args.batch_size,
-        desc="CLAP audio",
-    )
-    formats.save_npy(args.clap_npy, embeddings)
-    print(f"wrote {args.clap_npy}: {embeddings.shape[0]} files x {embeddings.shape[1]} dimensions")
-    return 0
+@cli.script(get_parser)
+def main(args, run):
+    run_on = cli.runtime_from_args(args, run)
+    run.parameters["seed"] = runtime.SEED
+    return embed_files_to_npy(args, run, args.clap_npy, lambda: ClapAudioEmbedder(load_clap(args.clap_model, run_on)))

@@ -1,4 +1,4 @@
-"""features_clap_text.py - the best label of each file by CLAP audio-text cosine (SPEC §3)."""
+"""features_clap_text.py - the best label of each file by CLAP audio-text cosine (docs/method.md §3)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import os
 
 import numpy as np
 
-from .. import cli, clap, formats, runtime
+from .. import cli, clap, formats, records, runtime
 from ..audio import list_audio_files
 from ..errors import UserError
+from ..models import HUMAN_CLAP
 from ..prompting import parse_label_line
 from ..text_embedding import unique_in_order
 
@@ -30,44 +31,36 @@ def get_parser():
         "audio embedding is NaN gets an empty label and score nan, is named in one warning, and is\n"
         "left out of both means (the count is printed beside them). Empty pieces of a line are never\n"
         "candidates: a trailing comma cannot win over a real label.",
-        'python3 features_clap_text.py --filedir="*.wav" --clap_model="human-clap-wsce-mse-mae" '
+        f'python3 features_clap_text.py --filedir="*.wav" --clap_model="{HUMAN_CLAP.default_model}" '
         "--clap_npy=clap.npy --text_label_csv=labels.csv --top_label_scores_csv=top_label_scores.csv",
     )
     cli.add_filedir_argument(parser)
-    parser.add_argument(
-        "--clap_model",
-        required=True,
-        help="CLAP model folder; the same model that wrote --clap_npy",
-    )
-    parser.add_argument("--clap_npy", required=True, help="CLAP audio embeddings from features_clap.py")
-    parser.add_argument(
-        "--text_label_csv", required=True, help="labels CSV from a label_*.py script, one line per audio file"
-    )
-    parser.add_argument(
-        "--top_label_scores_csv",
-        default="top_label_scores.csv",
-        help="output: one line per file, 'index, filename, label, score' (index 1-based)",
-    )
+    cli.add_model(parser, "--clap_model", required=True, help="CLAP model folder; the same model that wrote --clap_npy")
+    cli.add_input(parser, "--clap_npy", required=True, help="CLAP audio embeddings from features_clap.py")
+    cli.add_input(parser, "--text_label_csv", required=True,
+                  help="labels CSV from a label_*.py script, one line per audio file")
+    cli.add_output(parser, "--top_label_scores_csv", default="top_label_scores.csv",
+                   help="output: one line per file, 'index, filename, label, score' (index 1-based)")
     parser.add_argument("--batch_size", type=int, default=64, help="labels per CLAP text-tower pass")
-    runtime.add_runtime_arguments(parser)
+    cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     cli.require_at_least_one(args.batch_size, "--batch_size")
-    cli.require_output_folder(args.top_label_scores_csv, "--top_label_scores_csv")
-
     files = list_audio_files(args.filedir)
+    run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
     lines = formats.read_labels_csv(args.text_label_csv)
     formats.check_same_rows(args.text_label_csv, len(lines), files_name, len(files))
+    records.check_same_files(args.text_label_csv, records.recorded_files(args.text_label_csv), files_name, run.files)
     audio_embeddings = formats.load_npy(args.clap_npy, "CLAP audio embeddings")
     formats.check_same_rows(args.clap_npy, audio_embeddings.shape[0], files_name, len(files))
+    records.check_same_files(args.clap_npy, records.recorded_files(args.clap_npy), files_name, run.files)
 
     label_lists = [parse_label_line(line) for line in lines]
-    clap_model = clap.load_clap(args.clap_model, runtime.runtime_from_args(args))
+    clap_model = clap.load_clap(args.clap_model, cli.runtime_from_args(args, run))
     if clap_model.embedding_dim != audio_embeddings.shape[1]:
         raise UserError(
             f"{args.clap_npy}: audio embeddings have {audio_embeddings.shape[1]} dimensions but --clap_model "
@@ -82,7 +75,7 @@ def main(argv=None) -> int:
     ]
     formats.write_scores_csv(args.top_label_scores_csv, rows)
     _report_unscored(files, label_lists, audio_embeddings)
-    _print_summary([choice.score for choice in best])
+    run.results.update(_print_summary([choice.score for choice in best]))
     return 0
 
 
@@ -106,7 +99,8 @@ def _report_unscored(files, label_lists, audio_embeddings) -> None:
                     len(unscored), len(files), len(no_label), len(no_audio), ", ".join(sorted(unscored)))
 
 
-def _print_summary(scores: list[float]) -> None:
+def _print_summary(scores: list[float]) -> dict:
+    """Print µc and µ1% (the count of unscored files beside them); the same figures for the record."""
     mean, mean_lowest = clap.clap_summary(scores)
     n_unscored = sum(math.isnan(score) for score in scores)
     # The count goes beside each mean (the upstream line when every file was scored).
@@ -114,3 +108,5 @@ def _print_summary(scores: list[float]) -> None:
         if n_unscored else ""
     print(f"Mean CLAP score: {mean:.6f}{beside}")
     print(f"Mean CLAP score (lowest 1%): {mean_lowest:.6f}{beside}")
+    return {"mean_clap_score": mean, "mean_clap_score_lowest_1pct": mean_lowest, "rows_written": len(scores),
+            "scored_rows": len(scores) - n_unscored, "rows_without_a_label": n_unscored}

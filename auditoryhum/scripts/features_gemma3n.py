@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from ..audio_towers import Gemma3nAudioTower, run_tower, tower_parser
-from ..cli import entry_point
+from .. import cli
+from ..models import GEMMA_3N
+from .common import run_tower, tower_parser
 
 
 def get_parser():
-    return tower_parser(
-        "features_gemma3n.py", "Gemma-3n", "gemma3n_model", "gemma3n_npy",
-        'python3 features_gemma3n.py --filedir="*.wav" --gemma3n_model="gemma-3n-E2B-it-unsloth-bnb-4bit" '
-        "--gemma3n_npy=gemma3n.npy",
-    )
+    return tower_parser(GEMMA_3N)
 
 
-@entry_point
-def main(argv=None):
-    return run_tower(get_parser().parse_args(argv), Gemma3nAudioTower, "gemma3n_model", "gemma3n_npy")
+@cli.script(get_parser)
+def main(args, run):
+    return run_tower(args, run, GEMMA_3N)

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-
-from .. import cli, formats
-from ..audio import list_audio_files
-from ..mfcc import N_MFCC, SAMPLING_RATE, mfcc_embeddings
+from .. import cli
+from ..mfcc import HOP_LENGTH, N_FFT, N_MFCC, SAMPLING_RATE, MFCCEmbedder
+from .common import embed_files_to_npy
 
 
 def get_parser():
     parser = cli.make_parser(
         "features_mfcc.py",
         f"Write one row of {N_MFCC} MFCCs per audio file, averaged over time ({SAMPLING_RATE // 1000} kHz "
-        "mono, n_fft 2048, hop 512, window 2048), as a float32 .npy. A file that cannot be decoded "
-        "keeps its row, filled with NaN.",
+        f"mono, n_fft {N_FFT}, hop {HOP_LENGTH}, window {N_FFT}), as a float32 .npy. A file that cannot be "
+        "decoded keeps its row, filled with NaN.",
         'python3 features_mfcc.py --filedir="*.wav" --mfcc_npy=mfcc.npy',
     )
     cli.add_filedir_argument(parser)
-    parser.add_argument("--mfcc_npy", default="mfcc.npy", help="output .npy, shape (files, 20), float32")
+    cli.add_output(parser, "--mfcc_npy", default="mfcc.npy", help=f"output .npy, shape (files, {N_MFCC}), float32")
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    cli.require_output_folder(args.mfcc_npy, "--mfcc_npy")
-    files = list_audio_files(args.filedir)
-    embeddings = mfcc_embeddings(files)
-    formats.save_npy(args.mfcc_npy, embeddings)
-    print(f"wrote {args.mfcc_npy}: {embeddings.shape[0]} files x {embeddings.shape[1]} MFCCs")
-    return 0
+@cli.script(get_parser)
+def main(args, run):
+    return embed_files_to_npy(args, run, args.mfcc_npy, MFCCEmbedder)

@@ -6,6 +6,7 @@ import logging
 
 from .. import cli, formats
 from ..errors import UserError
+from ..models import MPNET
 from ..runtime import resolve_runtime
 from ..text_embedding import load_sentence_transformer, sentence_embeddings
 
@@ -21,41 +22,45 @@ def get_parser():
         "empty label (a file that had no usable label or unreadable audio) is written as a row of\n"
         "NaN - not as the embedding of an empty string, which would pile all such files onto one\n"
         "made-up point - and is reported.",
-        'python3 features_st.py --st_model="all-MiniLM-L6-v2" --label_csv=top_label_scores.csv --st_npy=st.npy',
+        f'python3 features_st.py --st_model="{MPNET.default_model}" --label_csv=top_label_scores.csv --st_npy=st.npy',
     )
-    parser.add_argument(
-        "--st_model",
+    cli.add_model(
+        parser, "--st_model",
         required=True,
-        help="sentence-transformers model folder (e.g. a git clone of all-MiniLM-L6-v2), or a hub id "
-        "where a hub is reachable",
+        help=f"sentence-transformers model folder (e.g. a git clone of {MPNET.default_model} or all-MiniLM-L6-v2), "
+        "or a hub id where a hub is reachable",
     )
-    parser.add_argument(
-        "--label_csv",
+    cli.add_input(
+        parser, "--label_csv",
         required=True,
         help="top-label scores CSV from features_clap_text.py (index, filename, label, score)",
     )
-    parser.add_argument("--st_npy", default="st.npy", help="output .npy, shape (rows, embedding dim), float32")
+    cli.add_output(parser, "--st_npy", default="st.npy", help="output .npy, shape (rows, embedding dim), float32")
     parser.add_argument("--batch_size", type=int, default=64, help="labels per model pass")
     parser.add_argument("--device", default="auto", help='"cpu", "cuda", "cuda:N", or "auto" (CUDA when present)')
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     cli.require_at_least_one(args.batch_size, "--batch_size")
-    cli.require_output_folder(args.st_npy, "--st_npy")
     rows = formats.read_scores_csv(args.label_csv)
+    run.files = [row.filename for row in rows]
     labels = [row.label for row in rows]
     if not any(labels):
         raise UserError(f"--label_csv={args.label_csv}: no row has a label, nothing to embed")
-    model = load_sentence_transformer(args.st_model, resolve_runtime(args.device).device)
+    device = resolve_runtime(args.device).device
+    run.parameters["device"] = device
+    model = load_sentence_transformer(args.st_model, device)
     embeddings = sentence_embeddings(model, labels, args.batch_size)
     formats.save_npy(args.st_npy, embeddings)
     unlabelled = [row.filename for row in rows if not row.label]
     if unlabelled:
         log.warning("%d rows have an empty label; their rows in %s are NaN: %s",
                     len(unlabelled), args.st_npy, ", ".join(unlabelled))
+    n_distinct = len(set(labels) - {""})
+    run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], distinct_labels=n_distinct,
+                       rows_without_a_label=len(unlabelled))
     print(f"wrote {args.st_npy}: {embeddings.shape[0]} rows x {embeddings.shape[1]} dimensions "
-          f"({len(set(labels) - {''})} distinct labels)")
+          f"({n_distinct} distinct labels)")
     return 0

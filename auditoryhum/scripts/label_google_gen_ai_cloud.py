@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from ..cli import entry_point, make_parser
+from .. import cli
 from ..errors import UserError
-from ..gemini import API_KEY_ENV_VARS, GeminiLabeller, RetryPolicy, make_client, resolve_api_key
-from ..labelling import add_labelling_arguments, run_labelling
+from ..gemini import API_KEY_ENV_VARS, GENERATION_CONFIG, GeminiLabeller, RetryPolicy, make_client, resolve_api_key
+from ..prompting import PROMPT_TEXT
+from .common import add_labelling_arguments, run_labelling
 
 log = logging.getLogger(__name__)
 
 
 def get_parser():
-    parser = make_parser(
+    parser = cli.make_parser(
         "label_google_gen_ai_cloud.py",
         "Describe each audio file's scene in word pairs with Gemini (the file is uploaded; at most "
         "1024 output tokens, temperature 0, top_p 1, seed 100) and write one cleaned response per "
@@ -64,9 +65,8 @@ def check_arguments(args) -> None:
         raise UserError(f"--base_url={args.base_url}: must start with http:// or https://")
 
 
-@entry_point
-def main(argv=None):
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run):
     check_arguments(args)
     api_key = resolve_api_key(args.api_key)
     if args.api_key:
@@ -80,4 +80,5 @@ def main(argv=None):
         client = make_client(api_key, args.base_url, args.timeout_seconds)
         return GeminiLabeller(args.genai_id, client, api_key, retry)
 
-    return run_labelling(args, make_labeller)
+    run.parameters.update(prompt=PROMPT_TEXT, **GENERATION_CONFIG)
+    return run_labelling(args, run, make_labeller)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from ..cli import entry_point
-from ..mllm import labeller_parser, run_labeller
-from ..mllm_qwen_omni import Qwen2_5OmniLabeller
+from .. import cli
+from ..models import QWEN2_5_OMNI
+from .common import labeller_parser, run_local_labeller
 
 
 def get_parser():
-    return labeller_parser(
-        "label_qwen2_5o.py",
-        "qwen2_5o_model",
-        "Qwen2.5-Omni-3B/7B model folder (or hub id): the full Omni checkpoint or a thinker-only export",
-        "Qwen2.5-Omni's thinker (text out, no speech)",
-        'python3 label_qwen2_5o.py --filedir="*.wav" --qwen2_5o_model="Qwen2.5-Omni-3B" '
-        "--text_label_csv=qwen2_5o_text_labels.csv",
-    )
+    return labeller_parser(QWEN2_5_OMNI)
 
 
-@entry_point
-def main(argv=None):
-    return run_labeller(get_parser().parse_args(argv), Qwen2_5OmniLabeller, "qwen2_5o_model")
+@cli.script(get_parser)
+def main(args, run):
+    return run_local_labeller(args, run, QWEN2_5_OMNI)

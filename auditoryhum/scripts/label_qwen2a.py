@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from ..cli import entry_point
-from ..mllm import labeller_parser, run_labeller
-from ..mllm_qwen2_audio import Qwen2AudioLabeller
+from .. import cli
+from ..models import QWEN2_AUDIO
+from .common import labeller_parser, run_local_labeller
 
 
 def get_parser():
-    return labeller_parser(
-        "label_qwen2a.py",
-        "qwen2a_model",
-        "Qwen2-Audio-7B-Instruct model folder (or hub id)",
-        "Qwen2-Audio",
-        'python3 label_qwen2a.py --filedir="*.wav" --qwen2a_model="Qwen2-Audio-7B-Instruct" '
-        "--text_label_csv=qwen2a_text_labels.csv",
-    )
+    return labeller_parser(QWEN2_AUDIO)
 
 
-@entry_point
-def main(argv=None):
-    return run_labeller(get_parser().parse_args(argv), Qwen2AudioLabeller, "qwen2a_model")
+@cli.script(get_parser)
+def main(args, run):
+    return run_local_labeller(args, run, QWEN2_AUDIO)

@@ -17,10 +17,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm import tqdm
 
-from .. import cli
+from .. import cli, formats
 from ..audio import list_audio_files
 from ..errors import UserError
-from ..resample import SAMPLE_FORMATS, Converter, Outcome, Status, Target, find_ffmpeg, is_in_format
+from ..resample import (
+    SAMPLE_FORMATS,
+    Converter,
+    Outcome,
+    Status,
+    Target,
+    find_ffmpeg,
+    is_in_format,
+    remove_stale_temporaries,
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -48,20 +57,30 @@ def get_parser():
         "--jobs", type=int, default=os.cpu_count() or 1, help="files converted at the same time (ffmpeg processes)"
     )
     parser.add_argument(
+        "--allow_failures",
+        action="store_true",
+        help="a file that cannot be converted is still reported and left as it is, but the run exits 0 "
+        "unless no file at all is usable; the label and feature scripts then give it a blank line or a "
+        "NaN row (what auditoryhum_tests.sh does with unreadable recordings)",
+    )
+    parser.add_argument(
         "--dry_run", action="store_true", help="only list the files that would be converted; change nothing"
     )
+    cli.add_output(parser, "--summary_txt",
+                   help="also write the printed counts to this file, with its run record beside it, when the "
+                   "run succeeds")
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     for flag in ("sampling_rate", "channels", "jobs"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag}={getattr(args, flag)}: must be a positive integer")
     ffmpeg = find_ffmpeg()
     files = list_audio_files(args.filedir)
     target = Target(args.sampling_rate, args.channels, args.bits)
+    remove_stale_temporaries(files)
 
     if args.dry_run:
         pending = [path for path in files if not is_in_format(path, target)]
@@ -76,7 +95,14 @@ def main(argv=None) -> int:
         outcomes = convert_all(files, converter, args.jobs)
     if interrupted.is_set():
         raise KeyboardInterrupt
-    return report(outcomes, target)
+    status, summary = report(outcomes, target, args.allow_failures)
+    if args.summary_txt and status == 0:  # a failed run leaves no summary that could pass for a finished one
+        formats.write_text_atomic(args.summary_txt, summary + "\n")
+    # The files as they are now (converted), so a later change to them shows in the fingerprint.
+    run.add_audio(args.filedir, files)
+    run.results.update({f"files_{status.name.lower()}": sum(outcome.status is status for outcome in outcomes)
+                        for status in Status})
+    return status
 
 
 def convert_all(files: list[str], converter: Converter, jobs: int) -> list[Outcome]:
@@ -103,17 +129,19 @@ def convert_all(files: list[str], converter: Converter, jobs: int) -> list[Outco
     return sorted(outcomes, key=lambda outcome: order[outcome.path])
 
 
-def report(outcomes: list[Outcome], target: Target) -> int:
+def report(outcomes: list[Outcome], target: Target, allow_failures: bool = False) -> tuple[int, str]:
+    """Name every failed file on stderr, print the counts; the exit status and the counts line."""
     counts = {status: 0 for status in Status}
     for outcome in outcomes:
         counts[outcome.status] += 1
         if outcome.status is Status.FAILED:
             print(f"failed (left untouched): {outcome.path}: {outcome.reason}", file=sys.stderr)
-    print(
-        f"{target.describe()}: converted {counts[Status.CONVERTED]}, "
-        f"already in format {counts[Status.ALREADY_IN_FORMAT]}, failed {counts[Status.FAILED]}"
-    )
-    return EXIT_SOME_FAILED if counts[Status.FAILED] else 0
+    summary = (f"{target.describe()}: converted {counts[Status.CONVERTED]}, "
+               f"already in format {counts[Status.ALREADY_IN_FORMAT]}, failed {counts[Status.FAILED]}")
+    print(summary)
+    if not counts[Status.FAILED] or (allow_failures and counts[Status.FAILED] < len(outcomes)):
+        return 0, summary
+    return EXIT_SOME_FAILED, summary
 
 
 @contextlib.contextmanager

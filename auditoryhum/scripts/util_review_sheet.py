@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import cli, formats
 from ..errors import UserError
-from ..review import LOWEST_FRACTION, REASON_NO_LABEL, annotation_lines, format_sheet, read_sheet_notes, review_rows
+from ..review import LOWEST_FRACTION, REASON_NO_LABEL, format_sheet, read_sheet_notes, review_rows, write_annotations
 
 
 def get_parser():
@@ -22,12 +22,13 @@ def get_parser():
         "python3 util_review_sheet.py --top_label_scores_csv=top_label_scores.csv "
         "--review_csv=review_sheet.csv --annotations_csv=human_annotations.csv",
     )
-    parser.add_argument("--top_label_scores_csv", required=True, help="top-label scores CSV from features_clap_text.py")
-    parser.add_argument("--review_csv", required=True,
-                        help="the review sheet: written when missing (row,filename,label,score,reason,annotation), "
-                        "read back once the annotation column is filled in")
-    parser.add_argument("--annotations_csv", required=True,
-                        help="output: annotations CSV, one line per file, the note where one was written")
+    cli.add_input(parser, "--top_label_scores_csv", required=True,
+                  help="top-label scores CSV from features_clap_text.py")
+    cli.add_output(parser, "--review_csv", required=True, extra=True,
+                   help="the review sheet: written when missing (row,filename,label,score,reason,annotation), "
+                   "read back once the annotation column is filled in")
+    cli.add_output(parser, "--annotations_csv", required=True,
+                   help="output: annotations CSV, one line per file, the note where one was written")
     parser.add_argument("--fraction", type=float, default=LOWEST_FRACTION,
                         help="share of the scored files to review, lowest scores first (at least one file); "
                         "files without a label come on top of these")
@@ -37,12 +38,12 @@ def get_parser():
     return parser
 
 
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
+@cli.script(get_parser)
+def main(args, run) -> int:
     if not 0 < args.fraction <= 1:
         raise UserError(f"--fraction={args.fraction}: must be in (0, 1]")
     rows = formats.read_scores_csv(args.top_label_scores_csv)
+    run.files = [row.filename for row in rows]
     review_csv = Path(args.review_csv)
     if not review_csv.exists():
         if not rows:
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     if not notes:
         raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
                         "annotation column (e.g. word pairs), save, and re-run")
-    formats.write_labels_csv(args.annotations_csv, annotation_lines(len(rows), notes))
+    write_annotations(args.annotations_csv, len(rows), notes)
+    run.results.update(rows_written=len(rows), annotations=len(notes))
     print(f"{len(notes)} annotations written to {args.annotations_csv}")
     return 0

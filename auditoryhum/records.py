@@ -1,0 +1,473 @@
+"""Run records: every output carries the provenance of the run that made it.
+
+Each script writes ``<output>.run.json`` beside its main output(s) when - and only when - the run
+finished: the script, its command line (secrets masked), when it ran, the package and library
+versions, every input with its size and SHA-256 (model folders by their config), the ordered audio
+files row i belongs to, every setting that changes the result, and the figures it printed. The
+fields are documented in ``docs/run-records.md``; this module is the one place that reads and
+writes them.
+
+While a run writes its outputs it holds a lock on each (``.<output>.lock`` beside it, naming the
+holder's pid): a second run on the same output stops at once. The record of an output is removed
+when a new run on it starts and written last, after every output of the run is complete, so a
+crash leaves no record claiming the run finished - which is how the recipe tells a finished step
+from one that was interrupted.
+
+Reading never fails a run: a record that is unreadable or of a newer format version gives one
+warning, and the caller falls back to what the files themselves say (row counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+RECORD_SUFFIX = ".run.json"
+FORMAT_VERSION = 1
+#: Command-line flags whose values never reach a record or a log.
+SECRET_FLAGS = ("--api_key", "--token")
+MASK = "***"
+#: Libraries whose versions change results; recorded when installed.
+LIBRARIES = ("torch", "transformers", "sentence-transformers", "scikit-learn", "numpy", "scipy", "librosa",
+             "google-genai", "bitsandbytes")
+
+#: What a flag's value can be, for the record: the audio glob, an input file, a model folder.
+AUDIO, INPUT, MODEL = "audio", "input", "model"
+
+
+def record_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + RECORD_SUFFIX)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------------------------
+# describing inputs
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_names(paths: Iterable[str]) -> list[str]:
+    """The names rows are matched by: each audio file's base name, as the scores CSV has them."""
+    return [os.path.basename(path) for path in paths]
+
+
+def describe_file(path: str | os.PathLike) -> dict:
+    stat = os.stat(path)
+    return {"path": str(path), "size": stat.st_size, "sha256": sha256_of(path)}
+
+
+def describe_audio(pattern: str, files: Sequence[str]) -> dict:
+    """An audio glob by its files' names, sizes and modification times (hashing every recording of
+    a real dataset would cost minutes per step): any added, removed, replaced or resampled file
+    changes the fingerprint."""
+    digest = hashlib.sha256()
+    total = 0
+    for path in files:
+        try:
+            stat = os.stat(path)
+            size, mtime = stat.st_size, stat.st_mtime_ns
+        except OSError:  # a broken link: it is a row of its own, without audio
+            size, mtime = -1, 0
+        total += max(size, 0)
+        digest.update(f"{path}\0{size}\0{mtime}\n".encode())
+    return {"pattern": pattern, "count": len(files), "size": total, "fingerprint": digest.hexdigest()}
+
+
+def describe_model(value: str) -> dict:
+    """A model folder by its config (name, architectures, SHA-256 of the config file), not its
+    weights; a single model file (e.g. GGUF) by name and size; anything else as a hub id."""
+    path = Path(value)
+    if path.is_file():
+        return {"path": value, "file": path.name, "size": path.stat().st_size}
+    if not path.is_dir():
+        return {"hub_id": value}
+    described: dict[str, Any] = {"path": value}
+    config = path / "config.json"
+    if config.is_file():
+        described["config_sha256"] = sha256_of(config)
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        if isinstance(data, dict):
+            described["name_or_path"] = data.get("_name_or_path")
+            described["architectures"] = data.get("architectures")
+            described["model_type"] = data.get("model_type")
+    return described
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
+    return versions
+
+
+def masked_argv(argv: Sequence[str]) -> list[str]:
+    """The command line with the values of :data:`SECRET_FLAGS` replaced by ``***``."""
+    masked, hide_next = [], False
+    for arg in argv:
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+        elif arg in SECRET_FLAGS:
+            masked.append(arg)
+            hide_next = True
+        elif arg.split("=", 1)[0] in SECRET_FLAGS and "=" in arg:
+            masked.append(arg.split("=", 1)[0] + "=" + MASK)
+        else:
+            masked.append(arg)
+    return masked
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and paths as plain JSON values; NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# locks
+
+
+class OutputLock:
+    """An exclusive, non-blocking lock on one output for the length of a run (``flock`` on a
+    hidden ``.<name>.lock`` beside it, holding the pid)."""
+
+    def __init__(self, output: str | os.PathLike):
+        output = Path(output)
+        self.path = output.with_name(f".{output.name}.lock")
+        self.output = output
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise UserError(f"{self.output}: another run (pid {holder}) is writing this output; wait for it "
+                                "to finish or stop it") from None
+            raise
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as err:  # a full disk: even the pid does not fit
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            raise OSError(err.errno, err.strerror, str(self.output)) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Unlinked while still held, so no other run can lock this file in between.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+
+# ----------------------------------------------------------------------------------------------
+# the record of one run
+
+
+@dataclass
+class RunRecord:
+    """What one script run records; scripts fill :attr:`files`, :attr:`parameters` and
+    :attr:`results`, :class:`ScriptRun` the rest."""
+
+    script: str
+    argv: list[str]
+    started: str = field(default_factory=_now)
+    inputs: list[dict] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    files: list[str] | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def add_input(self, flag: str, kind: str, described: dict) -> None:
+        self.inputs.append({"flag": flag, "kind": kind, **described})
+
+    def as_dict(self, output: str) -> dict:
+        from . import __version__
+
+        data = {
+            "format_version": FORMAT_VERSION,
+            "script": self.script,
+            "argv": masked_argv(self.argv),
+            "cwd": os.getcwd(),
+            "started": self.started,
+            "finished": _now(),
+            "package_version": __version__,
+            "versions": library_versions(),
+            "output": describe_file(output) if os.path.isfile(output) else {"path": output},
+            "outputs": self.outputs,
+            "inputs": self.inputs,
+            "files": self.files,
+            "parameters": self.parameters,
+            "results": self.results,
+        }
+        return _jsonable(data)
+
+
+class ScriptRun:
+    """One run of a script: locks its outputs, removes their old records, and - when the work is
+    done with status 0 - writes a record beside each main output. Use as a context manager around
+    the work; the command-line layer (:func:`auditoryhum.cli.script`) builds it from the flags.
+
+    ``outputs``: ``(flag, path, main)`` of every output; ``inputs``: ``(flag, path, kind)`` of the
+    input files (:data:`INPUT`) and model folders (:data:`MODEL`), described when the run ends.
+    """
+
+    def __init__(self, script: str, argv: Sequence[str], outputs: Sequence[tuple[str, str, bool]] = (),
+                 inputs: Sequence[tuple[str, str, str]] = (), parameters: dict[str, Any] | None = None):
+        self.record = RunRecord(script=script, argv=list(argv), parameters=dict(parameters or {}))
+        self.record.outputs = [path for _, path, _ in outputs]
+        self._outputs = list(outputs)
+        self._inputs = list(inputs)
+        #: the work's exit status; a record is written only for 0
+        self.status = 0
+        self._locks: list[OutputLock] = []
+        # main output -> (its stat when the run started, its record then): restored when the run
+        # fails without touching the output, so a typo in a flag does not cost a finished record
+        self._previous: dict[str, tuple[tuple[int, int] | None, str]] = {}
+
+    @property
+    def main_outputs(self) -> list[str]:
+        return [path for _, path, main in self._outputs if main]
+
+    # -- filled in by the script ------------------------------------------------------------
+
+    @property
+    def files(self) -> list[str] | None:
+        return self.record.files
+
+    @files.setter
+    def files(self, names: Sequence[str] | None) -> None:
+        self.record.files = None if names is None else list(names)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.record.parameters
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.record.results
+
+    def add_audio(self, pattern: str, files: Sequence[str], flag: str = "--filedir") -> None:
+        """The audio glob's files (row i = file i) and their fingerprint."""
+        self.record.add_input(flag, AUDIO, describe_audio(pattern, files))
+        self.files = file_names(files)
+
+    def add_output(self, flag: str, path: str, main: bool = True) -> None:
+        """An output known only once the run has started (a default that depends on other flags):
+        locked and recorded like the others."""
+        self._outputs.append((flag, path, main))
+        self.record.outputs.append(path)
+        self._lock(path, main)
+
+    def record_runtime(self, runtime) -> None:
+        """Where the model ran, as resolved (device, dtype, 4-bit)."""
+        self.parameters.update(device=runtime.device, dtype=runtime.dtype, load_in_4bit=runtime.load_in_4bit)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> "ScriptRun":
+        for flag, output, _ in self._outputs:
+            folder = os.path.dirname(output) or "."
+            if not os.path.isdir(folder):
+                raise UserError(f"{flag}={output}: output folder {folder} does not exist")
+        try:
+            for _, output, main in self._outputs:
+                self._lock(output, main)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _lock(self, output: str, main: bool) -> None:
+        """Hold ``output`` for this run; its old record goes, so a run killed part-way leaves no
+        record saying the output is finished."""
+        lock = OutputLock(output)
+        lock.acquire()
+        self._locks.append(lock)
+        if main:
+            try:
+                old = record_path(output).read_text(encoding="utf-8")
+            except (FileNotFoundError, UnicodeDecodeError):
+                return
+            self._previous[output] = (_stat(output), old)
+            os.unlink(record_path(output))
+
+    def _restore_untouched(self) -> None:
+        from .formats import write_text_atomic
+
+        for output, (stat, old) in self._previous.items():
+            if stat is not None and _stat(output) == stat:
+                write_text_atomic(record_path(output), old)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is not None or self.status != 0:
+                self._restore_untouched()
+            else:
+                for flag, path, kind in self._inputs:
+                    if kind == MODEL:
+                        self.record.add_input(flag, MODEL, describe_model(path))
+                    elif os.path.isfile(path):
+                        self.record.add_input(flag, INPUT, describe_file(path))
+                for output in self.main_outputs:
+                    if os.path.exists(output):
+                        write_record(output, self.record.as_dict(output))
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for lock in reversed(self._locks):
+            lock.release()
+        self._locks.clear()
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def write_record(output: str | os.PathLike, data: dict) -> None:
+    from .formats import write_text_atomic
+
+    write_text_atomic(record_path(output), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+
+def read_record(output: str | os.PathLike, *, check_output: bool = True) -> dict | None:
+    """The record of ``output``, or None when there is none or it cannot be used (one warning:
+    unreadable, a newer format, or - with ``check_output`` - written for other contents of the
+    file than it now holds)."""
+    path = record_path(output)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        log.warning("%s: unreadable run record (%s); checking %s by its row count only", path, err, output)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("format_version"), int):
+        log.warning("%s: not a run record; checking %s by its row count only", path, output)
+        return None
+    if data["format_version"] > FORMAT_VERSION:
+        log.warning("%s: run record format %s is newer than this version reads (%d); checking %s by its row "
+                    "count only", path, data["format_version"], FORMAT_VERSION, output)
+        return None
+    if check_output:
+        described = data.get("output") or {}
+        try:
+            current = sha256_of(output)
+        except OSError:
+            return None
+        if described.get("sha256") != current:
+            log.warning("%s: the run record describes other contents than %s now holds (changed since); checking "
+                        "it by its row count only", path, output)
+            return None
+    return data
+
+
+def recorded_files(path: str | os.PathLike) -> list[str] | None:
+    """The audio file names row i of ``path`` belongs to, from its record; None without one."""
+    data = read_record(path)
+    files = data.get("files") if data else None
+    return list(files) if isinstance(files, list) else None
+
+
+def check_same_files(name_a: str, files_a: Sequence[str] | None, name_b: str, files_b: Sequence[str] | None) -> None:
+    """Stop with one line when two inputs that line up row by row list different files (inputs
+    without a known file list are checked by their row count elsewhere)."""
+    if files_a is None or files_b is None:
+        return
+    for row, (a, b) in enumerate(zip(files_a, files_b), start=1):
+        if a != b:
+            raise UserError(f"{name_a} and {name_b} list different files at row {row} ({a} vs {b})")
+    if len(files_a) != len(files_b):
+        raise UserError(f"row-count mismatch: {name_a} has {len(files_a)} rows but {name_b} has {len(files_b)}")
+
+
+def inputs_changed(data: dict) -> str | None:
+    """Why the inputs a record lists differ from the files on disk now; None when they all match."""
+    from .audio import expand_glob
+
+    for item in data.get("inputs", []):
+        kind, flag = item.get("kind"), item.get("flag")
+        if kind == INPUT:
+            path = item.get("path", "")
+            if not os.path.isfile(path) or sha256_of(path) != item.get("sha256"):
+                return f"{flag} {path} changed"
+        elif kind == MODEL and "config_sha256" in item:
+            config = Path(item.get("path", "")) / "config.json"
+            if not config.is_file() or sha256_of(config) != item["config_sha256"]:
+                return f"{flag} {item.get('path')} changed"
+        elif kind == AUDIO:
+            pattern = item.get("pattern", "")
+            if describe_audio(pattern, expand_glob(pattern)).get("fingerprint") != item.get("fingerprint"):
+                return f"{flag}={pattern}: the audio files changed"
+    return None
+
+
+def up_to_date(output: str | os.PathLike, argv: Sequence[str] | None = None) -> str | None:
+    """None when ``output`` was made by a finished run whose inputs still match the files on disk
+    (and, given ``argv``, with the same command line); else why it must be made again."""
+    if not os.path.exists(output):
+        return "missing"
+    data = read_record(output, check_output=False)
+    if data is None:
+        return "no finished run record"
+    if argv is not None and data.get("argv") != masked_argv(argv):
+        return "made with another command"
+    if data.get("cwd") not in (None, os.getcwd()):
+        return "made from another folder"
+    return inputs_changed(data)
+

@@ -1,0 +1,352 @@
+"""The review screen: a small local web app over the review sheet of util_review_sheet.py.
+
+One clip at a time - its audio, the MLLM's whole answer, the label CLAP chose with its score, why
+the file is on the sheet - and a text box for the reviewer's label. Every save rewrites the sheet's
+annotation column at once (atomically, through :func:`auditoryhum.review.save_note`), so closing
+the browser or killing the server loses nothing. With a CLAP model and the clip's audio embedding,
+what the reviewer types is scored live, exactly as features_clap_text.py would score that line
+(split into candidate labels, best candidate kept).
+
+The server is the only thing between a browser and the disk, so it is strict:
+
+* audio is addressed by the row of the scores CSV and served only for the rows on the sheet; the
+  file paths come from ``--filedir`` at start-up, never from a request;
+* with a token every request must carry it: the ``token`` query parameter of the printed URL (the
+  answer sets it as a same-site, HTTP-only cookie that the page's own requests then carry), the
+  cookie, or an ``X-Review-Token`` header; bound to a loopback address, requests must also name a loopback host (no DNS
+  rebinding);
+* request bodies over :data:`MAX_BODY_BYTES` are refused before the app sees them, and notes
+  longer than :data:`MAX_NOTE_CHARS` are refused;
+* the page is static HTML/JS that puts every label in the DOM as text (never as HTML), under a
+  Content-Security-Policy that allows only the app's own scripts.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import math
+import mimetypes
+import threading
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from importlib import resources
+from pathlib import Path
+from typing import Awaitable, Callable
+from urllib.parse import parse_qs
+
+import numpy as np
+
+from . import formats, review
+from .clap import Clap, cosine_similarities, embed_texts
+from .errors import UserError
+from .prompting import parse_label_line
+
+#: Largest request body accepted (a label and some JSON around it).
+MAX_BODY_BYTES = 16 * 1024
+#: Longest note accepted, in characters.
+MAX_NOTE_CHARS = 1000
+TOKEN_HEADER = "x-review-token"
+STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
+                "/review.js": ("review.js", "text/javascript; charset=utf-8"),
+                "/review.css": ("review.css", "text/css; charset=utf-8"),
+                "/favicon.svg": ("favicon.svg", "image/svg+xml")}
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; media-src 'self'; "
+                                 b"connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+                                 b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+LOOPBACK_NAMES = {"localhost"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# what the app serves
+
+
+class LiveScorer:
+    """CLAP scores of typed labels against one clip's audio embedding, as features_clap_text.py
+    scores a labels-CSV line: the line's candidate labels, each embedded with the text tower."""
+
+    def __init__(self, clap: Clap, audio_embeddings: np.ndarray):
+        self.clap = clap
+        self.audio_embeddings = audio_embeddings
+        self._lock = threading.Lock()  # one forward pass at a time
+
+    def has_audio(self, row: int) -> bool:
+        return not np.isnan(self.audio_embeddings[row - 1]).any()
+
+    def score(self, row: int, text: str) -> list[tuple[str, float]]:
+        """``(candidate, score)`` for each candidate label of ``text``, in line order."""
+        candidates = parse_label_line(text)
+        if not candidates or not self.has_audio(row):
+            return []
+        with self._lock:
+            vectors = embed_texts(self.clap, candidates, progress=False)
+        scores = cosine_similarities(vectors, self.audio_embeddings[row - 1])
+        return [(label, float(score)) for label, score in zip(candidates, scores)]
+
+
+@dataclass
+class ReviewSession:
+    """Everything the app needs, loaded and checked once at start-up."""
+
+    review_csv: Path
+    rows: list[formats.ScoreRow]  # the top-label scores CSV
+    audio_paths: list[str]  # row i (1-based) -> audio_paths[i - 1]
+    answers: list[str]  # the MLLM's whole answer line per file
+    scorer: LiveScorer | None = None
+    annotations_csv: Path | None = None
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self.on_sheet = {entry.row for entry in self.entries()}
+
+    def entries(self) -> list[review.SheetEntry]:
+        return review.read_sheet(self.review_csv, self.rows)
+
+    def state(self) -> dict:
+        entries = self.entries()
+        return {
+            "sheet": self.review_csv.name,
+            "live_scoring": self.scorer is not None,
+            "reviewed": sum(bool(entry.annotation) for entry in entries),
+            "entries": [self._entry_json(entry) for entry in entries],
+        }
+
+    def _entry_json(self, entry: review.SheetEntry) -> dict:
+        try:
+            score = float(entry.score)
+        except ValueError:
+            score = math.nan
+        return {
+            "row": entry.row,
+            "filename": entry.filename,
+            "answer": self.answers[entry.row - 1],
+            "label": entry.label,
+            "score": None if math.isnan(score) else score,
+            "reason": entry.reason,
+            "annotation": entry.annotation,
+            "live_scoring": self.scorer is not None and self.scorer.has_audio(entry.row),
+        }
+
+    def save(self, row: int, note: str) -> dict:
+        """Write ``note`` to the sheet (and the annotations CSV, when one is kept); returns the
+        stored note and the progress."""
+        with self._lock:
+            entries = review.save_note(self.review_csv, self.rows, row, note)
+            if self.annotations_csv is not None:
+                notes = {entry.row: entry.annotation for entry in entries if entry.annotation}
+                review.write_annotations(self.annotations_csv, len(self.rows), notes)
+        stored = next(entry.annotation for entry in entries if entry.row == row)
+        return {"row": row, "annotation": stored, "reviewed": sum(bool(entry.annotation) for entry in entries),
+                "total": len(entries)}
+
+    def audio_path(self, row: int) -> str | None:
+        return self.audio_paths[row - 1] if row in self.on_sheet else None
+
+
+def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: str, text_label_csv: str,
+                 scorer: LiveScorer | None, annotations_csv: str | None) -> ReviewSession:
+    """Read and cross-check the inputs: every per-file input must line up with the file list, and
+    the sheet with the scores CSV."""
+    rows = formats.read_scores_csv(scores_csv)
+    files_name = f'--filedir="{filedir}"'
+    formats.check_same_rows(scores_csv, len(rows), files_name, len(files))
+    for row, path in zip(rows, files):
+        if Path(path).name != row.filename:
+            raise UserError(f"{scores_csv}: row {row.index} is {row.filename!r} but file {row.index} of "
+                            f"{files_name} is {path}; were the scores made from other files?")
+    answers = formats.read_labels_csv(text_label_csv)
+    formats.check_same_rows(text_label_csv, len(answers), files_name, len(files))
+    if annotations_csv is not None and not Path(annotations_csv).resolve().parent.is_dir():
+        raise UserError(f"--annotations_csv={annotations_csv}: output folder does not exist")
+    session = ReviewSession(Path(review_csv), rows, files, answers, scorer,
+                            Path(annotations_csv) if annotations_csv else None)
+    if not session.on_sheet:
+        raise UserError(f"{review_csv}: the review sheet lists no file")
+    return session
+
+
+# ----------------------------------------------------------------------------------------------
+# the guard in front of the app
+
+
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
+
+
+class Guard:
+    """ASGI middleware: loopback Host check, token check, body size limit, security headers."""
+
+    def __init__(self, app: ASGIApp, token: str | None, loopback_only: bool, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.token = token
+        self.loopback_only = loopback_only
+        self.max_body = max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        extra_headers = list(SECURITY_HEADERS)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=list(message.get("headers", [])) + extra_headers)
+            await send(message)
+
+        refusal = self._host_refusal(headers)
+        if refusal is None and self.token is not None:
+            given, source = self._given_token(scope, headers)
+            if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+                refusal = 401, "missing or wrong token (open the URL the server printed)"
+            elif source == "query":
+                # The page's own requests (script, audio, API) then carry it without the page's help.
+                extra_headers.append((b"set-cookie", f"{self._cookie_name(scope)}={self.token}; Path=/; "
+                                                     "HttpOnly; SameSite=Strict".encode("latin-1")))
+        if refusal is not None:
+            await _plain_response(send_with_headers, *refusal)
+            return
+        body, too_large = await self._read_body(receive, headers)
+        if too_large:
+            await _plain_response(send_with_headers, 413, f"request body over {self.max_body} bytes")
+            return
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:  # the body was read whole; after it only a disconnect can come
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send_with_headers)
+
+    def _host_refusal(self, headers) -> tuple[int, str] | None:
+        if self.loopback_only:
+            host = headers.get("host", "")
+            hostname = host if host.endswith("]") else host.rsplit(":", 1)[0]
+            if not is_loopback(hostname):
+                return 400, "this server answers only requests for a loopback host"
+        return None
+
+    @staticmethod
+    def _cookie_name(scope) -> str:
+        """One cookie per port: cookies ignore ports, and two apps may run side by side."""
+        port = (scope.get("server") or ("", 0))[1]
+        return f"review_token_{port}"
+
+    def _given_token(self, scope, headers) -> tuple[str | None, str]:
+        if TOKEN_HEADER in headers:
+            return headers[TOKEN_HEADER], "header"
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "token" in query:
+            return query["token"][0], "query"
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("cookie", ""))
+        except CookieError:
+            return None, "cookie"
+        morsel = cookies.get(self._cookie_name(scope))
+        return (morsel.value if morsel else None), "cookie"
+
+    async def _read_body(self, receive, headers) -> tuple[bytes, bool]:
+        try:
+            if int(headers.get("content-length", "0")) > self.max_body:
+                return b"", True
+        except ValueError:
+            return b"", True
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return b"", True
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+
+async def _plain_response(send, status: int, text: str) -> None:
+    body = (text + "\n").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ----------------------------------------------------------------------------------------------
+# the app
+
+
+def create_app(session: ReviewSession, token: str | None, loopback_only: bool) -> ASGIApp:
+    from fastapi import Body, FastAPI, HTTPException
+    from fastapi.responses import FileResponse, Response
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    static = resources.files("auditoryhum") / "static" / "review"
+    pages = {route: (static.joinpath(name).read_bytes(), media_type) for route, (name, media_type) in STATIC_FILES.items()}
+
+    def make_static_route(route: str):
+        content, media_type = pages[route]
+
+        def serve() -> Response:
+            return Response(content, media_type=media_type)
+
+        app.get(route, include_in_schema=False)(serve)
+
+    for route in pages:
+        make_static_route(route)
+
+    def row_on_sheet(row: int) -> int:
+        if row not in session.on_sheet:
+            raise HTTPException(404, f"row {row} is not on the review sheet")
+        return row
+
+    @app.get("/api/state")
+    def state() -> dict:
+        return session.state()
+
+    @app.get("/audio/{row}")
+    def audio(row: int) -> FileResponse:
+        path = session.audio_path(row)
+        if path is None:
+            raise HTTPException(404, f"row {row} is not on the review sheet")
+        if not Path(path).is_file():
+            raise HTTPException(404, f"the audio file of row {row} is gone")
+        return FileResponse(path, media_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+
+    @app.put("/api/rows/{row}/annotation")
+    def save(row: int, annotation: str = Body(..., embed=True, max_length=MAX_NOTE_CHARS)) -> dict:
+        row_on_sheet(row)
+        try:
+            return session.save(row, annotation)
+        except UserError as err:  # the sheet changed under the app into something unreadable
+            raise HTTPException(409, str(err)) from None
+
+    @app.post("/api/rows/{row}/score")
+    def score(row: int, text: str = Body(..., embed=True, max_length=MAX_NOTE_CHARS)) -> dict:
+        row_on_sheet(row)
+        if session.scorer is None:
+            raise HTTPException(404, "live scoring is off (start the app with --clap_model and --clap_npy)")
+        scored = session.scorer.score(row, text)
+        best = max(range(len(scored)), key=lambda i: scored[i][1], default=None)  # first of equals, as scoring
+        return {"candidates": [{"label": label, "score": value} for label, value in scored], "best": best}
+
+    return Guard(app, token, loopback_only)

@@ -1,0 +1,89 @@
+"""taxonomy_report.py - one self-contained HTML page to explore a clustering (see auditoryhum.taxonomy_page)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .. import cli, formats, records
+from ..audio import list_audio_files
+from ..errors import UserError
+from ..taxonomy_page import build_taxonomy, read_composite_labels, read_sweep, relative_audio_url, render_page
+
+
+def get_parser():
+    parser = cli.make_parser(
+        "taxonomy_report.py",
+        "Write one self-contained HTML page to explore a clustering of the labels: the S(k)/S_adj(k)\n"
+        "curve of the k sweep with the chosen k; a map of the label embeddings (the cached t-SNE)\n"
+        "where hovering a point shows its label and file and clicking plays the clip; and the\n"
+        "clusters, largest first, each with its composite label (or its top labels), its label\n"
+        "distribution and the clips nearest its centroid to play. The page opens from disk with\n"
+        "no server and no network (plotly.js is inside it); audio is referenced by paths relative\n"
+        "to the page's folder, so keep the page where it was written, beside the audio's folder.\n"
+        "Rows with cluster id -1 and a NaN embedding (files without a label) get no point and are\n"
+        "listed apart; rows with id -1 and an embedding (HDBSCAN noise) are drawn in grey.",
+        'python3 taxonomy_report.py --filedir="*.wav" --top_label_scores_csv=top_label_scores.csv '
+        "--st_npy=st.npy --cluster_ids_csv=cluster_ids.csv --sweep_csv=sweep.csv "
+        "--composite_csv=composite_labels.csv --out_html=taxonomy.html",
+    )
+    cli.add_filedir_argument(parser)
+    cli.add_input(parser, "--top_label_scores_csv", required=True,
+                  help="top-label scores CSV the embeddings were made from (features_clap_text.py)")
+    cli.add_input(parser, "--st_npy", required=True, help="label embeddings that were clustered (features_st.py)")
+    cli.add_input(parser, "--cluster_ids_csv", required=True,
+                  help="cluster ids, one per row (cluster_sweep.py --label_csv, or a cluster_*.py script)")
+    cli.add_input(parser, "--sweep_csv", default=None,
+                  help="k sweep of cluster_sweep.py (k,silhouette,adjusted_silhouette); draws the curve")
+    cli.add_input(parser, "--composite_csv", default=None,
+                  help="composite labels of composite_labels.py; when absent (or the file does not exist) "
+                  "each cluster is named by its top labels")
+    cli.add_output(parser, "--out_html", default="taxonomy.html", help="output: the page")
+    parser.add_argument("--title", default=None, help="page title; default: from the scores CSV's folder")
+    parser.add_argument("--clips_per_cluster", type=int, default=3,
+                        help="representative clips per cluster (nearest the centroid)")
+    return parser
+
+
+@cli.script(get_parser)
+def main(args, run) -> int:
+    cli.require_at_least_one(args.clips_per_cluster, "--clips_per_cluster")
+    files = list_audio_files(args.filedir)
+    run.add_audio(args.filedir, files)
+    files_name = f'--filedir="{args.filedir}"'
+    rows = formats.read_scores_csv(args.top_label_scores_csv)
+    formats.check_same_rows(args.top_label_scores_csv, len(rows), files_name, len(files))
+    for row, path in zip(rows, files):
+        if Path(path).name != row.filename:
+            raise UserError(f"{args.top_label_scores_csv}: row {row.index} is {row.filename!r} but file "
+                            f"{row.index} of {files_name} is {path}; were the scores made from other files?")
+    embeddings = formats.load_npy(args.st_npy, "label embeddings")
+    formats.check_same_rows(args.st_npy, embeddings.shape[0], args.top_label_scores_csv, len(rows))
+    cluster_ids = formats.read_cluster_ids(args.cluster_ids_csv)
+    formats.check_same_rows(args.cluster_ids_csv, len(cluster_ids), args.top_label_scores_csv, len(rows))
+    for path in (args.st_npy, args.cluster_ids_csv):
+        records.check_same_files(path, records.recorded_files(path), args.top_label_scores_csv, run.files)
+    sweep = read_sweep(args.sweep_csv) if args.sweep_csv else None
+    composite = None
+    if args.composite_csv and os.path.exists(args.composite_csv):
+        composite = read_composite_labels(args.composite_csv)
+    elif args.composite_csv:
+        print(f"{args.composite_csv} not found: each cluster is named by its top labels")
+
+    page_folder = Path(args.out_html).resolve().parent
+    audio_urls = [relative_audio_url(path, page_folder) for path in files]
+    taxonomy = build_taxonomy(rows, audio_urls, cluster_ids, embeddings, composite, sweep, args.clips_per_cluster)
+    sources = {"scores": args.top_label_scores_csv, "embeddings": args.st_npy, "clusters": args.cluster_ids_csv}
+    if args.sweep_csv:
+        sources["sweep"] = args.sweep_csv
+    if composite is not None:
+        sources["composite labels"] = args.composite_csv
+    title = args.title or f"Taxonomy of {Path(args.top_label_scores_csv).resolve().parent.name}"
+    formats.write_text_atomic(args.out_html, render_page(taxonomy, title, sources))
+    n_noise = sum(group.size for group in taxonomy.groups if group.is_noise)
+    run.results.update(clusters=len(taxonomy.clusters), noise_points=n_noise, rows_without_a_label=len(taxonomy.no_label))
+    print(f"{len(taxonomy.clusters)} clusters of {int(taxonomy.on_map.sum()) - n_noise} files"
+          + (f", {n_noise} noise points" if n_noise else "")
+          + (f", {len(taxonomy.no_label)} files without a label (listed, not mapped)" if taxonomy.no_label else ""))
+    print(f"taxonomy page: {Path(args.out_html).resolve().as_uri()}")
+    return 0
