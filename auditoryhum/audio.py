@@ -10,7 +10,6 @@ label, a NaN embedding row) so rows never shift.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from dataclasses import dataclass
@@ -20,19 +19,13 @@ import soundfile as sf
 import soxr
 
 from .errors import UserError, one_line
+from .filelist import expand_glob
 
 log = logging.getLogger(__name__)
 
 
 class AudioReadError(Exception):
     """One audio file could not be decoded; the message names the file."""
-
-
-def expand_glob(pattern: str) -> list[str]:
-    """The sorted files matching ``pattern`` (folders left out; a broken symbolic link kept: it is
-    a file the user listed, and it keeps its row as an unreadable one)."""
-    return sorted(path for path in glob.glob(pattern, recursive=True)
-                  if os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path)))
 
 
 def list_audio_files(pattern: str) -> list[str]:

@@ -455,7 +455,7 @@ def check_same_files(name_a: str, files_a: Sequence[str] | None, name_b: str, fi
 
 def inputs_changed(data: dict) -> str | None:
     """Why the inputs a record lists differ from the files on disk now; None when they all match."""
-    from .audio import expand_glob
+    from .filelist import expand_glob
 
     for item in data.get("inputs", []):
         kind, flag = item.get("kind"), item.get("flag")

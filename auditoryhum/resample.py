@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from .audio import AudioReadError, audio_info
-from .errors import UserError
+from .errors import UserError, one_line
 
 log = logging.getLogger(__name__)
 TEMP_MARK = ".resample-"
@@ -212,7 +212,8 @@ class Converter:
         if self._cancelled.is_set():
             return "cancelled"
         if process.returncode != 0:
-            return f"ffmpeg failed: {_last_line(stderr) or f'exit status {process.returncode}'}"
+            cause = one_line(stderr, last=True) if stderr.strip() else f"exit status {process.returncode}"
+            return f"ffmpeg failed: {cause}"
         return ""
 
     def _check_result(self, tmp: str, original_duration: float) -> str:
@@ -255,8 +256,3 @@ def source_duration(path: str, ffmpeg: str) -> float | None:
     except ValueError:
         return None
     return duration if result.returncode == 0 and duration > 0 else None
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import cli, models, records
+from .. import models, records
 from ..datasets import DATASETS, supplementary_name
 
 
@@ -26,8 +26,10 @@ def describe() -> list[str]:
 
 
 def get_parser():
-    parser = cli.make_parser("python -m auditoryhum.scripts.recipe_support", __doc__.split("\n\n", 1)[1],
-                             "python -m auditoryhum.scripts.recipe_support result exp/x/sweep/sweep.csv chosen_k")
+    # plain argparse: the recipe calls this once per step, so it stays clear of numpy and torch
+    parser = argparse.ArgumentParser(prog="python -m auditoryhum.scripts.recipe_support",
+                                     description=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("describe", help="the datasets, MLLMs and model folders the recipe knows")
     supplementary = commands.add_parser("supplementary", help="the file name of a published supplementary CSV")
