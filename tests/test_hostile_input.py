@@ -525,21 +525,27 @@ def test_a_dangling_symlink_keeps_its_row_and_is_named(tmp_path, caplog):
     assert "broken symbolic links" in caplog.text and "b.wav" in caplog.text
 
 
-def test_a_record_from_another_folder_of_audio_is_caught_by_name(tmp_path, short_clips, capsys):
-    """Two folders with as many files: row counts agree, the names do not."""
+def test_a_labels_csv_made_for_another_folder_is_caught_by_name(tmp_path, short_clips, tiny_checkpoint, capsys):
+    """Two folders with as many files: the row counts agree, the names in the records do not."""
     other = tmp_path / "other"
     other.mkdir()
     for i in range(4):
         write_tone(other / f"z{i}.wav", seconds=0.2, seed=i)
-    mfcc = tmp_path / "m.npy"
+    labels, mfcc = tmp_path / "labels.csv", tmp_path / "m.npy"
+    assert label_qwen2a.main([f"--filedir={other}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
+                              f"--text_label_csv={labels}", "--device=cpu"]) == 0
     assert features_mfcc.main([f"--filedir={other}/*.wav", f"--mfcc_npy={mfcc}"]) == 0
-    labels = tmp_path / "labels.csv"
-    formats.write_labels_csv(labels, ["rain"] * 4)
-    assert features_clap_text.main([f"--filedir={short_clips}/*.wav", f"--clap_model={tmp_path / 'unused'}",
-                                    f"--clap_npy={mfcc}", f"--text_label_csv={labels}",
-                                    f"--top_label_scores_csv={tmp_path / 'top.csv'}"]) == 2
-    line = one_error_line(capsys)
-    assert f"{mfcc} and --filedir=" in line and "list different files at row 1 (z0.wav vs a_normal.wav)" in line
+    capsys.readouterr()
+    args = [f"--filedir={short_clips}/*.wav", f"--clap_model={tmp_path / 'unused'}",
+            f"--top_label_scores_csv={tmp_path / 'top.csv'}"]
+    assert features_clap_text.main([*args, f"--clap_npy={mfcc}", f"--text_label_csv={labels}"]) == 2
+    assert (f"{labels} and --filedir=\"{short_clips}/*.wav\" list different files at row 1 (z0.wav vs a_normal.wav)"
+            in one_error_line(capsys))
+    plain = tmp_path / "plain.csv"  # the same lines without a record: checked by count, as published CSVs are
+    plain.write_text(labels.read_text())
+    assert features_clap_text.main([*args, f"--clap_npy={mfcc}", f"--text_label_csv={plain}"]) == 2
+    assert f"{mfcc} and --filedir=" in one_error_line(capsys)  # the embeddings' record still names z0.wav
+    assert not (tmp_path / "top.csv").exists()
 
 
 def test_a_corrupt_or_newer_record_warns_and_falls_back_to_the_row_count(tmp_path, caplog):
