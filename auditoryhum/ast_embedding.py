@@ -1,4 +1,4 @@
-"""Audio Spectrogram Transformer (AST) embedding per audio file (SPEC §3).
+"""Audio Spectrogram Transformer (AST) embedding per audio file (docs/method.md §5).
 
 The embedding is what the AudioSet classifier head sees after its own layer norm: the AST pooled
 output (mean of the CLS and distillation tokens) passed through ``classifier.layernorm``, 768-d for

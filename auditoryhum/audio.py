@@ -1,7 +1,7 @@
 """Listing and loading audio files.
 
 Every script takes its inputs from a glob (``--filedir="*.wav"``) and processes them in **sorted**
-order; row i of every output belongs to the i-th file of that list (SPEC §1).
+order; row i of every output belongs to the i-th file of that list (docs/method.md §1).
 
 A file that cannot be decoded (corrupt, zero-length) does not stop a feature or label run: the
 loader raises :class:`AudioReadError`, the caller reports it, keeps the row and marks it (a blank
@@ -10,7 +10,6 @@ label, a NaN embedding row) so rows never shift.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 from dataclasses import dataclass
@@ -20,19 +19,13 @@ import soundfile as sf
 import soxr
 
 from .errors import UserError, one_line
+from .filelist import expand_glob
 
 log = logging.getLogger(__name__)
 
 
 class AudioReadError(Exception):
     """One audio file could not be decoded; the message names the file."""
-
-
-def expand_glob(pattern: str) -> list[str]:
-    """The sorted files matching ``pattern`` (folders left out; a broken symbolic link kept: it is
-    a file the user listed, and it keeps its row as an unreadable one)."""
-    return sorted(path for path in glob.glob(pattern, recursive=True)
-                  if os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path)))
 
 
 def list_audio_files(pattern: str) -> list[str]:
@@ -47,15 +40,30 @@ def list_audio_files(pattern: str) -> list[str]:
     return files
 
 
-def pad_to_minimum(audio: np.ndarray, sampling_rate: int | None, min_seconds: float | None) -> np.ndarray:
-    """``audio`` padded with silence at the end to ``min_seconds`` (unchanged when long enough or
-    when there is no minimum): the one rule for clips shorter than a model's encoder accepts."""
+#: How a clip shorter than a model needs is brought to length: silence after it (what changes the
+#: sound least, the default), or the clip repeated end to end (for a model that judges the whole
+#: window, which silence would swamp).
+SILENCE, REPEAT = "silence", "repeat"
+
+
+def fit_to_minimum(audio: np.ndarray, sampling_rate: int | None, min_seconds: float | None,
+                   fill: str = SILENCE) -> np.ndarray:
+    """``audio`` brought to ``min_seconds`` by ``fill`` (the same array when long enough, or when
+    there is no minimum): the one rule for clips shorter than a model accepts."""
     if min_seconds is None or sampling_rate is None:
         return audio
     length = int(np.ceil(min_seconds * sampling_rate))
     if audio.shape[0] >= length:
         return audio
+    if fill == REPEAT:
+        return np.tile(audio, -(-length // audio.shape[0]))[:length]
     return np.pad(audio, (0, length - audio.shape[0]))
+
+
+def describe_fit(fill: str, min_seconds: float, model: str) -> str:
+    """How the loops log it, once per file."""
+    how = "repeated end to end" if fill == REPEAT else "padded with silence"
+    return f"{how} to {min_seconds:g} s, the shortest clip {model} takes"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Audio embeddings from the MLLMs' own audio encoders (SPEC §3).
+"""Audio embeddings from the MLLMs' own audio encoders (docs/method.md §5).
 
 * Qwen2-Audio: the audio tower's last hidden state summed over time (the Whisper encoder always
   sees a 30 s window, padding included, as the published features were computed).

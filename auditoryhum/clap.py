@@ -1,4 +1,4 @@
-"""CLAP: audio and text embeddings, and the best-label scoring of SPEC §3.
+"""CLAP: audio and text embeddings, and the best-label scoring of docs/method.md §3.
 
 Loading and embedding need a ``ClapModel`` folder (Human-CLAP ``human-clap-wsce-mse-mae``,
 ``laion/clap-htsat-fused``, ...). The scoring math - cosine of each file's candidate labels with

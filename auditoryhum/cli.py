@@ -27,12 +27,36 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message comes (a caller that redirects stderr
+    after the first script ran - a notebook, a test - still gets the messages, not an error)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler sets it; the property always answers sys.stderr
+        pass
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+        root.addHandler(_StderrHandler())
+    root.setLevel(logging.INFO)
+
+
 def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
     """``func(argv)`` with the error boundary: one line and exit 2 for what a user can act on."""
 
     @functools.wraps(func)
     def wrapper(argv=None) -> int:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        _configure_logging()
         try:
             status = func(argv)
         except UserError as err:

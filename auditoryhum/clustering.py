@@ -1,4 +1,4 @@
-"""Clustering of embeddings (SPEC §3 "Clustering") and the run the cluster_* scripts share.
+"""Clustering of embeddings (docs/method.md §5) and the run the cluster_* scripts share.
 
 Algorithms, with the published parameters (seed 100):
 

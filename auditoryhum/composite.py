@@ -1,4 +1,4 @@
-"""Label distributions per cluster, and composite labels for clusters (SPEC §3 "Composite label stats").
+"""Label distributions per cluster, and composite labels for clusters (docs/method.md §7).
 
 For each cluster the best labels of its files (third column of the top-label scores CSV) are
 counted. The report has, per cluster in ascending id order, the published prompt line, one
@@ -6,7 +6,8 @@ counted. The report has, per cluster in ascending id order, the published prompt
 then a blank line; after all clusters, one ``label, belongs to this many clusters: C`` line per
 label (most clusters first, ties by label), ``Total labels: U`` and ``Total labels belonging to
 more than 1 cluster: M``. A cluster's block is the prompt the paper gives an LLM to name the
-cluster; :class:`LocalLLM` asks a local instruction-tuned model for that composite label.
+cluster; :class:`LocalLLM` asks a local instruction-tuned model (a transformers model folder or a
+GGUF file) for that composite label.
 
 Rows with an empty label (files that could not be scored) and rows in no cluster (id -1: a file
 without a label, or HDBSCAN noise) are left out of every count and reported once, on stderr and in
@@ -15,16 +16,17 @@ the JSON, never as a label or a cluster of their own; the report text stays the 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
+import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
 from . import formats, records
 from .errors import UserError
-from .runtime import Runtime, loading_model
+from .runtime import Runtime, loading_model, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,6 @@ PROMPT_LINE = (
     "Provide a short sentence to describe this set of audio samples. The frequency distribution of "
     "individual labels for this set of audio samples is provided:"
 )
-COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,9 +96,9 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
     formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
-    files = [row.filename for row in rows]
+    files = rows.filenames
     records.check_same_files(str(label_csv), records.recorded_files(label_csv), str(scores_csv), files)
-    labels = [row.label.strip() for row in rows]
+    labels = [label.strip() for label in rows.labels]
     n_unlabelled = sum(not label for label in labels)
     n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
     kept = [(cluster, label) for cluster, label in zip(cluster_ids, labels)
@@ -166,14 +167,6 @@ def format_prompts_file(stats: LabelStats) -> str:
 # composite labels
 
 
-@dataclass(frozen=True)
-class CompositeLabel:
-    cluster: int
-    n_samples: int
-    composite_label: str
-    top_labels: str
-
-
 def top_labels_text(cluster: ClusterLabels, n: int) -> str:
     """``traffic noise (3); car horn (1)`` - the ``n`` most frequent labels."""
     return "; ".join(f"{label} ({count})" for label, count in cluster.label_counts[:n])
@@ -184,17 +177,66 @@ def clean_composite_label(text: str) -> str:
     return " ".join(text.split()).strip("\"'` ")
 
 
+#: the gguf package version transformers is tested with here (reading GGUF files needs it)
+GGUF_REQUIREMENT = "gguf==0.19.0"
+
+
+@dataclass(frozen=True)
+class LLMSource:
+    """Where an LLM's weights are: a transformers model folder (or hub id), or one GGUF file in a folder."""
+
+    folder: str
+    gguf_file: str | None = None
+
+    def kwargs(self) -> dict:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+    def describe(self) -> str:
+        return os.path.join(self.folder, self.gguf_file) if self.gguf_file else self.folder
+
+
+def locate_llm(path: str, flag: str = "--llm_model") -> LLMSource:
+    """``path`` is a .gguf file, a folder holding exactly one .gguf file (and no config.json), a
+    transformers model folder, or a hub id where a hub is reachable."""
+    if os.path.isfile(path):
+        if not path.lower().endswith(".gguf"):
+            raise UserError(f"{flag}={path}: a file, but not a .gguf file (pass a GGUF file or a model folder)")
+        return LLMSource(os.path.dirname(path) or ".", os.path.basename(path))
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        gguf_files = sorted(name for name in os.listdir(path) if name.lower().endswith(".gguf"))
+        if len(gguf_files) == 1:
+            return LLMSource(path, gguf_files[0])
+        if len(gguf_files) > 1:
+            raise UserError(f"{flag}={path}: the folder holds {len(gguf_files)} GGUF files "
+                            f"({', '.join(gguf_files)}); pass the one to use")
+    return LLMSource(resolve_model_path(path, flag))
+
+
 class LocalLLM:
-    """An instruction-tuned causal LM from a local folder, answering one user turn greedily."""
+    """An instruction-tuned causal LM - a transformers folder or a GGUF file - answering one user
+    turn greedily. A GGUF file is de-quantised by transformers into the runtime's dtype."""
 
     def __init__(self, model_path: str, runtime: Runtime, max_new_tokens: int, flag: str = "--llm_model"):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        with loading_model(flag, model_path, "causal LM"):
-            self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, **runtime.from_pretrained_kwargs())
+        source = locate_llm(model_path, flag)
+        where = f"{flag}={source.describe()}"
+        if source.gguf_file:
+            _check_gguf_support(where, runtime)
+        with loading_model(flag, source.describe(), "causal LM"):
+            try:
+                self.tokenizer = AutoTokenizer.from_pretrained(source.folder, **source.kwargs())
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    source.folder, **source.kwargs(), **runtime.from_pretrained_kwargs()
+                )
+            except ValueError as err:
+                architecture = re.search(r"architecture (\S+?)\.? is not supported", " ".join(str(err).split()))
+                if source.gguf_file and architecture:
+                    raise UserError(f"{where}: a GGUF file of architecture {architecture.group(1)}, which this "
+                                    "transformers version cannot load (use a transformers model folder)") from None
+                raise
         if not self.tokenizer.chat_template:
-            raise UserError(f"{flag}={model_path}: the tokenizer has no chat template (use an instruction-tuned model)")
+            raise UserError(f"{where}: the tokenizer has no chat template (use an instruction-tuned model)")
         self.model.eval()
         self.max_new_tokens = max_new_tokens
 
@@ -215,16 +257,18 @@ class LocalLLM:
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
 
-def write_composite_csv(path: formats.PathLike, rows: Sequence[CompositeLabel]) -> None:
-    with formats.atomic_open(path, "w") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(COMPOSITE_CSV_HEADER)
-        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
+def _check_gguf_support(where: str, runtime: Runtime) -> None:
+    if runtime.load_in_4bit:
+        raise UserError(f"{where}: --load_in_4bit does not apply to a GGUF file (its weights are already quantised)")
+    from transformers.utils import is_gguf_available
+
+    if not is_gguf_available():
+        raise UserError(f"{where}: reading GGUF files needs the gguf package: pip install {GGUF_REQUIREMENT}")
 
 
-def format_table(rows: Sequence[CompositeLabel]) -> str:
+def format_table(rows: Sequence[formats.CompositeLabel]) -> str:
     """Aligned columns for the terminal."""
-    cells = [COMPOSITE_CSV_HEADER] + [(str(r.cluster), str(r.n_samples), r.composite_label, r.top_labels) for r in rows]
+    cells = [formats.COMPOSITE_CSV_HEADER] + [(str(r.cluster), str(r.n_samples), r.composite_label, r.top_labels) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]
     return "\n".join(
         f"{row[0]:>{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip() for row in cells

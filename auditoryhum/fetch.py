@@ -1,6 +1,6 @@
 """Download the paper's datasets and the authors' supplementary data (the recipe's stage 1).
 
-    python -m auditoryhum.fetch --datasets tau2019 advance --data_dir data
+    python -m auditoryhum.scripts.fetch_data --datasets tau2019 advance --data_dir data
     python -m auditoryhum.fetch --datasets ahead_ds supplementary --dry_run
 
 Each dataset of :mod:`auditoryhum.datasets` goes to ``<data_dir>/<name>/``:
@@ -22,7 +22,6 @@ it lists. Only the standard library is used for the network.
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import http.client
@@ -31,9 +30,7 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tarfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -46,16 +43,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import cli
-from .datasets import DATASETS, HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles, get_dataset
-from .errors import UserError
+from .datasets import HF_ENDPOINT, UNPACK_KEEP, Archive, Dataset, HubFiles
+from .errors import UserError, one_line
+from .retry import Failure, GaveUp, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 60
 ATTEMPTS = 5  # per file; each retry resumes where the previous attempt stopped
-RETRY_PAUSE_SECONDS = 2  # doubled after every failed attempt
+RETRY_PAUSE_SECONDS = 2  # doubled after every failed attempt (with jitter), up to the cap
+RETRY_CAP_SECONDS = 60
 #: What a dropped or stalled connection raises; anything else (a full disk, say) is not retried.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 USER_AGENT = "auditoryhum-fetch/1"
@@ -79,25 +77,27 @@ def download(url: str, dest: Path, expected_size: int | None = None, progress: b
     already on disk. ``dest`` appears only once the whole body has arrived."""
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            _download_once(url, part, expected_size, progress)
-            break
-        except NETWORK_ERRORS as err:
-            if isinstance(err, urllib.error.HTTPError) and err.code < 500:
-                raise UserError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
-            if attempt == ATTEMPTS:
-                raise UserError(f"cannot download {url} after {ATTEMPTS} attempts: {_reason(err)} "
-                                f"(partial file kept: {part}; re-run to resume)") from None
-            pause = RETRY_PAUSE_SECONDS * 2 ** (attempt - 1)
-            log.warning("download of %s interrupted (%s); resuming in %d s", url, _reason(err), pause)
-            time.sleep(pause)
+    policy = RetryPolicy(max_retries=ATTEMPTS - 1, base_seconds=RETRY_PAUSE_SECONDS, cap_seconds=RETRY_CAP_SECONDS)
+    try:
+        policy.call(lambda: _download_once(url, part, expected_size, progress), f"download of {url}",
+                    _network_failure)
+    except GaveUp as gave_up:
+        if not gave_up.failure.retryable:
+            raise UserError(f"cannot download {url}: {gave_up.failure.text}") from None
+        raise UserError(f"cannot download {url} after {gave_up.attempts} attempts: {gave_up.failure.text} "
+                        f"(partial file kept: {part}; re-run to resume)") from None
     os.replace(part, dest)
     return dest
 
 
-def _reason(err: BaseException) -> str:
-    return str(getattr(err, "reason", None) or err) or type(err).__name__
+def _network_failure(err: BaseException) -> Failure | None:
+    """Dropped or stalled connections and server errors are worth another attempt (each resumes
+    where the last stopped); a client error is not; anything else (a full disk) is not ours."""
+    if isinstance(err, urllib.error.HTTPError):
+        return Failure(f"HTTP {err.code} {err.reason}", err.code >= 500, err.code)
+    if isinstance(err, NETWORK_ERRORS):
+        return Failure(one_line(err), True)
+    return None
 
 
 def _download_once(url: str, part: Path, expected_size: int | None, progress: bool) -> None:
@@ -329,7 +329,7 @@ def list_hub_files(source: HubFiles) -> list[HubFile]:
                 url = _next_link(response.headers.get("Link", ""))
         except NETWORK_ERRORS as err:
             raise UserError(f"cannot list the files of the Hugging Face dataset {source.repo} "
-                            f"({url}): {_reason(err)}") from None
+                            f"({url}): {one_line(err)}") from None
         except json.JSONDecodeError:
             raise UserError(f"{url}: the Hub answered something that is not JSON") from None
         for entry in entries:
@@ -419,44 +419,3 @@ def _human_size(size: int) -> str:
     units = ("B", "kB", "MB", "GB", "TB")
     exponent = min(len(str(size)) - 1, 3 * (len(units) - 1)) // 3
     return f"{size} B" if exponent == 0 else f"{size / 1000 ** exponent:.1f} {units[exponent]}"
-
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = cli.make_parser(
-        "python -m auditoryhum.fetch",
-        "Download, verify and unpack the paper's datasets (ADVANCE, AHEAD-DS, TAU 2019 and 2021) and "
-        "the authors' supplementary labels and annotations. Interrupted downloads resume; archives "
-        "are checked against their published MD5 and size, and the SHA-256 of each is printed so it "
-        "can be pinned. WAVs end up in <data_dir>/<dataset>/wav/.",
-        "python -m auditoryhum.fetch --datasets tau2019 supplementary --data_dir data",
-    )
-    parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME",
-                        help=f"datasets to fetch: {', '.join(DATASETS)}")
-    parser.add_argument("--data_dir", default="data", help="folder that receives one sub-folder per dataset")
-    parser.add_argument("--dry_run", action="store_true",
-                        help="print what would be downloaded and where, with sizes and checksums; fetch nothing")
-    parser.add_argument("--keep_archives", action="store_true",
-                        help="keep each archive after unpacking (by default it is deleted, leaving a .done marker)")
-    parser.add_argument("--jobs", type=int, default=4, help="files downloaded at the same time from a Hugging Face dataset")
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    datasets = [get_dataset(name) for name in args.datasets]  # every name checked before any download
-    if args.jobs < 1:
-        raise UserError(f"--jobs={args.jobs}: must be a positive integer")
-    data_dir = Path(args.data_dir)
-    if args.dry_run:
-        for dataset in datasets:
-            print("\n".join(describe_plan(dataset, data_dir)))
-        print("dry run: nothing fetched")
-        return 0
-    for dataset in datasets:
-        fetch_dataset(dataset, data_dir, args.keep_archives, args.jobs)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

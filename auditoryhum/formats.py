@@ -1,4 +1,4 @@
-"""Every file the scripts exchange, read and written in one place (SPEC §4).
+"""Every file the scripts exchange, read and written in one place (docs/method.md §8).
 
 Formats, as the published supplementary data has them:
 
@@ -12,6 +12,9 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
+* **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
+* **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
+  cluster.
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -33,7 +36,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -205,7 +208,10 @@ class IncrementalLinesWriter:
         elif resume and self.path.exists() and self._finished_output_matches():
             self.done = self.total
             self._finished = True
-            return
+
+    def _start(self) -> None:
+        """Create (or reopen) the partial file at the first line to write - not before, so a run
+        that stops before any work (a model that does not load) leaves nothing behind."""
         if not self.done:
             write_text_atomic(self.names_path, json.dumps({"files": self.names}, ensure_ascii=False) + "\n")
         self._handle = open(self.partial_path, "ab" if self.done else "wb")
@@ -272,6 +278,8 @@ class IncrementalLinesWriter:
         return True
 
     def extend(self, lines: Sequence[str]) -> None:
+        if self._handle is None:
+            self._start()
         self._handle.write(format_labels_lines(lines).encode("utf-8"))
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -280,7 +288,8 @@ class IncrementalLinesWriter:
     def finish(self) -> None:
         if self._finished:
             return
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
         if self.done != self.total:
             raise RuntimeError(f"{self.partial_path}: {self.done} of {self.total} lines written")
         _give_umask_mode(self.partial_path)
@@ -290,17 +299,21 @@ class IncrementalLinesWriter:
         self._finished = True
 
     def close(self) -> None:
-        """Release the partial file without finishing (it stays for ``--resume``)."""
+        """Release the partial file without finishing (it stays for ``--resume``). After a failed
+        write (a full disk) the buffer still holds the bytes that did not fit: closing cannot write
+        them either, and ``--resume`` cuts the torn line they leave, so that error is dropped."""
         if self._handle is not None and not self._handle.closed:
-            self._handle.close()
+            with contextlib.suppress(OSError):
+                self._handle.close()
 
 
 # ----------------------------------------------------------------------------------------------
 # top-label scores
 
 
-@dataclass(frozen=True)
-class ScoreRow:
+class ScoreRow(NamedTuple):
+    """One row of a top-label scores CSV (a tuple: a million of them are made in a fraction of a second)."""
+
     index: int  # 1-based, as upstream
     filename: str
     label: str
@@ -328,8 +341,88 @@ def write_scores_csv(path: PathLike, rows: Iterable[ScoreRow]) -> None:
     write_text_atomic(path, format_scores_csv(rows))
 
 
-def read_scores_csv(path: PathLike) -> list[ScoreRow]:
+class ScoresTable(Sequence[ScoreRow]):
+    """The rows of a top-label scores CSV, held as columns. Each column becomes a Python list the
+    first time it is asked for (a million strings take a tenth of a second each), so a script that
+    needs the labels alone never pays for the file names; indexing and iterating give
+    :class:`ScoreRow` tuples."""
+
+    def __init__(self, indices, filenames, labels, scores):
+        self._columns = {"indices": indices, "filenames": filenames, "labels": labels, "scores": scores}
+
+    def _column(self, name: str) -> list:
+        column = self._columns[name]
+        if not isinstance(column, list):
+            column = self._columns[name] = column.tolist() if hasattr(column, "tolist") else list(column)
+        return column
+
+    @property
+    def indices(self) -> list[int]:
+        return self._column("indices")
+
+    @property
+    def filenames(self) -> list[str]:
+        return self._column("filenames")
+
+    @property
+    def labels(self) -> list[str]:
+        return self._column("labels")
+
+    @property
+    def scores(self) -> list[float]:
+        return self._column("scores")
+
+    def __len__(self) -> int:
+        return len(self._columns["indices"])
+
+    def __getitem__(self, item):
+        rows = zip(self.indices[item], self.filenames[item], self.labels[item], self.scores[item]) \
+            if isinstance(item, slice) else None
+        if rows is not None:
+            return list(map(ScoreRow._make, rows))
+        return ScoreRow(self.indices[item], self.filenames[item], self.labels[item], self.scores[item])
+
+    def __iter__(self) -> Iterator[ScoreRow]:
+        return map(ScoreRow._make, zip(self.indices, self.filenames, self.labels, self.scores))
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[ScoreRow]) -> "ScoresTable":
+        columns = list(zip(*rows)) or [(), (), (), ()]
+        return cls(*(list(column) for column in columns))
+
+
+def read_scores_csv(path: PathLike) -> ScoresTable:
+    """The rows of a top-label scores CSV. pandas' C parser reads a well-formed file (a million rows
+    in a fraction of a second); a file it cannot read, or a value that is wrong, is read again line by
+    line to name the line and what is wrong with it."""
+    table = _parse_scores_fast(path)
+    if table is not None:
+        return table
     text = _read_text(path, "top-label scores CSV").removeprefix("\ufeff")
+    return ScoresTable.from_rows(_parse_scores_by_line(text, path))
+
+
+def _parse_scores_fast(path: PathLike) -> ScoresTable | None:
+    """The columns, or None when the file is not four well-formed fields per line (the slow path
+    then says where)."""
+    import pandas as pd
+
+    try:
+        if os.path.getsize(path) == 0:
+            return ScoresTable([], [], [], [])
+        table = pd.read_csv(path, header=None, skipinitialspace=True, na_filter=False, engine="c",
+                            encoding="utf-8-sig", dtype={0: "int64", 3: "float64"})
+    except (OSError, ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    if table.shape[1] != 4 or not all(pd.api.types.is_string_dtype(table[column]) for column in (1, 2)):
+        return None  # a row short of fields, or a column pandas read as numbers: read it as text
+    scores = table[3].to_numpy()
+    if np.isinf(scores).any():
+        return None
+    return ScoresTable(table[0].to_numpy(), table[1], table[2].str.rstrip(), scores)
+
+
+def _parse_scores_by_line(text: str, path: PathLike) -> list[ScoreRow]:
     rows = []
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     for line_no, fields in enumerate(reader, start=1):
@@ -379,6 +472,78 @@ def read_cluster_ids(path: PathLike) -> np.ndarray:
             raise UserError(f"{path}: line {line_no}: {line!r} is not a cluster id (one integer per line)")
         ids.append(int(value))
     return np.array(ids, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------------------------
+# the k sweep
+
+SWEEP_CSV_HEADER = ("k", "silhouette", "adjusted_silhouette")
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    k: np.ndarray  # int64
+    silhouette: np.ndarray
+    adjusted: np.ndarray
+
+    @property
+    def best_k(self) -> int:
+        """The k maximising S_adj (the smallest such k on a tie), as cluster_sweep.py chooses it."""
+        return int(self.k[int(np.nanargmax(self.adjusted))])
+
+
+def write_sweep_csv(path: PathLike, ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> None:
+    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(np.asarray(ks).tolist(), np.asarray(silhouette).tolist(),
+                                                        np.asarray(adjusted).tolist()))
+    write_text_atomic(path, "\n".join([",".join(SWEEP_CSV_HEADER), *rows]) + "\n")
+
+
+def read_sweep_csv(path: PathLike) -> SweepCurve:
+    text = _read_text(path, "sweep CSV").removeprefix("\ufeff")
+    try:
+        records = list(csv.DictReader(io.StringIO(text)))
+        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])] for r in records],
+                          dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{path}: expected a header {','.join(SWEEP_CSV_HEADER)} and numbers below it") from None
+    if values.size == 0:
+        raise UserError(f"{path}: the sweep CSV has no rows")
+    return SweepCurve(values[:, 0].astype(np.int64), values[:, 1], values[:, 2])
+
+
+# ----------------------------------------------------------------------------------------------
+# composite labels
+
+COMPOSITE_CSV_HEADER = ("cluster", "n_samples", "composite_label", "top_labels")
+
+
+@dataclass(frozen=True)
+class CompositeLabel:
+    cluster: int
+    n_samples: int
+    composite_label: str
+    top_labels: str
+
+
+def write_composite_csv(path: PathLike, rows: Iterable[CompositeLabel]) -> None:
+    with atomic_open(path, "w") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(COMPOSITE_CSV_HEADER)
+        writer.writerows((r.cluster, r.n_samples, r.composite_label, r.top_labels) for r in rows)
+
+
+def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
+    reader = csv.DictReader(io.StringIO(_read_text(path, "composite labels CSV").removeprefix("\ufeff")))
+    if not set(COMPOSITE_CSV_HEADER) <= set(reader.fieldnames or []):
+        raise UserError(f"{path}: expected a header {','.join(COMPOSITE_CSV_HEADER)} (composite_labels.py writes it)")
+    rows = []
+    for line_no, record in enumerate(reader, start=2):
+        try:
+            rows.append(CompositeLabel(int(record["cluster"]), int(record["n_samples"]),
+                                       (record["composite_label"] or "").strip(), record["top_labels"] or ""))
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Gemini as a labeller for the shared labelling loop (label_google_gen_ai_cloud.py).
 
 For every file the adapter uploads the audio itself (``request.path``; the waveform the loop loaded
-only proved the file decodes), asks ``generateContent`` for the SPEC §3 prompt with the SPEC §3
+only proved the file decodes), asks ``generateContent`` for the published prompt with the published
 generation config (at most 1024 output tokens, temperature 0, top_p 1, seed 100) and deletes the
 upload again, whatever happened. Response cleaning, the output file and ``--resume`` are the
 loop's.
@@ -22,20 +22,20 @@ import importlib
 import logging
 import mimetypes
 import os
-import random
 import re
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence, TypeVar
 
-from .errors import UserError
+from .errors import UserError, one_line
 from .labelling import LabellingStopped, LabelRequest
+from .retry import Failure, GaveUp, RetryPolicy
 from .runtime import SEED
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+#: Longest server message shown (after the key is scrubbed from it).
+MESSAGE_LIMIT = 200
 
 #: Looked up in this order, as the google-genai SDK itself does.
 API_KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
@@ -43,7 +43,7 @@ API_KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 #: The Files API lives in v1beta; newer SDKs default to v1, so the version is pinned.
 API_VERSION = "v1beta"
 
-#: SPEC §3 generation config for Gemini.
+#: The published generation config for Gemini (docs/method.md §2).
 GENERATION_CONFIG = dict(max_output_tokens=1024, temperature=0.0, top_p=1.0, seed=SEED)
 
 RETRYABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -97,27 +97,21 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
-@dataclass(frozen=True)
-class Failure:
-    """What went wrong with one request, in words fit for one line."""
-
-    text: str
-    retryable: bool
-    status: int | None = None
-    #: seconds the server asked us to wait (Retry-After header or google.rpc.RetryInfo)
-    wait_hint: float | None = None
-
-
-def classify_failure(err: BaseException) -> Failure | None:
-    """A :class:`Failure` for API and network errors; None for anything else (a bug: re-raise)."""
+def classify_failure(err: BaseException, scrub: Callable[[str], str] = str) -> Failure | None:
+    """A :class:`~auditoryhum.retry.Failure` for API and network errors; None for anything else
+    (a bug: re-raise). ``scrub`` removes secrets from the server's text *before* it is cut to one
+    line, so no part of a secret can survive the cut."""
     from google.genai import errors as genai_errors
 
     if isinstance(err, genai_errors.APIError):
         status = f" {err.status}" if err.status else ""
-        detail = f" ({_first_line(err.message)})" if err.message and err.message != err.status else ""
+        message = scrub(str(err.message or ""))
+        detail = f" ({one_line(message, limit=MESSAGE_LIMIT)})" if message and message != err.status else ""
         return Failure(f"HTTP {err.code}{status}{detail}", err.code in RETRYABLE_STATUS, err.code, _wait_hint(err))
     if isinstance(err, TRANSPORT_ERRORS):
-        return Failure(f"{type(err).__name__}: {_first_line(str(err)) or 'no detail'}", True)
+        text = scrub(str(err))
+        return Failure(f"{type(err).__name__}: {one_line(text, limit=MESSAGE_LIMIT) if text.strip() else 'no detail'}",
+                       True)
     return None
 
 
@@ -137,63 +131,17 @@ def _wait_hint(err) -> float | None:
     return None
 
 
-def _first_line(text: str | None, limit: int = 200) -> str:
-    lines = str(text or "").strip().splitlines()
-    line = lines[0].strip() if lines else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-# ----------------------------------------------------------------------------------------------
-# the retry policy
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded retries with capped exponential backoff and jitter.
-
-    Retry ``n`` (0-based) waits between half and all of ``min(cap, base * 2**n)`` ("equal jitter":
-    clients that failed together spread out, yet none hammers the server at once), or longer when
-    the server asked for it, never beyond the cap. ``sleep`` and ``random`` are injectable.
-    """
-
-    max_retries: int = 5
-    base_seconds: float = 2.0
-    cap_seconds: float = 60.0
-    sleep: Callable[[float], None] = time.sleep
-    random: Callable[[], float] = random.random
-
-    def delay(self, retry: int, wait_hint: float | None = None) -> float:
-        backoff = min(self.cap_seconds, self.base_seconds * 2**retry)
-        wait = backoff / 2 + self.random() * backoff / 2
-        if wait_hint:
-            wait = max(wait, min(wait_hint, self.cap_seconds))
-        return wait
-
-    def call(self, action: Callable[[], T], what: str, scrub: Callable[[str], str] = str) -> T:
-        """``action()``, retried while its failure is retryable and retries are left.
-
-        ``what`` says what the action does (model and file) for the messages; ``scrub`` removes
-        secrets from server-supplied text before it is shown.
-        """
-        retry = 0
-        while True:
-            try:
-                return action()
-            except Exception as err:
-                failure = classify_failure(err)
-                if failure is None:
-                    raise
-                reason = scrub(failure.text)
-                if not failure.retryable:
-                    raise GeminiStopped(f"{what} failed with {reason}; not retried{_advice(failure.status)}") from None
-                if retry >= self.max_retries:
-                    raise GeminiStopped(
-                        f"{what} failed {retry + 1} times, last with {reason}; giving up (see --max_retries)"
-                    ) from None
-                wait = self.delay(retry, failure.wait_hint)
-                retry += 1
-                log.warning("%s failed with %s; retry %d of %d in %.1f s", what, reason, retry, self.max_retries, wait)
-                self.sleep(wait)
+def call_with_retries(policy: RetryPolicy, action: Callable[[], T], what: str, scrub: Callable[[str], str] = str) -> T:
+    """``action()`` under ``policy``; a request that fails for good stops the labelling with one line
+    saying what failed, how often, and what to check."""
+    try:
+        return policy.call(action, what, lambda err: classify_failure(err, scrub))
+    except GaveUp as gave_up:
+        failure = gave_up.failure
+        if not failure.retryable:
+            raise GeminiStopped(f"{what} failed with {failure.text}; not retried{_advice(failure.status)}") from None
+        raise GeminiStopped(f"{what} failed {gave_up.attempts} times, last with {failure.text}; giving up "
+                            "(see --max_retries)") from None
 
 
 def _advice(status: int | None) -> str:
@@ -257,13 +205,15 @@ class GeminiLabeller:
         upload_config = types.UploadFileConfig(
             mime_type=audio_mime_type(request.path), display_name=os.path.basename(request.path)
         )
-        uploaded = self.retry.call(
+        uploaded = call_with_retries(
+            self.retry,
             lambda: self.client.files.upload(file=request.path, config=upload_config),
             f"{self.name}: uploading {request.path}",
             self.scrub,
         )
         try:
-            response = self.retry.call(
+            response = call_with_retries(
+                self.retry,
                 lambda: self.client.models.generate_content(
                     model=self.name,
                     # The published order: the prompt text first, then the audio file.
@@ -293,11 +243,11 @@ class GeminiLabeller:
         try:
             self.client.files.delete(name=uploaded.name)
         except Exception as err:
-            failure = classify_failure(err)
+            failure = classify_failure(err, self.scrub)
             if failure is None:
                 raise
             log.warning("%s: could not delete the upload of %s (%s): %s", self.name, path, uploaded.name,
-                        self.scrub(failure.text))
+                        failure.text)
 
 
 def _why_empty(response) -> str:

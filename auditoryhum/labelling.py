@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .audio import AudioReadError, load_audio, pad_to_minimum
+from .audio import AudioReadError, describe_fit, fit_to_minimum, load_audio
 from .errors import UserError, one_line
 from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges,
                        prefetched)
@@ -66,9 +66,11 @@ class Labeller(Protocol):
     sampling_rate: int | None
     #: longest audio the model hears; longer clips are cut there, and the loop says so per file
     max_audio_seconds: float | None
-    #: shortest audio the model's processor and encoder accept; shorter clips are padded with
-    #: silence at the end to this length, and the loop says so per file
+    #: shortest audio the model's processor and encoder accept (or should hear); shorter clips
+    #: are brought to this length, and the loop says so per file
     min_audio_seconds: float | None
+    #: how (optional): ``"silence"`` after the clip (the default) or ``"repeat"`` it end to end
+    short_clip_fill: str
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
         """Raw response text for every request, in order."""
@@ -106,7 +108,6 @@ class LabelRunSummary:
             "unreadable_files": len(self.unreadable),
             "model_failures": len(self.failed),
             "empty_responses": len(self.empty_responses),
-            "rows_without_a_label": len(self.unreadable) + len(self.failed) + len(self.empty_responses),
             "cut_to_window": len(self.truncated),
             "padded_to_minimum": len(self.padded),
         }
@@ -197,7 +198,7 @@ def read_label_batch(settings: AudioSettings, files: Sequence[str], annotations:
             summary.unreadable.append(path)
             continue
         audio = _cut_to_window(settings, path, audio, summary)
-        audio = _pad_to_minimum(settings, path, audio, summary)
+        audio = _fit_to_minimum(settings, path, audio, summary)
         requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(annotations[index])))
         slots.append(slot)
     return ReadBatch(size=len(batch), requests=requests, slots=slots, summary=summary)
@@ -247,11 +248,11 @@ def _cut_to_window(settings: AudioSettings, path: str, audio: np.ndarray, summar
     return audio[:limit]
 
 
-def _pad_to_minimum(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    longer = pad_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds)
+def _fit_to_minimum(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
+    longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
     if longer is not audio:
-        log.info("%s: %.3f s long; padded with silence to %g s, the shortest clip %s accepts",
-                 path, audio.shape[0] / settings.sampling_rate, settings.min_audio_seconds, settings.name)
+        log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
+                 describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
         summary.padded.append(path)
     return longer
 
@@ -268,4 +269,4 @@ def report(summary: LabelRunSummary, out_csv: str) -> None:
     if summary.truncated:
         print(f"{len(summary.truncated)} files longer than the model's window were cut")
     if summary.padded:
-        print(f"{len(summary.padded)} files shorter than the model accepts were padded with silence")
+        print(f"{len(summary.padded)} files shorter than the model takes were brought to its shortest clip")

@@ -1,4 +1,4 @@
-"""Mean MFCC vector per audio file (SPEC §3): the model-free baseline embedding.
+"""Mean MFCC vector per audio file (docs/method.md §5): the model-free baseline embedding.
 
 16 kHz mono, ``n_fft`` 2048, hop 512, window 2048, 20 coefficients, averaged over time. The rest
 is librosa's defaults (Hann window, centred frames with zero padding, 128 Slaney mel bands, power

@@ -1,4 +1,4 @@
-"""What the local Hugging Face MLLM labellers have in common (SPEC §3 "MLLM labelling").
+"""What the local Hugging Face MLLM labellers have in common (docs/method.md §2).
 
 :class:`ChatLabeller` loads a model folder with ``from_pretrained`` (the upstream workflow
 ``git clone``s each model), renders one chat per file - system message, then a user turn holding
@@ -24,7 +24,7 @@ from .runtime import Runtime, check_model_type, loading_model, resolve_model_pat
 
 log = logging.getLogger(__name__)
 
-#: SPEC §3 decoding, shared by every local labeller.
+#: The published decoding (docs/method.md §2), shared by every local labeller.
 GENERATION_KWARGS = dict(do_sample=False, num_beams=1, max_new_tokens=64, use_cache=True)
 
 

@@ -1,6 +1,6 @@
 """Gemma-3n (E2B/E4B, also the bnb-4bit re-uploads) as a labeller.
 
-System text "Describing an auditory scene." (SPEC §3); Gemma's chat template folds it into the
+System text "Describing an auditory scene." (docs/method.md §2); Gemma's chat template folds it into the
 first user turn. The template starts with ``<bos>`` and the tokenizer adds one of its own, so the
 rendered chat is tokenised with special tokens off: one ``<bos>``, as the template's own
 tokenisation gives. Gemma-3n hears 30 s (its processor inserts 188 audio tokens, one per 160 ms);

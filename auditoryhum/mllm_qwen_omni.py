@@ -1,6 +1,6 @@
 """Qwen2.5-Omni and Qwen3-Omni as labellers: their *thinker* (audio in, text out) only.
 
-Both need Qwen's own system text (SPEC §3). The released repositories hold the whole Omni model -
+Both need Qwen's own system text (docs/method.md §2). The released repositories hold the whole Omni model -
 thinker, talker and vocoder - with the thinker's weights under ``thinker.*``; the thinker class
 loads such a folder directly (transformers takes the ``thinker_config`` and the ``thinker.``
 weights and skips the speech parts), and equally a thinker-only export. The thinker's

@@ -2,7 +2,7 @@
 about feeding a model, in process or on Ray workers.
 
 * :class:`AudioSettings`: the part of a model adapter that reading its audio needs (rate, window,
-  shortest clip), copied out of the adapter so that read workers can use it without the model.
+  shortest clip and how to reach it), copied out of the adapter so that read workers can use it without the model.
 * :func:`batch_ranges`: the batches, always by file index - batch k is files ``[k*B, (k+1)*B)``,
   whichever of them can be read - so every backend hands the model the same batches and writes
   the same bytes.
@@ -28,6 +28,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
+from .audio import SILENCE
+
 #: batches read and prepared ahead of the model by default (0: none, all on one thread)
 DEFAULT_PREFETCH_BATCHES = 2
 
@@ -42,13 +44,14 @@ class AudioSettings:
     name: str  # shown in progress bars and messages
     sampling_rate: int | None  # None: each file's own rate
     max_audio_seconds: float | None  # longer clips are cut here (None: never)
-    min_audio_seconds: float | None  # shorter clips are padded with silence to this (None: never)
+    min_audio_seconds: float | None  # shorter clips are brought to this length (None: never)
+    short_clip_fill: str = SILENCE  # how: silence after the clip, or the clip repeated
 
     @classmethod
     def of(cls, model) -> "AudioSettings":
         """The settings of a labeller or an audio embedder."""
         return cls(model.name, model.sampling_rate, getattr(model, "max_audio_seconds", None),
-                   model.min_audio_seconds)
+                   model.min_audio_seconds, getattr(model, "short_clip_fill", SILENCE))
 
 
 def batch_ranges(total: int, batch_size: int, start: int = 0) -> list[range]:

@@ -1,4 +1,4 @@
-"""Prompt texts, MLLM response cleaning and label parsing (SPEC §3).
+"""Prompt texts, MLLM response cleaning and label parsing (docs/method.md §2, §3).
 
 These are the published strings and rules; change them and results stop being comparable with
 the paper.

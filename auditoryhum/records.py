@@ -186,8 +186,14 @@ class OutputLock:
                 raise UserError(f"{self.output}: another run (pid {holder}) is writing this output; wait for it "
                                 "to finish or stop it") from None
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as err:  # a full disk: even the pid does not fit
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            raise OSError(err.errno, err.strerror, str(self.output)) from None
         self._fd = fd
 
     def release(self) -> None:
@@ -261,6 +267,10 @@ class ScriptRun:
         #: the work's exit status; a record is written only for 0
         self.status = 0
         self._locks: list[OutputLock] = []
+        # main output -> (its stat when the run started, its record then): restored when the run
+        # fails without touching the output, so a typo in a flag does not cost a finished record
+        self._previous: dict[str, tuple[tuple[int, int] | None, str]] = {}
+        self._kept: set[str] = set()
 
     @property
     def main_outputs(self) -> list[str]:
@@ -296,6 +306,21 @@ class ScriptRun:
         self.record.outputs.append(path)
         self._lock(path, main)
 
+    def previous_record(self, output: str) -> dict | None:
+        """The record ``output`` had when this run started (removed while it runs)."""
+        previous = self._previous.get(output)
+        if previous is None:
+            return None
+        try:
+            data = json.loads(previous[1])
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def keep_previous_record(self, output: str) -> None:
+        """The run found ``output`` already finished: its old record goes back, not a new one."""
+        self._kept.add(output)
+
     def record_runtime(self, runtime) -> None:
         """Where the model ran, as resolved (device, dtype, 4-bit)."""
         self.parameters.update(device=runtime.device, dtype=runtime.dtype, load_in_4bit=runtime.load_in_4bit)
@@ -316,24 +341,39 @@ class ScriptRun:
         return self
 
     def _lock(self, output: str, main: bool) -> None:
-        """Hold ``output`` for this run; its old record goes (it no longer describes the file)."""
+        """Hold ``output`` for this run; its old record goes, so a run killed part-way leaves no
+        record saying the output is finished."""
         lock = OutputLock(output)
         lock.acquire()
         self._locks.append(lock)
         if main:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(record_path(output))
+            try:
+                old = record_path(output).read_text(encoding="utf-8")
+            except (FileNotFoundError, UnicodeDecodeError):
+                return
+            self._previous[output] = (_stat(output), old)
+            os.unlink(record_path(output))
+
+    def _restore_untouched(self, only: set[str] | None = None) -> None:
+        from .formats import write_text_atomic
+
+        for output, (stat, old) in self._previous.items():
+            if (only is None or output in only) and stat is not None and _stat(output) == stat:
+                write_text_atomic(record_path(output), old)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None and self.status == 0:
+            if exc_type is not None or self.status != 0:
+                self._restore_untouched()
+            else:
                 for flag, path, kind in self._inputs:
                     if kind == MODEL:
                         self.record.add_input(flag, MODEL, describe_model(path))
                     elif os.path.isfile(path):
                         self.record.add_input(flag, INPUT, describe_file(path))
+                self._restore_untouched(only=self._kept)
                 for output in self.main_outputs:
-                    if os.path.exists(output):
+                    if os.path.exists(output) and output not in self._kept:
                         write_record(output, self.record.as_dict(output))
         finally:
             self._release()
@@ -342,6 +382,14 @@ class ScriptRun:
         for lock in reversed(self._locks):
             lock.release()
         self._locks.clear()
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def write_record(output: str | os.PathLike, data: dict) -> None:
@@ -407,7 +455,7 @@ def check_same_files(name_a: str, files_a: Sequence[str] | None, name_b: str, fi
 
 def inputs_changed(data: dict) -> str | None:
     """Why the inputs a record lists differ from the files on disk now; None when they all match."""
-    from .audio import expand_glob
+    from .filelist import expand_glob
 
     for item in data.get("inputs", []):
         kind, flag = item.get("kind"), item.get("flag")
@@ -426,17 +474,26 @@ def inputs_changed(data: dict) -> str | None:
     return None
 
 
-def up_to_date(output: str | os.PathLike, argv: Sequence[str] | None = None) -> str | None:
+def up_to_date(output: str | os.PathLike, argv: Sequence[str] | None = None,
+               ignore: Sequence[str] = ()) -> str | None:
     """None when ``output`` was made by a finished run whose inputs still match the files on disk
-    (and, given ``argv``, with the same command line); else why it must be made again."""
+    (and, given ``argv``, with the same command line, flags in ``ignore`` aside); else why it must
+    be made again."""
     if not os.path.exists(output):
         return "missing"
-    data = read_record(output, check_output=False)
+    return current_reason(read_record(output, check_output=False), argv, ignore)
+
+
+def current_reason(data: dict | None, argv: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> str | None:
+    """:func:`up_to_date` for a record already read."""
     if data is None:
         return "no finished run record"
-    if argv is not None and data.get("argv") != masked_argv(argv):
+
+    def command(args) -> list[str]:
+        return [arg for arg in masked_argv(args) if arg.split("=", 1)[0] not in ignore]
+
+    if argv is not None and command(data.get("argv") or []) != command(argv):
         return "made with another command"
     if data.get("cwd") not in (None, os.getcwd()):
         return "made from another folder"
     return inputs_changed(data)
-

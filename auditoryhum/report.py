@@ -1,79 +1,77 @@
 """The paper's tables, collected from a recipe's experiment folder (auditoryhum_tests.sh, last stage).
 
-    python -m auditoryhum.report --exp_dir exp --out exp/report.md
+    python -m auditoryhum.scripts.report --exp_dir exp --out exp/report.md
 
-It reads what the recipe leaves under ``exp/`` - one folder per dataset x MLLM x CLAP model
-(x sentence-transformer for the clustering), every output beside the ``.log`` of the command
-that wrote it::
+Every figure comes from the run records the scripts left beside their outputs (``<output>.run.json``,
+see docs/run-records.md); nothing is read from printed logs. The folder layout the recipe leaves::
 
-    exp/<dataset>/<mllm>/human_annotations.csv
+    exp/<dataset>/<mllm>/text_labels.csv                               the MLLM's labels
+    exp/<dataset>/clap/<clap>/clap.npy                                 CLAP audio embeddings
     exp/<dataset>/<mllm>/<clap>/top_label_scores.csv                   MLLM labels, scored
     exp/<dataset>/<mllm>/<clap>/top_label_scores_with_annotations.csv  after the human review
-    exp/<dataset>/<mllm>/<text_labels.csv>                           MLLM labels (blank = no answer)
-    exp/<dataset>/clap/<clap>/clap.npy                                CLAP audio embeddings
-    exp/<dataset>/<mllm>/<clap>/<st>/st.npy                           sentence embeddings (NaN = no label)
-    exp/<dataset>/<mllm>/<clap>/<st>/sweep/sweep.csv (+ .log)          k,silhouette,adjusted_silhouette
-    exp/<dataset>/<mllm>/<clap>/<st>/compare/<algorithm>_k<k>.csv.log  "Silhouette Score <s>"
-    exp/<dataset>/<mllm>/<clap>/<st>/compare/hdbscan.csv.log
+    exp/<dataset>/<mllm>/<clap>/score_boost.txt                        the HITL boost
+    exp/<dataset>/<mllm>/<clap>/<st>/st.npy                            sentence embeddings of the clustered labels
+    exp/<dataset>/<mllm>/<clap>/<st>/sweep/sweep.csv, cluster_ids.csv  the k sweep and the chosen partition
+    exp/<dataset>/<mllm>/<clap>/<st>/compare/<algorithm>_k<k>.csv      the algorithms at the compared k
+    exp/<dataset>/<mllm>/<clap>/<st>/compare/hdbscan.csv
 
-``<st>`` clusters the MLLM's best labels before the review (as published); ``<st>.reviewed`` the
-reviewed ones (the recipe's ``--cluster_labels reviewed``).
-
-and writes the report as markdown, each table also as CSV (in ``report/`` beside the markdown),
-and the S(k) / S_adj(k) curves of every sweep side by side in one PNG:
+The report, as markdown with each table also as CSV (in ``report/`` beside the markdown) and the
+S(k) / S_adj(k) curves of every sweep side by side in one PNG:
 
 1. label alignment: µc (mean best CLAP score) and µ1% (mean over the lowest 1 % of files), per
    dataset and MLLM, before and after the human annotations;
 2. HITL boost: the mean score of the annotated rows before -> after;
-3. number of clusters: unique labels U, the chosen k (maximum of S_adj) and k / U, with the λ the
-   curve was computed with;
-4. silhouette of each clustering algorithm at every k it was run at (the chosen k, and the recipe's
-   ``--compare_k``: 2 and U by default), and of HDBSCAN (with and without its noise points);
-5. rows without a label: how many files each stage carried without one (a blank MLLM answer, an
-   unreadable recording, a non-English answer), so a reader sees what the scores and clusters
-   were computed over.
+3. number of clusters: unique labels U, the chosen k (maximum of S_adj) and k / U, with λ;
+4. silhouette of each clustering algorithm at every k it was run at, and of HDBSCAN (with and
+   without its noise points);
+5. rows without a label: how many files each stage carried without one.
 
-Scores and counts are computed from the CSVs themselves; only the silhouettes, which depend on
-what each script clustered (the spectral one scores its 2-D embedding), are read from the logs.
+Which labels a clustering used (the MLLM's before the review, as published, or the reviewed ones)
+is read from its sentence embeddings' record.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import io
 import math
 import os
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from . import cli, formats, hitl
-from .clap import clap_summary
+from . import formats, records
 from .errors import UserError
 
 SCORES = "top_label_scores.csv"
 SCORES_WITH_ANNOTATIONS = "top_label_scores_with_annotations.csv"
-ANNOTATIONS = "human_annotations.csv"
+BOOST = "score_boost.txt"
 TEXT_LABELS = "text_labels.csv"
+ST_NPY = "st.npy"
 SWEEP_CSV = Path("sweep") / "sweep.csv"
 SWEEP_IDS = Path("sweep") / "cluster_ids.csv"
-ST_NPY = "st.npy"
-#: the folder suffix of a clustering of the reviewed labels (auditoryhum_tests.sh --cluster_labels reviewed)
-REVIEWED_SUFFIX = ".reviewed"
 COMPARE_DIR = "compare"
-#: compare/<name>_k<k>.csv as the recipe names the k-algorithms' outputs, in table order
-K_ALGORITHMS = {"ag": "Ward agglomerative", "kmeans": "k-means", "spectral": "spectral + k-means"}
-HDBSCAN = "hdbscan"
+#: the fixed-k scripts as the recipe names their outputs (compare/<name>_k<k>.csv), in table order
+K_ALGORITHMS = {"cluster_ag.py": "Ward agglomerative", "cluster_kmeans.py": "k-means",
+                "cluster_spectral.py": "spectral + k-means"}
+HDBSCAN = "hdbscan.csv"
+REVIEWED_SUFFIX = ".reviewed"
 MISSING = "—"
 
 
+def results_of(path: Path) -> dict | None:
+    """The results a finished run recorded for ``path``; None without a record."""
+    data = records.read_record(path, check_output=False)
+    return data.get("results", {}) if data else None
+
+
+def result(path: Path, key: str):
+    found = results_of(path)
+    return None if found is None else found.get(key)
+
+
 # ----------------------------------------------------------------------------------------------
-# reading the experiment folder
+# the experiment folder
 
 
 @dataclass(frozen=True, order=True)
@@ -98,9 +96,72 @@ class Run:
     def key(self) -> list[str]:
         return [self.dataset, self.mllm, self.clap]
 
-    def clusterings(self) -> list[Path]:
-        """Sentence-transformer folders that hold a sweep."""
-        return sorted(path.parent.parent for path in self.folder.glob(f"*/{SWEEP_CSV}"))
+    @property
+    def clap_npy(self) -> Path:
+        return self.folder.parent.parent / "clap" / self.clap / "clap.npy"
+
+    @property
+    def text_labels(self) -> Path:
+        return self.folder.parent / TEXT_LABELS
+
+    def clusterings(self) -> list["Clustering"]:
+        """The sentence-transformer folders that hold a finished sweep."""
+        return [Clustering(self, path.parent.parent) for path in sorted(self.folder.glob(f"*/{SWEEP_CSV}"))]
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """One sentence-transformer folder of a run: its embeddings, sweep and compared partitions."""
+
+    run: Run
+    folder: Path  # exp/<dataset>/<mllm>/<clap>/<st>[.reviewed]
+
+    @functools.cached_property
+    def st_record(self) -> dict:
+        return records.read_record(self.folder / ST_NPY, check_output=False) or {}
+
+    @functools.cached_property
+    def sweep_results(self) -> dict:
+        return results_of(self.folder / SWEEP_CSV) or {}
+
+    @property
+    def labels(self) -> str:
+        """Which best labels were embedded: "reviewed" (the scores after the review) or "MLLM"."""
+        label_csv = next((item.get("path", "") for item in self.st_record.get("inputs", [])
+                          if item.get("flag") == "--label_csv"), "")
+        return "reviewed" if Path(label_csv).name == SCORES_WITH_ANNOTATIONS else "MLLM" if label_csv else MISSING
+
+    @property
+    def sentence_model(self) -> str:
+        """The recipe names the folder after the model (``.reviewed`` added for the reviewed labels)."""
+        return self.folder.name.removesuffix(REVIEWED_SUFFIX)
+
+    @property
+    def key(self) -> list[str]:
+        return self.run.key + [self.sentence_model, self.labels]
+
+    @property
+    def title(self) -> str:
+        return " / ".join(self.key)
+
+    @property
+    def unique_labels(self) -> int | None:
+        """U: the distinct labels that were embedded."""
+        return self.st_record.get("results", {}).get("distinct_labels")
+
+    @property
+    def chosen_k(self) -> int | None:
+        return self.sweep_results.get("chosen_k")
+
+    def compared(self) -> list[tuple[str, dict]]:
+        """(algorithm, results) of every fixed-k partition under compare/, by algorithm then k."""
+        found = []
+        for path in (self.folder / COMPARE_DIR).glob("*_k*.csv"):
+            data = records.read_record(path, check_output=False)
+            if data and data.get("script") in K_ALGORITHMS:
+                found.append((K_ALGORITHMS[data["script"]], data.get("results", {})))
+        order = list(K_ALGORITHMS.values())
+        return sorted(found, key=lambda item: (order.index(item[0]), item[1].get("n_clusters", 0)))
 
 
 def find_runs(exp_dir: Path) -> list[Run]:
@@ -109,70 +170,6 @@ def find_runs(exp_dir: Path) -> list[Run]:
         raise UserError(f"{exp_dir}: no results found (expected {exp_dir}/<dataset>/<mllm>/<clap>/{SCORES}, "
                         "written by the recipe's scoring stage)")
     return runs
-
-
-def unique_label_count(scores_csv: formats.PathLike) -> int:
-    """U: the number of distinct non-empty best labels in a top-label scores CSV."""
-    return len({row.label for row in formats.read_scores_csv(scores_csv) if row.label})
-
-
-@dataclass(frozen=True)
-class Sweep:
-    k: np.ndarray
-    silhouette: np.ndarray
-    adjusted: np.ndarray
-
-    @property
-    def best_k(self) -> int:
-        """The k maximising S_adj (the smallest such k on a tie)."""
-        return int(self.k[int(np.nanargmax(self.adjusted))])
-
-    @property
-    def penalty(self) -> float:
-        """λ of S_adj(k) = S(k) - λ·k, read back from the curve."""
-        return float(np.nanmedian((self.silhouette - self.adjusted) / self.k))
-
-
-def read_sweep(path: Path) -> Sweep:
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            records = list(csv.DictReader(handle))
-        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])]
-                           for r in records], dtype=np.float64)
-    except FileNotFoundError:
-        raise UserError(f"{path}: sweep CSV not found") from None
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{path}: expected a header k,silhouette,adjusted_silhouette and numbers below it") from None
-    if values.size == 0:
-        raise UserError(f"{path}: the sweep CSV has no rows")
-    return Sweep(values[:, 0].astype(np.int64), values[:, 1], values[:, 2])
-
-
-def _log_text(output: Path) -> str | None:
-    log = output.with_name(output.name + ".log")
-    return log.read_text(encoding="utf-8", errors="replace") if log.exists() else None
-
-
-def chosen_k(sweep_csv: Path, sweep: Sweep) -> int:
-    """The k cluster_sweep.py printed (``Chosen k: <k>``), else the maximum of S_adj."""
-    match = re.search(r"Chosen k: (\d+)", _log_text(sweep_csv) or "")
-    return int(match.group(1)) if match else sweep.best_k
-
-
-def printed_silhouette(output: Path, prefix: str = "Silhouette Score") -> float | None:
-    """The ``<prefix> <s>`` line a cluster_* script printed; None when missing or undefined."""
-    match = re.search(rf"^{prefix} (\S+)\s*$", _log_text(output) or "", re.MULTILINE)
-    if not match:
-        return None
-    try:
-        return float(match.group(1))
-    except ValueError:
-        return None
-
-
-def hdbscan_cluster_count(output: Path) -> int | None:
-    match = re.search(r"HDBSCAN found (\d+) cluster", _log_text(output) or "")
-    return int(match.group(1)) if match else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,30 +185,33 @@ class Table:
     rows: list[list[str]]
 
 
-def fmt(value: float | None, digits: int = 4) -> str:
+def fmt(value, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
     return f"{value:.{digits}f}"
+
+
+RUN_KEY = ["dataset", "MLLM", "CLAP model"]
+CLUSTERING_KEY = RUN_KEY + ["sentence model", "labels"]
 
 
 def alignment_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        scores = [row.score for row in formats.read_scores_csv(run.folder / SCORES)]
-        mean, lowest = clap_summary(scores)
-        after = run.folder / SCORES_WITH_ANNOTATIONS
-        mean_after, lowest_after = (clap_summary([r.score for r in formats.read_scores_csv(after)])
-                                    if after.exists() else (None, None))
-        scored = sum(not math.isnan(score) for score in scores)
-        rows.append(run.key + [str(len(scores)), str(scored), fmt(mean), fmt(lowest), fmt(mean_after),
-                               fmt(lowest_after)])
+        before = results_of(run.folder / SCORES) or {}
+        after = results_of(run.folder / SCORES_WITH_ANNOTATIONS) or {}
+        rows.append(run.key + [fmt(before.get("rows_written")), fmt(before.get("scored_rows")),
+                               fmt(before.get("mean_clap_score")), fmt(before.get("mean_clap_score_lowest_1pct")),
+                               fmt(after.get("mean_clap_score")), fmt(after.get("mean_clap_score_lowest_1pct"))])
     return Table(
         "alignment", "Label alignment (CLAP)",
-        "µc: mean best-label CLAP score over all files; µ1%: mean over the lowest 1 % of files (at "
+        "µc: mean best-label CLAP score over the scored files; µ1%: mean over the lowest 1 % of them (at "
         "least one). Before: the MLLM's labels; after: with the human annotations merged in.",
-        ["dataset", "MLLM", "CLAP model", "files", "scored", "µc", "µ1%", "µc after HITL", "µ1% after HITL"],
+        RUN_KEY + ["files", "scored", "µc", "µ1%", "µc after HITL", "µ1% after HITL"],
         rows,
     )
 
@@ -219,87 +219,32 @@ def alignment_table(runs: list[Run]) -> Table:
 def boost_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        annotations = run.folder.parent / ANNOTATIONS
-        after = run.folder / SCORES_WITH_ANNOTATIONS
-        if not (annotations.exists() and after.exists()):
-            rows.append(run.key + [MISSING] * 4)
-            continue
-        boost = hitl.score_boost(*hitl.load_boost_inputs(run.folder / SCORES, after, annotations))
-        rows.append(run.key + [str(boost.annotated_rows), fmt(boost.mean_before), fmt(boost.mean_after),
-                               fmt(boost.boost)])
+        boost = results_of(run.folder / BOOST) or {}
+        rows.append(run.key + [fmt(boost.get("annotated_rows")), fmt(boost.get("mean_before")),
+                               fmt(boost.get("mean_after")), fmt(boost.get("boost"))])
     return Table(
         "hitl_boost", "HITL boost",
         "Mean CLAP score of the rows a human annotated, with the MLLM label (before) and with the "
         "annotation merged in (after), as util_score_boost.py computes it (rows with no score left out).",
-        ["dataset", "MLLM", "CLAP model", "annotated rows", "before", "after", "boost"],
+        RUN_KEY + ["annotated rows", "before", "after", "boost"],
         rows,
     )
-
-
-@dataclass(frozen=True)
-class Clustering:
-    """One sentence-transformer folder of a run: its sweep and the k values compared."""
-
-    run: Run
-    folder: Path  # exp/<dataset>/<mllm>/<clap>/<st>[.reviewed]
-    sweep: Sweep
-    chosen_k: int
-
-    @functools.cached_property
-    def unique_labels(self) -> int:
-        """U of the clustered labels."""
-        return unique_label_count(self.scores_csv)
-
-    @property
-    def reviewed(self) -> bool:
-        """Clusters of the reviewed labels (else of the MLLM's, before the review)."""
-        return self.folder.name.endswith(REVIEWED_SUFFIX)
-
-    @property
-    def scores_csv(self) -> Path:
-        return self.run.folder / (SCORES_WITH_ANNOTATIONS if self.reviewed else SCORES)
-
-    @property
-    def key(self) -> list[str]:
-        st = self.folder.name.removesuffix(REVIEWED_SUFFIX)
-        return self.run.key + [st, "reviewed" if self.reviewed else "MLLM"]
-
-    @property
-    def title(self) -> str:
-        return " / ".join(self.key)
-
-    def compared(self, algorithm: str) -> list[int]:
-        """The k values ``algorithm`` was run at (compare/<algorithm>_k<k>.csv), ascending."""
-        found = (re.fullmatch(rf"{algorithm}_k(\d+)\.csv(?:\.log)?", path.name)
-                 for path in (self.folder / COMPARE_DIR).glob(f"{algorithm}_k*"))
-        return sorted({int(match.group(1)) for match in found if match})
-
-
-CLUSTERING_KEY = ["dataset", "MLLM", "CLAP model", "sentence model", "labels"]
-
-
-def find_clusterings(runs: list[Run]) -> list[Clustering]:
-    found = []
-    for run in runs:
-        for folder in run.clusterings():
-            sweep = read_sweep(folder / SWEEP_CSV)
-            found.append(Clustering(run, folder, sweep, chosen_k(folder / SWEEP_CSV, sweep)))
-    return found
 
 
 def k_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
-        n_files = len(formats.read_scores_csv(c.run.folder / SCORES))
-        rows.append(c.key + [str(n_files), str(c.unique_labels), str(c.chosen_k),
-                             f"{100 * c.chosen_k / c.unique_labels:.1f} %" if c.unique_labels else MISSING,
-                             fmt(c.sweep.penalty, 6)])
+        chosen, unique = c.chosen_k, c.unique_labels
+        share = f"{100 * chosen / unique:.1f} %" if chosen and unique else MISSING
+        rows.append(c.key + [fmt(c.st_record.get("results", {}).get("rows_written")), fmt(unique), fmt(chosen),
+                             share, fmt(c.sweep_results.get("penalty"), 6),
+                             fmt(c.sweep_results.get("silhouette_at_chosen_k"))])
     return Table(
         "chosen_k", "Number of clusters",
         "U: distinct best labels of the clustered rows; chosen k: the maximum of the adjusted silhouette "
-        "S_adj(k) = S(k) - λ·k over the Ward sweep. Labels: the MLLM's before the review (as published) or "
-        "the reviewed ones.",
-        CLUSTERING_KEY + ["files", "U", "chosen k", "k / U", "λ"],
+        "S_adj(k) = S(k) - λ·k over the Ward sweep; S: the plain silhouette there. Labels: the MLLM's before "
+        "the review (as published) or the reviewed ones.",
+        CLUSTERING_KEY + ["files", "U", "chosen k", "k / U", "λ", "S at chosen k"],
         rows,
     )
 
@@ -307,11 +252,10 @@ def k_table(clusterings: list[Clustering]) -> Table:
 def silhouette_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
-        for name, title in K_ALGORITHMS.items():
-            for k in c.compared(name):
-                which = ", ".join(what for what, value in (("chosen", c.chosen_k), ("U", c.unique_labels)) if k == value)
-                rows.append(c.key + [title, str(k), which,
-                                     fmt(printed_silhouette(c.folder / COMPARE_DIR / f"{name}_k{k}.csv"))])
+        for title, found in c.compared():
+            k = found.get("n_clusters")
+            which = ", ".join(what for what, value in (("chosen", c.chosen_k), ("U", c.unique_labels)) if k == value)
+            rows.append(c.key + [title, fmt(k), which, fmt(found.get("silhouette"))])
     return Table(
         "silhouette", "Silhouette by clustering algorithm",
         "At every k the algorithms were run at: the chosen k and the recipe's --compare_k (2 and U by "
@@ -325,54 +269,39 @@ def silhouette_table(clusterings: list[Clustering]) -> Table:
 def hdbscan_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
-        output = c.folder / COMPARE_DIR / f"{HDBSCAN}.csv"
-        rows.append(c.key + [fmt(hdbscan_cluster_count(output)), fmt(printed_silhouette(output)),
-                             fmt(printed_silhouette(output, "Silhouette Score without noise"))])
+        found = results_of(c.folder / COMPARE_DIR / HDBSCAN) or {}
+        rows.append(c.key + [fmt(found.get("clusters_found")), fmt(found.get("noise_points")),
+                             fmt(found.get("silhouette")), fmt(found.get("silhouette_without_noise"))])
     return Table(
         "hdbscan", "HDBSCAN",
         "HDBSCAN chooses its own number of clusters. Silhouette: as published, the noise points (id -1) "
         "count as one more group; without noise: the clustered points alone.",
-        CLUSTERING_KEY + ["clusters found", "silhouette", "silhouette without noise"],
+        CLUSTERING_KEY + ["clusters found", "noise points", "silhouette", "silhouette without noise"],
         rows,
     )
 
 
-def count_blank_lines(path: Path) -> int | None:
-    return sum(not line.strip() for line in formats.read_labels_csv(path)) if path.exists() else None
-
-
-def count_unscored(path: Path) -> int | None:
-    return sum(not row.label for row in formats.read_scores_csv(path)) if path.exists() else None
-
-
-def count_nan_rows(path: Path) -> int | None:
-    return int((~np.isfinite(formats.load_npy(path)).all(axis=1)).sum()) if path.exists() else None
-
-
-def count_unclustered(path: Path) -> int | None:
-    return int((formats.read_cluster_ids(path) == formats.NO_CLUSTER).sum()) if path.exists() else None
-
-
 def unlabelled_table(runs: list[Run], clusterings: list[Clustering]) -> Table:
     rows = []
-    for c in [*clusterings, *(run for run in runs if not any(c.run == run for c in clusterings))]:
-        run, folder = (c.run, c.folder) if isinstance(c, Clustering) else (c, None)
-        clap_npy = run.folder.parent.parent / "clap" / run.clap / "clap.npy"
-        counts = [
-            count_blank_lines(run.folder.parent / TEXT_LABELS),
-            count_nan_rows(clap_npy),
-            count_unscored(run.folder / SCORES),
-            count_unscored(run.folder / SCORES_WITH_ANNOTATIONS),
-            count_nan_rows(folder / ST_NPY) if folder else None,
-            count_unclustered(folder / SWEEP_IDS) if folder else None,
-        ]
-        key = c.key if isinstance(c, Clustering) else run.key + [MISSING, MISSING]
-        rows.append(key + [str(len(formats.read_scores_csv(run.folder / SCORES)))] + [fmt(n) for n in counts])
+    for run in runs:
+        mine = [c for c in clusterings if c.run == run] or [None]
+        for c in mine:
+            key = c.key if c else run.key + [MISSING, MISSING]
+            counts = [
+                result(run.text_labels, "rows_without_a_label"),
+                result(run.clap_npy, "nan_rows"),
+                result(run.folder / SCORES, "rows_without_a_label"),
+                result(run.folder / SCORES_WITH_ANNOTATIONS, "rows_without_a_label"),
+                result(c.folder / ST_NPY, "rows_without_a_label") if c else None,
+                result(c.folder / SWEEP_IDS, "rows_without_a_label") if c else None,
+            ]
+            rows.append(key + [fmt(result(run.folder / SCORES, "rows_written"))] + [fmt(n) for n in counts])
     return Table(
         "unlabelled", "Rows without a label",
-        "How many files each stage carried without a label: a blank MLLM answer, an unreadable recording "
-        "(its CLAP row is NaN), or an answer with no English label. They stay in every file as blank or "
-        f"NaN rows, are left out of µc, µ1% and the silhouettes, and get cluster id -1. {MISSING}: not run.",
+        "How many files each stage carried without a label: a blank or failed MLLM answer, an unreadable "
+        "recording (its CLAP row is NaN), or an answer with no English label. They stay in every file as blank "
+        f"or NaN rows, are left out of µc, µ1% and the silhouettes, and get cluster id -1. {MISSING}: not run "
+        "(or not recorded: labels copied from the published data).",
         CLUSTERING_KEY + ["files", "blank MLLM lines", "unreadable audio", "unscored", "unscored after HITL",
                           "NaN sentence rows", "cluster id -1"],
         rows,
@@ -399,33 +328,33 @@ def table_csv(table: Table) -> str:
 
 def plot_sweeps(clusterings: list[Clustering], png: Path) -> None:
     """S(k) and S_adj(k) of every sweep, one panel each, side by side (3 to a row)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     columns = min(3, len(clusterings))
     rows = math.ceil(len(clusterings) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.6 * rows), squeeze=False)
+    fig = Figure(figsize=(5 * columns, 3.6 * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax, c in zip(axes.flat, clusterings):
-        ax.plot(c.sweep.k, c.sweep.silhouette, label="S(k)")
-        ax.plot(c.sweep.k, c.sweep.adjusted, label="S_adj(k)")
-        ax.axvline(c.chosen_k, color="grey", linestyle="--", label=f"chosen k = {c.chosen_k}")
+        curve = formats.read_sweep_csv(c.folder / SWEEP_CSV)
+        ax.plot(curve.k, curve.silhouette, label="S(k)")
+        ax.plot(curve.k, curve.adjusted, label="S_adj(k)")
+        if c.chosen_k is not None:
+            ax.axvline(c.chosen_k, color="grey", linestyle="--", label=f"chosen k = {c.chosen_k}")
         ax.set_title(c.title, fontsize=9)
         ax.set_xlabel("k")
         ax.set_ylabel("silhouette")
         ax.legend(fontsize=8)
     for ax in axes.flat[len(clusterings):]:
         ax.axis("off")
-    fig.tight_layout()
     with formats.atomic_open(png, "wb") as handle:
         fig.savefig(handle, format="png", dpi=100)
-    plt.close(fig)
 
 
 def build_tables(exp_dir: Path) -> tuple[list[Table], list[Clustering]]:
     runs = find_runs(exp_dir)
-    clusterings = find_clusterings(runs)
+    clusterings = [c for run in runs for c in run.clusterings()]
     tables = [alignment_table(runs), boost_table(runs), k_table(clusterings), silhouette_table(clusterings),
               hdbscan_table(clusterings), unlabelled_table(runs, clusterings)]
     return tables, clusterings
@@ -434,7 +363,8 @@ def build_tables(exp_dir: Path) -> tuple[list[Table], list[Clustering]]:
 def write_report(exp_dir: Path, out: Path, csv_dir: Path) -> list[Table]:
     tables, clusterings = build_tables(exp_dir)
     csv_dir.mkdir(parents=True, exist_ok=True)
-    parts = [f"# AuditoryHuM results\n\nCollected from `{exp_dir}` by `python -m auditoryhum.report`."]
+    parts = [f"# AuditoryHuM results\n\nCollected from `{exp_dir}` by `python -m auditoryhum.scripts.report`, "
+             "from the run records beside every result."]
     for table in tables:
         csv_path = csv_dir / f"{table.name}.csv"
         formats.write_text_atomic(csv_path, table_csv(table))
@@ -447,35 +377,3 @@ def write_report(exp_dir: Path, out: Path, csv_dir: Path) -> list[Table]:
                      f"chosen k.\n\n![S(k) and S_adj(k)]({Path(os.path.relpath(png, out.parent)).as_posix()})")
     formats.write_text_atomic(out, "\n\n".join(parts) + "\n")
     return tables
-
-
-def get_parser() -> argparse.ArgumentParser:
-    parser = cli.make_parser(
-        "python -m auditoryhum.report",
-        "Collect every dataset x MLLM x CLAP model result of a recipe run (auditoryhum_tests.sh) into "
-        "the paper's tables: label alignment (µc, µ1%), HITL boost, chosen k and U, silhouette per "
-        "clustering algorithm; markdown plus one CSV per table, and the S(k)/S_adj(k) curves side by side.",
-        "python -m auditoryhum.report --exp_dir exp --out exp/report.md",
-    )
-    parser.add_argument("--exp_dir", default="exp", help="the recipe's experiment folder")
-    parser.add_argument("--out", default=None, help="markdown report to write (default: <exp_dir>/report.md)")
-    parser.add_argument("--csv_dir", default=None,
-                        help="folder for the tables as CSV and the sweep plot (default: report/ beside --out)")
-    return parser
-
-
-@cli.entry_point
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    exp_dir = Path(args.exp_dir)
-    if not exp_dir.is_dir():
-        raise UserError(f"--exp_dir={exp_dir}: folder not found (run the recipe first)")
-    out = Path(args.out) if args.out else exp_dir / "report.md"
-    csv_dir = Path(args.csv_dir) if args.csv_dir else out.parent / "report"
-    tables = write_report(exp_dir, out, csv_dir)
-    print(f"report written to {out} ({len(tables)} tables, CSVs in {csv_dir})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,13 +5,19 @@ converted to a temporary file beside it, the result is decoded and checked (rate
 format, length close to the original's), and only then does it replace the original in one
 ``os.replace``. A file that fails is left byte-for-byte as it was.
 
-Temporary files are named ``.<name>.resample-XXXX.tmp``: hidden and not ending in ``.wav``, so a run
-killed half-way never leaves anything a later ``--filedir="*.wav"`` would pick up.
+Temporary files are named ``.<name>.resample-<pid>-XXXX.tmp``: hidden and not ending in ``.wav``, so a
+run killed half-way never leaves anything a later ``--filedir="*.wav"`` would pick up, and the next
+run removes those whose process is gone (:func:`remove_stale_temporaries`).
+
+A float WAV holding NaN or infinite samples is refused (left as it is): ffmpeg would turn them into
+full-scale clicks, and the label and feature scripts refuse such a file anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import logging
 import os
 import shutil
 import stat
@@ -22,10 +28,14 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from .audio import AudioReadError, audio_info
-from .errors import UserError
+from .errors import UserError, one_line
+
+log = logging.getLogger(__name__)
+TEMP_MARK = ".resample-"
 
 # ffmpeg sample_fmt -> (the PCM codec the WAV muxer needs for it, the subtype soundfile reports).
 SAMPLE_FORMATS = {
@@ -80,6 +90,46 @@ def find_ffmpeg() -> str:
     return ffmpeg
 
 
+def remove_stale_temporaries(files: list[str]) -> list[str]:
+    """Remove the temporary files that killed runs left beside ``files`` (their process is gone);
+    a running conversion's own are kept. Returns what was removed."""
+    removed = []
+    for folder in sorted({os.path.dirname(path) or "." for path in files}):
+        for tmp in glob.glob(os.path.join(glob.escape(folder), f".*{TEMP_MARK}*.tmp")):
+            pid = os.path.basename(tmp).rsplit(TEMP_MARK, 1)[1].split("-", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                removed.append(tmp)
+    if removed:
+        log.info("removed %d temporary files left by interrupted runs", len(removed))
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def non_finite_samples(path: str) -> bool:
+    """True for a float WAV holding NaN or infinite samples (integer PCM cannot)."""
+    try:
+        info = sf.info(path)
+        if info.subtype not in ("FLOAT", "DOUBLE"):
+            return False
+        for block in sf.blocks(path, blocksize=1 << 16, dtype="float64", always_2d=True):
+            if not np.isfinite(block).all():
+                return True
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        return False  # not decodable by soundfile: ffmpeg decides
+    return False
+
+
 def is_in_format(path: str, target: Target) -> bool:
     """True when ``path`` is already a WAV file with the target rate, channels and sample format."""
     try:
@@ -120,13 +170,16 @@ class Converter:
             return Outcome(path, Status.FAILED, "cancelled")
         if not path.lower().endswith(".wav"):
             return Outcome(path, Status.FAILED, "not a .wav file (the converted file is WAV, written in place)")
+        if non_finite_samples(path):
+            return Outcome(path, Status.FAILED, "holds NaN or infinite samples (ffmpeg would write them as "
+                           "full-scale clicks); fix or drop the file")
         if is_in_format(path, self.target):
             return Outcome(path, Status.ALREADY_IN_FORMAT)
         original_duration = source_duration(path, self.ffmpeg)
         if original_duration is None:
             return Outcome(path, Status.FAILED, "cannot decode the file")
         folder, name = os.path.split(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.resample-", suffix=".tmp", dir=folder or ".")
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=folder or ".")
         os.close(fd)
         try:
             error = self._run_ffmpeg(path, tmp) or self._check_result(tmp, original_duration)
@@ -159,7 +212,8 @@ class Converter:
         if self._cancelled.is_set():
             return "cancelled"
         if process.returncode != 0:
-            return f"ffmpeg failed: {_last_line(stderr) or f'exit status {process.returncode}'}"
+            cause = one_line(stderr, last=True) if stderr.strip() else f"exit status {process.returncode}"
+            return f"ffmpeg failed: {cause}"
         return ""
 
     def _check_result(self, tmp: str, original_duration: float) -> str:
@@ -202,8 +256,3 @@ def source_duration(path: str, ffmpeg: str) -> float | None:
     except ValueError:
         return None
     return duration if result.returncode == 0 and duration > 0 else None
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""

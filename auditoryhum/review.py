@@ -15,7 +15,7 @@ MLLM's label. This module does the bookkeeping around that person:
    (exit 2) and says so.
 2. The reviewer fills in the annotation column (any spreadsheet will do) and re-runs the command,
    which writes the annotations CSV: one line per file, the note on the reviewed rows, blank
-   elsewhere (SPEC §4).
+   elsewhere (docs/method.md §8).
 
 ``--simulate_from_filenames`` fills the sheet from each file's name instead of a person
 (``lincity_TraficHigh1.wav`` -> ``trafic high``): a stand-in annotator for the example data, whose

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import formats
 from .errors import UserError
-from .records import check_same_files, recorded_files
+from .records import check_same_files
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +41,14 @@ def shard_folder(output: str | Path) -> Path:
     return output.with_name(output.name + ".shards")
 
 
-def finished_output(output: str | Path, names: Sequence[str], kind: str) -> bool:
-    """True when ``output`` is a finished output of these files (its row count, and the file list
-    of its run record where it has one); a record naming other files stops with one line."""
+def finished_labels(output: str | Path, names: Sequence[str], recorded: Sequence[str] | None) -> bool:
+    """True when ``output`` is a finished labels CSV of these files: a line for each, and the file
+    list of its run record (``recorded``, where it has one) is theirs - another list stops with one
+    line."""
     output = Path(output)
-    if not output.is_file():
+    if not output.is_file() or len(formats.read_labels_csv(output)) != len(names):
         return False
-    if kind == LABELS:
-        rows = len(formats.read_labels_csv(output))
-    else:
-        try:
-            rows = np.load(output, mmap_mode="r", allow_pickle=False).shape[0]
-        except (ValueError, OSError, EOFError, IndexError):
-            return False
-    if rows != len(names):
-        return False
-    check_same_files(f"{output} (a finished output)", recorded_files(output), "the files of --filedir", names)
+    check_same_files(f"{output} (a finished output)", recorded, "the files of --filedir", names)
     return True
 
 

@@ -19,9 +19,7 @@ an embedding, and is drawn in grey and listed after the clusters.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 import math
 import os
@@ -32,7 +30,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from . import formats
+from . import formats, records
 from .errors import UserError
 
 #: Labels shown in a cluster's distribution; the rest are counted.
@@ -100,31 +98,17 @@ class Taxonomy:
 
 
 def read_composite_labels(path: formats.PathLike) -> dict[int, str]:
-    """cluster -> composite label, from composite_labels.py's CSV (cluster,n_samples,composite_label,top_labels)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{path}: composite labels CSV not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: cannot read the composite labels CSV ({err})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not {"cluster", "composite_label"} <= set(reader.fieldnames or []):
-        raise UserError(f"{path}: expected a header with cluster and composite_label (composite_labels.py writes it)")
-    labels = {}
-    for line_no, record in enumerate(reader, start=2):
-        try:
-            labels[int(record["cluster"])] = (record["composite_label"] or "").strip()
-        except (TypeError, ValueError):
-            raise UserError(f"{path}: line {line_no}: cluster {record['cluster']!r} is not an integer") from None
-    return labels
+    """cluster -> composite label, from composite_labels.py's CSV."""
+    return {row.cluster: row.composite_label for row in formats.read_composite_csv(path)}
 
 
 def read_sweep(path: formats.PathLike) -> Sweep:
-    """The k sweep of cluster_sweep.py; the chosen k maximises S_adj (the smallest such k)."""
-    from .report import read_sweep as read_sweep_csv
-
-    sweep = read_sweep_csv(Path(path))
-    return Sweep(sweep.k.tolist(), sweep.silhouette.tolist(), sweep.adjusted.tolist(), sweep.best_k)
+    """The k sweep of cluster_sweep.py, with the k its run record says it chose (else the maximum
+    of S_adj, the smallest such k, as it chooses)."""
+    curve = formats.read_sweep_csv(path)
+    record = records.read_record(path, check_output=False)
+    chosen = (record or {}).get("results", {}).get("chosen_k") or curve.best_k
+    return Sweep(curve.k.tolist(), curve.silhouette.tolist(), curve.adjusted.tolist(), int(chosen))
 
 
 def relative_audio_url(audio_path: str, page_folder: Path) -> str:

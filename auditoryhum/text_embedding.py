@@ -1,7 +1,7 @@
 """Label embeddings: each distinct label is embedded once and its vector copied to every row.
 
 Many files share a best label, and the clustering counts on rows with the same label being the
-*same* point (SPEC §3, choosing k); embedding each distinct label once makes them bit-identical
+*same* point (docs/method.md §6, choosing k); embedding each distinct label once makes them bit-identical
 whatever the batch composition, and saves the repeated work. Rows with an empty label (a file
 that had no usable label) stay NaN rather than getting the embedding of the empty string, which
 would place all of them at one made-up point and form a spurious cluster.

@@ -1,6 +1,6 @@
 """t-SNE scatter plots of clustered embeddings, with the 2-D coordinates cached on disk.
 
-t-SNE parameters (SPEC §3): 2 components, perplexity 35, early exaggeration 12, learning rate
+t-SNE parameters (docs/method.md §5): 2 components, perplexity 35, early exaggeration 12, learning rate
 "auto", max_iter 500, n_iter_without_progress 100, euclidean, random init, seed 100. Perplexity
 must stay below the number of rows, so tiny inputs use n - 1 (with a warning).
 
@@ -55,7 +55,7 @@ def cache_folder() -> Path:
 
 
 def tsne_params(n_rows: int) -> dict:
-    """The SPEC parameters, perplexity clamped below the number of rows."""
+    """The published parameters, perplexity clamped below the number of rows."""
     params = dict(TSNE_PARAMS)
     if params["perplexity"] >= n_rows:
         log.warning("only %d rows: t-SNE perplexity %d instead of %g (it must be below the row count)",

@@ -58,7 +58,7 @@ from auditoryhum.errors import UserError  # noqa: E402
 from auditoryhum.labelling import label_files  # noqa: E402
 from auditoryhum.runtime import CUDA_4BIT, Runtime  # noqa: E402
 
-DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # python -m auditoryhum.example_data puts them there
+DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # python -m auditoryhum.scripts.example_data puts them there
 SEED = 100
 #: written into a --checkpoint_dir this script built, so a later run reuses it and nothing else
 CHECKPOINT_MARKER = ".bench_mllm_checkpoint"
@@ -230,7 +230,7 @@ def pick_files(args, scratch: Path) -> list[str]:
     try:
         files = list_audio_files(args.filedir)
     except UserError as err:
-        raise UserError(f"{err}; fetch the example recordings with `python -m auditoryhum.example_data "
+        raise UserError(f"{err}; fetch the example recordings with `python -m auditoryhum.scripts.example_data "
                         "--out example/audio`, pass your own glob, or use --synthetic N") from None
     return files[: args.clips]
 
@@ -339,7 +339,7 @@ def get_parser():
 
     audio = parser.add_argument_group("audio")
     audio.add_argument("--filedir", default=DEFAULT_FILEDIR,
-                       help="glob of the audio files (python -m auditoryhum.example_data --out example/audio "
+                       help="glob of the audio files (python -m auditoryhum.scripts.example_data --out example/audio "
                        "fetches the default)")
     audio.add_argument("--clips", type=int, default=16, help="at most this many files of --filedir (sorted order)")
     audio.add_argument("--synthetic", type=int, default=0, metavar="N",

@@ -21,9 +21,13 @@ import soundfile as sf
 
 def pytest_configure(config):
     import torch
+    from transformers.utils import logging as transformers_logging
 
     # pytest -n 2 runs one worker per core; more threads per worker only oversubscribe.
     torch.set_num_threads(1)
+    # transformers gives its logger a handler on the stderr of the moment it first logs; made now,
+    # that is the session's stderr, not the stream of whichever test came first (closed after it).
+    transformers_logging.get_logger("transformers")
 
 
 def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1,
@@ -34,6 +38,13 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float 
     data = np.stack([signal] * channels, axis=1) if channels > 1 else signal
     sf.write(path, data.astype(np.float32), rate, subtype=subtype)
     return path
+
+
+def error_line(err: str) -> str:
+    """The one ``error: ...`` line a script printed for bad input (warnings may come before it)."""
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0] + "\n"
 
 
 @pytest.fixture

@@ -226,3 +226,24 @@ def test_features_clap_text_clap_npy_from_another_model_is_one_line_exit_2(tiny_
     error = _error_line(capsys.readouterr().err)
     assert status == 2 and str(clap_npy) in error and "512" in error and "32" in error
     assert not (tmp_path / "top.csv").exists()
+
+
+def test_features_clap_resume_of_a_finished_output_does_not_load_the_model(tiny_checkpoint, wav_dir, tmp_path,
+                                                                          monkeypatch, capsys):
+    out = tmp_path / "clap.npy"
+    args = [f"--filedir={wav_dir / '*.wav'}", f"--clap_model={tiny_checkpoint('clap')}", f"--clap_npy={out}",
+            "--device=cpu"]
+    assert features_clap.main(args) == 0
+    before, record = out.read_bytes(), (tmp_path / "clap.npy.run.json").read_text()
+
+    def no_model(*_, **__):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(features_clap, "load_clap", no_model)
+    assert features_clap.main([*args, "--resume"]) == 0
+    assert "Nothing left to do" in capsys.readouterr().out
+    assert out.read_bytes() == before and (tmp_path / "clap.npy.run.json").read_text() == record
+    # a file changed since: the output is made again (here: the model is needed)
+    shutil.copy(wav_dir / "a.wav", wav_dir / "e.wav")
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        features_clap.main([*args, "--resume"])

@@ -1,4 +1,4 @@
-"""Every SPEC §2 script exists as a top-level wrapper, a console command and an in-process
+"""Every published script exists as a top-level wrapper, a console command and an in-process
 ``main``, and its --help lists the upstream flags and ends with a copy-paste example."""
 
 import importlib

@@ -7,6 +7,7 @@ import sklearn.manifold
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.manifold import TSNE, SpectralEmbedding
 from sklearn.metrics import silhouette_score
+from conftest import error_line
 
 from auditoryhum import formats, tsne
 from auditoryhum.scripts import cluster_ag, cluster_hdbscan, cluster_kmeans, cluster_spectral
@@ -23,7 +24,7 @@ def tsne_cache(tmp_path, monkeypatch):
 
 def blobs(n_blobs=4, per_blob=10, dim=8, seed=0, outliers=0):
     """Well separated Gaussian blobs (41 rows by default: above the 30 spectral neighbours and
-    the t-SNE perplexity of 35, so the SPEC parameters apply unchanged)."""
+    the t-SNE perplexity of 35, so the published parameters apply unchanged)."""
     rng = np.random.default_rng(seed)
     parts = [rng.normal(size=(per_blob, dim)) * 0.3 + rng.normal(size=dim) * 5 for _ in range(n_blobs)]
     parts.append(rng.normal(size=(outliers, dim)) * 20)
@@ -241,6 +242,7 @@ def test_bad_input_is_one_error_line_and_exit_2(script, write, extra, message, t
     status, out, err = run(script, ["--cluster_npy", npy, "--label_csv", tmp_path / "ids.csv",
                                     "--png_plot", tmp_path / "p.png", *extra], capsys)
     assert status == 2
-    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    err = error_line(err)
+    assert message in err
     assert message.startswith("--") or "bad.npy" in err  # names the flag or the file
     assert not (tmp_path / "ids.csv").exists() and not (tmp_path / "p.png").exists()

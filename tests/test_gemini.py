@@ -10,7 +10,8 @@ from fake_gemini_server import FakeGemini, default_reply
 from google.genai import errors as genai_errors
 
 from auditoryhum.errors import UserError
-from auditoryhum.gemini import GeminiStopped, RetryPolicy, classify_failure, resolve_api_key
+from auditoryhum.gemini import GeminiStopped, call_with_retries, classify_failure, resolve_api_key
+from auditoryhum.retry import RetryPolicy
 from auditoryhum.prompting import PROMPT_TEXT, clean_response
 from auditoryhum.scripts.label_google_gen_ai_cloud import main
 
@@ -204,7 +205,7 @@ def test_retry_policy_backs_off_exponentially_with_jitter_up_to_the_cap():
         raise genai_errors.ServerError(503, {"error": {"code": 503, "status": "UNAVAILABLE"}})
 
     with pytest.raises(GeminiStopped, match="failed 5 times, last with HTTP 503 UNAVAILABLE"):
-        policy.call(always_busy, "model: labelling x.wav")
+        call_with_retries(policy, always_busy, "model: labelling x.wav")
     assert len(attempts) == 5 and waits == [1.0, 2.0, 4.0, 5.0]
 
     policy.random = lambda: 0.0  # the jitter never takes more than half the backoff away
@@ -225,7 +226,7 @@ def test_retry_policy_honours_the_servers_wait_within_the_cap():
             raise answer
         return answer
 
-    assert policy.call(quota_then_ok, "x") == "ok" and waits == [12.0]
+    assert call_with_retries(policy, quota_then_ok, "x") == "ok" and waits == [12.0]
     assert policy.delay(0, wait_hint=600.0) == 30.0
     busy = genai_errors.ServerError(503, {}, response=SimpleNamespace(headers={"retry-after": "7"}))
     assert classify_failure(busy).wait_hint == 7.0
@@ -240,7 +241,18 @@ def test_retry_policy_does_not_retry_client_errors_or_swallow_bugs():
         raise genai_errors.ClientError(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": "no model"}})
 
     with pytest.raises(GeminiStopped, match=r"HTTP 404 NOT_FOUND \(no model\); not retried - check --genai_id"):
-        policy.call(not_found, "gemini-x: labelling a.wav")
+        call_with_retries(policy, not_found, "gemini-x: labelling a.wav")
     assert len(calls) == 1
     with pytest.raises(ZeroDivisionError):
-        policy.call(lambda: 1 / 0, "x")
+        call_with_retries(policy, lambda: 1 / 0, "x")
+
+
+def test_a_key_echoed_past_the_cut_leaves_no_part_of_it():
+    """The server's text is scrubbed before it is cut to one line: a key that straddles the cut
+    must not leave its first characters behind."""
+    key = "AIza" + "k" * 35
+    for padding in (150, 170, 195, 199):
+        echo = genai_errors.ClientError(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                                        "message": "x" * padding + f" bad key {key} here"}})
+        text = classify_failure(echo, lambda t: t.replace(key, "[API key]")).text
+        assert "AIza" not in text and "kkkk" not in text, padding

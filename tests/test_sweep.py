@@ -1,12 +1,14 @@
 """The k sweep: exactness against scikit-learn, and the cluster_sweep script."""
 
 import logging
+import re
+import tracemalloc
 
 import matplotlib.image
 import numpy as np
 import pytest
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from auditoryhum import formats, sweep
 from auditoryhum.scripts import cluster_sweep
@@ -45,10 +47,21 @@ def same_partition(a, b):
     return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
 
 
+def blobs(seed=4, n=3000, n_distinct=2000, dim=16, n_centres=40):
+    """Zipf repeats of distinct rows scattered around a few dozen centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_centres, dim)) * 4
+    distinct = (centres[rng.integers(0, n_centres, n_distinct)] + rng.normal(size=(n_distinct, dim))).astype(np.float32)
+    draws = np.concatenate([np.arange(n_distinct), np.minimum(rng.zipf(1.3, size=n - n_distinct) - 1, n_distinct - 1)])
+    return distinct[rng.permutation(draws)]
+
+
+# memory_budget=0: the silhouettes compute their distances again instead of reading the tree's copy.
+@pytest.mark.parametrize("memory_budget", [None, 0], ids=["kept distances", "recomputed distances"])
 @pytest.mark.parametrize("make_rows", [repeated_rows, all_distinct, grid_ties, ties_among_unique_rows_with_repeats])
-def test_every_k_matches_scikit_learn(make_rows):
+def test_every_k_matches_scikit_learn(make_rows, memory_budget):
     x = make_rows()
-    result = sweep.silhouette_sweep(x)
+    result = sweep.silhouette_sweep(x, memory_budget=memory_budget)
     n_distinct = len(np.unique(x, axis=0))
     assert result.n_distinct == n_distinct
     assert result.ks.tolist() == list(range(2, min(n_distinct, len(x) - 1) + 1))
@@ -57,6 +70,56 @@ def test_every_k_matches_scikit_learn(make_rows):
         ids = result.cluster_ids(k)
         assert same_partition(ids, expected), f"k={k}"
         assert abs(result.silhouette[k - 2] - silhouette_score(x, expected)) < 1e-6, f"k={k}"
+
+
+def test_two_thousand_distinct_rows_match_scikit_learn(tmp_path):
+    x = blobs()
+    kept, recomputed = (sweep.silhouette_sweep(x, memory_budget=budget) for budget in (None, 0))
+    assert kept.n_distinct == 2000 and kept.ks.tolist() == list(range(2, 2001))
+    np.testing.assert_allclose(recomputed.silhouette, kept.silhouette, rtol=0, atol=1e-8)
+    # The whole tree: scikit-learn's last U - 1 merge heights (before them, copies merge at 0).
+    full = AgglomerativeClustering(n_clusters=None, distance_threshold=0, linkage="ward").fit(x)
+    assert np.all(full.distances_[: len(x) - 2000] < 1e-5)
+    np.testing.assert_allclose(kept.tree.distances, full.distances_[len(x) - 2000 :], rtol=1e-9)
+    model = AgglomerativeClustering(linkage="ward", compute_full_tree=True, memory=str(tmp_path))  # one tree
+    for k in [*range(2, 12), *range(50, 2001, 50)]:
+        expected = model.set_params(n_clusters=k).fit_predict(x)
+        assert same_partition(kept.cluster_ids(k), expected), f"k={k}"
+        if k in (2, 10, 400, 1250, 2000):
+            assert abs(kept.silhouette[k - 2] - silhouette_score(x, expected)) < 1e-6, f"k={k}"
+
+
+def test_memory_estimate_covers_what_the_sweep_allocates():
+    x = blobs(n=2400, n_distinct=1500)
+    groups = sweep.group_identical_rows(x)
+    for keep in (False, True):
+        estimate = sweep.sweep_memory_bytes(len(x), 1500, x.shape[1], 1500, keep_distances=keep)
+        tracemalloc.start()
+        sweep.silhouette_sweep(x, groups=groups, memory_budget=None if keep else 0)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        # numpy's allocations are traced (numba's few per-thread buffers are not, and are small).
+        assert 0.6 * estimate < peak <= estimate, (keep, peak, estimate)
+    assert sweep.sweep_memory_bytes(200_000, 20_000, 384, 20_000) == pytest.approx(1.8e9, rel=0.05)
+    assert sweep.sweep_memory_bytes(500_000, 50_000, 384, 12_500, max_groups=20_000) < 2.5e9
+
+
+def test_approximate_sweep_keeps_groups_whole_and_scores_its_partitions_exactly():
+    x = blobs(n=900, n_distinct=600, dim=8)
+    result = sweep.silhouette_sweep(x, max_groups=80)
+    assert result.approximate and result.n_distinct == 600 and result.n_groups <= 80
+    assert result.ks.tolist() == list(range(2, result.n_groups + 1))
+    group_of_row = result.leaf_of_distinct[result.groups.inverse]
+    for k in (2, 7, 30, result.n_groups):
+        ids = result.cluster_ids(k)
+        assert len(np.unique(ids)) == k
+        assert all(len(np.unique(ids[group_of_row == group])) == 1 for group in range(result.n_groups))
+        assert abs(result.silhouette[k - 2] - silhouette_score(x, ids)) < 1e-6, f"k={k}"
+    exact = sweep.silhouette_sweep(x)
+    assert not exact.approximate and not sweep.silhouette_sweep(x, max_groups=600).approximate
+    assert adjusted_rand_score(exact.cluster_ids(20), result.cluster_ids(20)) > 0.8
+    with pytest.raises(ValueError, match="groups of the approximate sweep"):
+        sweep.silhouette_sweep(x, k_max=result.n_groups + 1, max_groups=80)
 
 
 def test_cluster_ids_are_numbered_in_order_of_first_row():
@@ -236,6 +299,48 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, array, extra
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
     assert "--" in message or str(npy) in err
     assert not any(path.exists() for path in paths.values())
+
+
+def test_a_sweep_beyond_the_memory_budget_stops_before_any_work_and_says_what_fits(tmp_path, capsys, monkeypatch):
+    npy = tmp_path / "st.npy"
+    np.save(npy, blobs(n=600, n_distinct=400, dim=6))
+    paths = outputs(tmp_path / "out")
+    exact = sweep.sweep_memory_bytes(600, 400, 6, 400)
+    budget = (exact + sweep.sweep_memory_bytes(600, 400, 6, 2, max_groups=2)) / 2  # only an approximate sweep fits
+    calls = []
+    monkeypatch.setattr(cluster_sweep, "silhouette_sweep", lambda *a, **k: calls.append(1))
+    status, _, err = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9), capsys)
+    assert status == 2 and err.count("\n") == 1 and not calls
+    assert not any(path.exists() for path in paths.values())
+    match = re.fullmatch(r"error: \S+st\.npy: the exact sweep of 400 distinct rows needs ~(\S+) MB, --max_memory_gb "
+                         r"allows (\S+) MB; use --approximate --max_groups (\d+)\n", err)
+    assert match, err
+    assert float(match[1]) == round(exact / 1e6, 1) and float(match[2]) == round(budget / 1e6, 1)
+    groups = int(match[3])
+    assert sweep.sweep_memory_bytes(600, 400, 6, groups, max_groups=groups) <= budget
+    assert sweep.sweep_memory_bytes(600, 400, 6, groups + 1, max_groups=groups + 1) > budget
+
+    monkeypatch.undo()
+    status, out, _ = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9, "--approximate", "--max_groups",
+                                    groups), capsys)
+    assert status == 0
+    assert f"Approximate sweep: the 400 distinct rows were reduced to {groups} k-means groups" in out
+    _, rows = read_sweep_csv(paths["sweep.csv"])
+    assert rows[-1, 0] == groups
+    status, _, err = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9, "--approximate", "--max_groups",
+                                    groups + 20), capsys)
+    assert status == 2 and f"the approximate sweep on {groups + 20} groups needs" in err
+    assert err.rstrip().endswith(f"use --max_groups {groups}")
+
+
+def test_script_approximate_range_is_checked(tmp_path, capsys):
+    npy = tmp_path / "st.npy"
+    np.save(npy, repeated_rows())
+    status, _, err = run(sweep_argv(npy, outputs(tmp_path / "out"), "--approximate", "--max_groups", 10,
+                                    "--k_max", 12), capsys)
+    assert status == 2 and "--k_max=12 is above --max_groups=10" in err
+    status, out, _ = run(sweep_argv(npy, outputs(tmp_path / "all"), "--approximate", "--max_groups", 30), capsys)
+    assert status == 0 and "Approximate" not in out  # U = 30: nothing to reduce, the sweep is exact
 
 
 def test_help_documents_the_formula_and_ends_with_an_example(capsys):

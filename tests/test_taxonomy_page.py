@@ -13,7 +13,7 @@ import pytest
 from conftest import write_tone
 
 from auditoryhum import formats, taxonomy_page
-from auditoryhum.composite import CompositeLabel, write_composite_csv
+from auditoryhum.formats import CompositeLabel, write_composite_csv
 from auditoryhum.scripts import cluster_sweep, features_st, taxonomy_report
 
 SCRIPT_LABEL = "<script>window.__pwned=1</script>"

@@ -8,7 +8,7 @@ Ward clustering (euclidean) of the embeddings is scored with the silhouette S(k)
 Why a penalty: the rows are embeddings of each file's best label, so files with the same label are
 identical points, and the plain silhouette keeps rising until every distinct label is its own
 cluster (k = U). The paper subtracts a penalty whose parameter is "derived from AIC" but does not
-give the formula (SPEC §3). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
+give the formula (docs/method.md §6). A penalty linear in k with lambda = 1/U puts the optimum at 15-20 % of
 U on a realistic Zipf-distributed label set, where the paper reports 15-23 % (k = 152 of 668,
 67 of 435, 116 of 639); lambda = 2/n, AIC's per-sample cost, puts it near 80 %. Set --penalty to
 use another lambda (0 = plain silhouette).
@@ -19,6 +19,13 @@ by their multiplicities and cut at every k, and silhouettes come from per-cluste
 AgglomerativeClustering(n_clusters=k, linkage="ward") on all rows (up to renumbering) and S(k) is
 silhouette_score to within float rounding. --k_max defaults to U; above U a cluster can only split
 identical rows, so scores there only reflect how those ties are broken (a warning says so).
+
+Memory is checked before any work: the exact sweep needs about 4 U^2 bytes (U = 20,000: 1.6 GB;
+50,000: 10 GB), estimated from the rows, U, the dimension and --k_max; when that is more than
+--max_memory_gb (default: the memory free now) it stops with one line instead of failing later.
+--approximate then reduces the distinct rows to at most --max_groups weighted k-means groups
+(seed 100) and sweeps Ward on those; the partitions (and so the curve) are approximate, the
+silhouettes are still measured on every distinct row, and the output says so.
 
 Rows holding NaN (files without a label, or unreadable audio) are left out of the sweep and get
 cluster id -1; U and n count the usable rows only.
@@ -38,12 +45,21 @@ import numpy as np
 
 from .. import cli, formats
 from ..errors import UserError
-from ..sweep import adjusted_silhouette, choose_k, default_penalty, group_identical_rows, silhouette_sweep
+from ..sweep import (
+    adjusted_silhouette,
+    available_memory_bytes,
+    choose_k,
+    default_penalty,
+    group_identical_rows,
+    largest_fitting_groups,
+    silhouette_sweep,
+    sweep_memory_bytes,
+)
 from ..sweep_plot import plot_sweep
 from .common import load_clustering_input
 
 PROG = "cluster_sweep.py"
-SWEEP_CSV_HEADER = "k,silhouette,adjusted_silhouette"
+DEFAULT_MAX_GROUPS = 20_000
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +86,32 @@ def get_parser():
                    "rows holding NaN (files without a label) get -1")
     cli.add_output(parser, "--png_plot", required=True, extra=True,
                    help="output: plot of S(k) and S_adj(k) with the chosen k marked")
+    parser.add_argument("--approximate", action="store_true",
+                        help="when U is above --max_groups, sweep Ward on at most --max_groups k-means groups of the "
+                        "distinct rows (weighted by their counts): for U beyond what fits in memory")
+    parser.add_argument("--max_groups", type=int, default=DEFAULT_MAX_GROUPS,
+                        help=f"groups of the approximate sweep (default {DEFAULT_MAX_GROUPS:,}: its tree needs "
+                        f"~{4 * DEFAULT_MAX_GROUPS**2 / 1e9:.1f} GB); k is at most this")
+    parser.add_argument("--max_memory_gb", type=float, default=None,
+                        help="memory the sweep may use, in GB; default: the memory free when it starts")
     cli.add_output(parser, "--tsne_png", default=None, extra=True,
                    help="output (optional): 12x12 in t-SNE scatter of the chosen partition "
                    "(t-SNE coordinates are cached, see auditoryhum.tsne)")
     return parser
 
 
-def _k_range(args, n_rows: int, n_distinct: int) -> tuple[int, int]:
-    k_max = min(n_distinct, n_rows - 1) if args.k_max is None else args.k_max
+def _n_leaves(args, n_distinct: int) -> int:
+    """Leaves of the Ward tree: the distinct rows, or the approximate sweep's groups."""
+    if args.approximate and args.max_groups < 2:
+        raise UserError(f"--max_groups={args.max_groups}: must be at least 2")
+    return min(n_distinct, args.max_groups) if args.approximate else n_distinct
+
+
+def _k_range(args, n_rows: int, n_distinct: int, n_leaves: int) -> tuple[int, int]:
+    k_max = min(n_leaves, n_rows - 1) if args.k_max is None else args.k_max
+    if n_leaves < n_distinct and k_max > n_leaves:
+        raise UserError(f"--k_max={k_max} is above --max_groups={n_leaves}: the approximate sweep has at most "
+                        f"{n_leaves} clusters")
     if args.k_min < 2:
         raise UserError(f"--k_min={args.k_min}: must be at least 2 (a silhouette needs 2 clusters)")
     if k_max > n_rows - 1:
@@ -91,6 +125,28 @@ def _k_range(args, n_rows: int, n_distinct: int) -> tuple[int, int]:
     return args.k_min, k_max
 
 
+def _check_memory(args, n_rows: int, n_distinct: int, dim: int, k_max: int, n_leaves: int) -> int:
+    """The memory budget in bytes; one line, before any work, when the sweep needs more."""
+    if args.max_memory_gb is not None and not args.max_memory_gb > 0:
+        raise UserError(f"--max_memory_gb={args.max_memory_gb}: must be a number of GB above 0")
+    budget = available_memory_bytes() if args.max_memory_gb is None else int(args.max_memory_gb * 1e9)
+    max_groups = n_leaves if n_leaves < n_distinct else None
+    needed = sweep_memory_bytes(n_rows, n_distinct, dim, k_max, max_groups)
+    if needed <= budget:
+        return budget
+    fitting = largest_fitting_groups(n_rows, n_distinct, dim, k_max, budget)
+    sweep = f"the approximate sweep on {n_leaves} groups" if max_groups else f"the exact sweep of {n_distinct} distinct rows"
+    advice = ("nothing fits: free memory or use a machine with more" if fitting is None else
+              f"use --approximate --max_groups {fitting}" if max_groups is None else f"use --max_groups {fitting}")
+    has = f"this machine has {_size(budget)} free" if args.max_memory_gb is None else \
+        f"--max_memory_gb allows {_size(budget)}"
+    raise UserError(f"{args.cluster_npy}: {sweep} needs ~{_size(needed)}, {has}; {advice}")
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e8 else f"{n_bytes / 1e6:.1f} MB"
+
+
 def _penalty(args, n_distinct: int) -> float:
     if args.penalty is None:
         return default_penalty(n_distinct)
@@ -99,9 +155,16 @@ def _penalty(args, n_distinct: int) -> float:
     return args.penalty
 
 
-def format_sweep_csv(ks: np.ndarray, silhouette: np.ndarray, adjusted: np.ndarray) -> str:
-    rows = (f"{k},{s:.8f},{a:.8f}" for k, s, a in zip(ks.tolist(), silhouette.tolist(), adjusted.tolist()))
-    return "\n".join([SWEEP_CSV_HEADER, *rows]) + "\n"
+def _check_penalty_scale(penalty: float, ks: np.ndarray) -> None:
+    """A silhouette lies in [-1, 1]: a penalty that overflows, or that differs by more than 2 over
+    the range, makes the smallest k win whatever the data say."""
+    spread = penalty * float(ks[-1] - ks[0])
+    if not math.isfinite(penalty * float(ks[-1])):
+        raise UserError(f"--penalty={penalty}: lambda * k overflows; a useful lambda is of the order of 1/U, "
+                        "the default")
+    if spread > 2:
+        log.warning("--penalty=%g: lambda * (k_max - k_min) = %.3g is more than any difference of silhouettes (at "
+                    "most 2), so k = %d is chosen whatever the data say", penalty, spread, ks[0])
 
 
 @cli.script(get_parser)
@@ -113,15 +176,23 @@ def main(args, run) -> int:
     n_distinct = len(groups.counts)
     if n_distinct < 2:
         raise UserError(f"{args.cluster_npy}: all {n_rows} rows are identical; there is nothing to cluster")
-    k_min, k_max = _k_range(args, n_rows, n_distinct)
+    n_leaves = _n_leaves(args, n_distinct)
+    k_min, k_max = _k_range(args, n_rows, n_distinct, n_leaves)
     penalty = _penalty(args, n_distinct)
+    budget = _check_memory(args, n_rows, n_distinct, embeddings.shape[1], k_max, n_leaves)
     print(f"Distinct rows: {n_distinct} of {n_rows}"
           + (f" ({all_rows.n_unusable} rows without a label left out, id -1)" if all_rows.n_unusable else ""))
 
-    log.info("Ward tree of the %d distinct rows and silhouettes for k = 2..%d", n_distinct, k_max)
-    sweep = silhouette_sweep(embeddings, k_max, groups=groups)
+    log.info("Ward tree of the %d %s and silhouettes for k = 2..%d", n_leaves,
+             "distinct rows" if n_leaves == n_distinct else "k-means groups of the distinct rows", k_max)
+    sweep = silhouette_sweep(embeddings, k_max, groups=groups, max_groups=n_leaves if args.approximate else None,
+                             memory_budget=budget)
+    if sweep.approximate:
+        print(f"Approximate sweep: the {n_distinct} distinct rows were reduced to {sweep.n_groups} k-means groups; "
+              "the curve and the partitions are approximate (silhouettes measured on every distinct row)")
     in_range = sweep.ks >= k_min
     ks, silhouette = sweep.ks[in_range], sweep.silhouette[in_range]
+    _check_penalty_scale(penalty, ks)
     adjusted = adjusted_silhouette(ks, silhouette, penalty)
     chosen_k = choose_k(ks, adjusted)
     chosen = int(np.flatnonzero(ks == chosen_k)[0])
@@ -131,10 +202,11 @@ def main(args, run) -> int:
     run.parameters.update(k_min=k_min, k_max=k_max, penalty=penalty)
     run.results.update(chosen_k=chosen_k, silhouette_at_chosen_k=silhouette[chosen],
                        adjusted_silhouette_at_chosen_k=adjusted[chosen], penalty=penalty,
-                       distinct_rows=n_distinct, usable_rows=n_rows)
+                       distinct_rows=n_distinct, usable_rows=n_rows, approximate=sweep.approximate,
+                       tree_leaves=sweep.n_groups)
 
     # Cheapest and most valuable first, so a failing plot loses nothing.
-    formats.write_text_atomic(args.sweep_csv, format_sweep_csv(ks, silhouette, adjusted))
+    formats.write_sweep_csv(args.sweep_csv, ks, silhouette, adjusted)
     print(f"sweep written to {args.sweep_csv}")
     ids = all_rows.expand(sweep.cluster_ids(chosen_k))
     formats.write_cluster_ids(args.label_csv, ids)

@@ -21,7 +21,7 @@ from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
 from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT, Runtime
-from ..shards import EMBEDDINGS, LABELS, finished_output
+from ..shards import finished_labels
 
 # ----------------------------------------------------------------------------------------------
 # backends: in process (the default) or on a Ray cluster, for every per-file script
@@ -153,33 +153,42 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
     if args.backend == RAY:
-        if args.resume and finished_output(args.text_label_csv, run.files, LABELS):
-            return _nothing_left(run, args.text_label_csv, len(files), "label line", labelled_now=0)
-        from ..ray_backend import label_on_ray
+        if args.resume and finished_labels(args.text_label_csv, run.files,
+                                           (run.previous_record(args.text_label_csv) or {}).get("files")):
+            _nothing_left_to_label(run, args.text_label_csv, len(files))
+        else:
+            from ..ray_backend import label_on_ray
 
-        summary, ray_run = label_on_ray(make_labeller, files, annotations, args.text_label_csv, args.batch_size,
-                                        args.resume, _ray_options(args), worker_runtime)
-        run.results.update(summary.as_results())
-        _record_ray_run(run, ray_run)
-        return 0
-    writer = open_labels_output(files, args.text_label_csv, args.resume)
-    if writer.complete:
-        writer.finish()
-        return _nothing_left(run, args.text_label_csv, len(files), "label line", labelled_now=0)
-    labeller = make_labeller()
-    started = time.perf_counter()
-    summary = label_files(labeller, files, writer, annotations, args.batch_size,
-                          prefetch_batches=_prefetch_batches(args))
-    run.results.update(summary.as_results())
-    _record_in_process(run, summary.labelled_now, time.perf_counter() - started, _prefetch_batches(args))
+            summary, ray_run = label_on_ray(make_labeller, files, annotations, args.text_label_csv, args.batch_size,
+                                            args.resume, _ray_options(args), worker_runtime)
+            run.results.update(summary.as_results())
+            _record_ray_run(run, ray_run)
+    else:
+        writer = open_labels_output(files, args.text_label_csv, args.resume)
+        if writer.complete:
+            writer.finish()
+            _nothing_left_to_label(run, args.text_label_csv, len(files))
+        else:
+            labeller = make_labeller()
+            started = time.perf_counter()
+            summary = label_files(labeller, files, writer, annotations, args.batch_size,
+                                  prefetch_batches=_prefetch_batches(args))
+            run.results.update(summary.as_results())
+            _record_in_process(run, summary.labelled_now, time.perf_counter() - started, _prefetch_batches(args))
+    _count_rows_without_a_label(run, args.text_label_csv)
     return 0
 
 
-def _nothing_left(run: records.ScriptRun, output: str, total: int, what: str, **results) -> int:
-    print(f"Nothing left to do: {output} already holds a {what} for each of the {total} files (drop --resume to "
-          "make it again)")
-    run.results.update(rows_written=total, already_done=total, **results)
-    return 0
+def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int) -> None:
+    print(f"Nothing left to do: {labels_csv} already holds a label line for each of the {total} files (drop "
+          "--resume to label them again)")
+    run.results.update(rows_written=total, labelled_now=0, already_done=total)
+
+
+def _count_rows_without_a_label(run: records.ScriptRun, labels_csv: str) -> None:
+    # Counted on the whole file: a resumed run labelled only part of it.
+    lines = formats.read_labels_csv(labels_csv)
+    run.results["rows_without_a_label"] = sum(not line.strip() for line in lines)
 
 
 def labeller_parser(model: Model) -> argparse.ArgumentParser:
@@ -219,28 +228,31 @@ def add_batch_size_argument(parser: argparse.ArgumentParser, default: int = 8, w
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--resume`` and the backend flags of every audio-embedding script."""
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="a finished output (a row for each file, of the same files) is left as it is, without loading the "
-        "model; with --backend ray, an interrupted run's finished shards (<output>.shards/) are kept and only the "
-        "rest is embedded (in process, an interrupted run starts over)",
-    )
+    """Flags every audio-embedding script has besides its model and output flags."""
+    cli.add_filedir_argument(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="leave the output as it is, without loading the model, when its run record says the "
+                        "same command made it from the audio files that are there now; with --backend ray, also "
+                        "continue an interrupted run: its finished shards (<output>.shards/) are kept and only the "
+                        "rest is embedded (in process, an interrupted run starts over)")
     add_backend_arguments(parser)
 
 
 def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Callable[[], AudioEmbedder],
                        worker_runtime: Callable[[], Runtime] | None = None) -> int:
     """List the files, load the embedder, embed every file, save ``npy`` (row i = file i), here or
-    on Ray (``worker_runtime``: the runtime a Ray worker resolves, for the record)."""
+    on Ray (``worker_runtime``: the runtime a Ray worker resolves, for the record); with
+    ``--resume``, a finished output of the same command and files is left as it is."""
     batch_size = getattr(args, "batch_size", 1)
     cli.require_at_least_one(batch_size, "--batch_size")
     _check_backend_arguments(args)
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
-    if args.resume and finished_output(npy, run.files, EMBEDDINGS):
-        return _nothing_left(run, npy, len(files), "row")
+    if args.resume and records.current_reason(run.previous_record(npy), run.record.argv, ignore=("--resume",)) is None:
+        print(f"Nothing left to do: {npy} was made by the same command from these {len(files)} files "
+              "(drop --resume to embed them again)")
+        run.keep_previous_record(npy)
+        return 0
     if args.backend == RAY:
         from ..ray_backend import embed_on_ray
 
@@ -273,11 +285,10 @@ def tower_parser(model: Model) -> argparse.ArgumentParser:
         f'python3 {model.feature_script}.py --filedir="*.wav" --{model.model_flag}="{model.default_model}" '
         f"--{npy_flag}={model.key}.npy",
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(parser, f"--{model.model_flag}", required=True, help=model.model_help)
     cli.add_output(parser, f"--{npy_flag}", required=True, help="output .npy, shape (files, d), float32")
     add_batch_size_argument(parser)
-    add_embedding_arguments(parser)
     cli.add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 

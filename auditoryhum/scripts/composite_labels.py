@@ -7,7 +7,6 @@ from tqdm.auto import tqdm
 
 from .. import cli, formats
 from ..composite import (
-    CompositeLabel,
     LabelStats,
     LocalLLM,
     clean_composite_label,
@@ -16,10 +15,10 @@ from ..composite import (
     format_table,
     read_label_stats,
     top_labels_text,
-    write_composite_csv,
 )
+from ..formats import CompositeLabel, write_composite_csv
 from ..errors import UserError
-from ..runtime import CUDA_BFLOAT16, SEED, resolve_model_path, seed_everything
+from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +40,9 @@ def get_parser():
     cli.add_input(parser, "--top_label_scores_csv", required=True,
                   help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
     cli.add_model(parser, "--llm_model",
-                  help="folder of an instruction-tuned causal LM with a chat template (e.g. a git clone of "
-                  "Qwen2.5-1.5B-Instruct); without it only the prompts are written")
+                  help="an instruction-tuned causal LM with a chat template: a model folder (e.g. a git clone of "
+                  "Qwen2.5-1.5B-Instruct), a .gguf file, or a folder holding one .gguf file (needs the gguf "
+                  "package; de-quantised on loading); without it only the prompts are written")
     cli.add_output(parser, "--composite_csv", default="composite_labels.csv",
                    help="output: cluster,n_samples,composite_label,top_labels (one row per cluster); while the "
                    "model works the rows so far are in <composite_csv>.partial")
@@ -77,8 +77,7 @@ def main(args, run) -> int:
     if args.prompts_txt:
         _write_prompts(args.prompts_txt, stats)
 
-    llm = LocalLLM(resolve_model_path(args.llm_model, "--llm_model"), cli.runtime_from_args(args, run),
-                   args.max_new_tokens)
+    llm = LocalLLM(args.llm_model, cli.runtime_from_args(args, run), args.max_new_tokens)
     seed_everything()
     run.parameters.update(seed=SEED, decoding="greedy")
     # The rows so far go to <composite_csv>.partial after every cluster, so a crash keeps them; the

@@ -17,7 +17,7 @@ def get_parser():
         "(10.24 s). A file that cannot be decoded keeps its row, filled with NaN.",
         f'python3 features_ast.py --filedir="*.wav" --ast_model="{AST.default_model}" --ast_npy=ast.npy',
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(
         parser, "--ast_model",
         default=AST.default_model,
@@ -26,7 +26,6 @@ def get_parser():
     )
     cli.add_output(parser, "--ast_npy", default="ast.npy", help="output .npy, shape (files, hidden size), float32")
     add_batch_size_argument(parser, what="clips")
-    add_embedding_arguments(parser)
     cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 

@@ -17,7 +17,7 @@ def get_parser():
         "that cannot be decoded keeps its row, filled with NaN.",
         f'python3 features_clap.py --filedir="*.wav" --clap_model="{HUMAN_CLAP.default_model}" --clap_npy=clap.npy',
     )
-    cli.add_filedir_argument(parser)
+    add_embedding_arguments(parser)
     cli.add_model(
         parser, "--clap_model",
         required=True,
@@ -26,7 +26,6 @@ def get_parser():
     )
     cli.add_output(parser, "--clap_npy", default="clap.npy", help="output .npy, shape (files, projection dim), float32")
     add_batch_size_argument(parser, what="audio files")
-    add_embedding_arguments(parser)
     cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
 

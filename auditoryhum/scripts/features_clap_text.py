@@ -1,4 +1,4 @@
-"""features_clap_text.py - the best label of each file by CLAP audio-text cosine (SPEC §3)."""
+"""features_clap_text.py - the best label of each file by CLAP audio-text cosine (docs/method.md §3)."""
 
 from __future__ import annotations
 

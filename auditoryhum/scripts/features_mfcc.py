@@ -15,9 +15,8 @@ def get_parser():
         "decoded keeps its row, filled with NaN.",
         'python3 features_mfcc.py --filedir="*.wav" --mfcc_npy=mfcc.npy',
     )
-    cli.add_filedir_argument(parser)
-    cli.add_output(parser, "--mfcc_npy", default="mfcc.npy", help=f"output .npy, shape (files, {N_MFCC}), float32")
     add_embedding_arguments(parser)
+    cli.add_output(parser, "--mfcc_npy", default="mfcc.npy", help=f"output .npy, shape (files, {N_MFCC}), float32")
     return parser
 
 

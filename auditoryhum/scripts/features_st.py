@@ -45,8 +45,8 @@ def get_parser():
 def main(args, run) -> int:
     cli.require_at_least_one(args.batch_size, "--batch_size")
     rows = formats.read_scores_csv(args.label_csv)
-    run.files = [row.filename for row in rows]
-    labels = [row.label for row in rows]
+    run.files = rows.filenames
+    labels = rows.labels
     if not any(labels):
         raise UserError(f"--label_csv={args.label_csv}: no row has a label, nothing to embed")
     device = resolve_runtime(args.device).device
@@ -54,7 +54,7 @@ def main(args, run) -> int:
     model = load_sentence_transformer(args.st_model, device)
     embeddings = sentence_embeddings(model, labels, args.batch_size)
     formats.save_npy(args.st_npy, embeddings)
-    unlabelled = [row.filename for row in rows if not row.label]
+    unlabelled = [name for name, label in zip(rows.filenames, labels) if not label]
     if unlabelled:
         log.warning("%d rows have an empty label; their rows in %s are NaN: %s",
                     len(unlabelled), args.st_npy, ", ".join(unlabelled))

