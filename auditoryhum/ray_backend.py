@@ -109,8 +109,6 @@ class RayRun:
 
 
 class _LabelJob:
-    kind = LABELS
-
     def __init__(self, total: int):
         self.summaries: dict[int, labelling.LabelRunSummary] = {}
         self.total = total
@@ -146,9 +144,7 @@ class _LabelJob:
 
 
 class _EmbeddingJob:
-    kind = EMBEDDINGS
-
-    def __init__(self, total: int):
+    def __init__(self):
         self.batches: list[features.EmbeddedBatch] = []
 
     @staticmethod
@@ -386,7 +382,7 @@ def embed_on_ray(make_embedder: Callable[[], Any], files: Sequence[str], npy: st
     from .records import file_names
 
     store = ShardStore(npy, file_names(files), EMBEDDINGS, options.shard_size, batch_size, resume)
-    job = _EmbeddingJob(len(files))
+    job = _EmbeddingJob()
     run = _run(job, make_embedder, worker_runtime, files, None, store, batch_size, options, desc="{name} on Ray")
     rows = store.merged_rows()
     features.report_rows(files, job.batches, run.settings.name)
