@@ -164,14 +164,14 @@ def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Cosine of every row of ``vectors`` (label embeddings) with ``target`` (an audio embedding),
     computed as :func:`best_labels` computes it."""
     target = np.asarray(target, dtype=np.float64)
-    return unit_rows(vectors) @ target / np.linalg.norm(target)
+    return unit_rows(vectors) @ (target / np.linalg.norm(target))
 
 
 def best_labels(
     audio_embeddings: np.ndarray,
     label_lists: Sequence[Sequence[str]],
     label_embeddings: Mapping[str, np.ndarray],
-    block_pairs: int = 1 << 16,
+    block_rows: int = 512,
 ) -> list[BestLabel]:
     """For each file, its candidate label with the highest cosine to its audio embedding.
 
@@ -179,34 +179,36 @@ def best_labels(
     ``label_embeddings`` maps every candidate to its text embedding. A file with no candidate or
     a NaN audio row gets :data:`NO_LABEL`. Ties keep the first candidate of the line.
 
-    Array operations over every (file, candidate) pair, ``block_pairs`` at a time, in float64:
-    a million files take seconds, and memory stays at a few blocks of vectors.
+    Array operations, ``block_rows`` files at a time: each block's candidates are gathered into a
+    (files, candidates, d) array and multiplied with the files' unit audio vectors in float64 - a
+    million files take seconds, and memory stays at a few blocks.
     """
     if len(audio_embeddings) != len(label_lists):
         raise ValueError(f"{len(audio_embeddings)} audio embeddings but {len(label_lists)} label lists")
-    audio = np.asarray(audio_embeddings, dtype=np.float64)
-    usable = [i for i, labels in enumerate(label_lists) if labels and np.isfinite(audio[i]).all()]
+    audio = np.asarray(audio_embeddings)
+    counts = np.fromiter((len(labels) for labels in label_lists), dtype=np.int64, count=len(label_lists))
+    usable = np.flatnonzero((counts > 0) & np.isfinite(audio).all(axis=1))
     results = [NO_LABEL] * len(label_lists)
-    if not usable:
+    if usable.size == 0:
         return results
     column = {label: j for j, label in enumerate(label_embeddings)}
     texts = unit_rows(np.stack(list(label_embeddings.values())))
-    audio_norms = np.linalg.norm(audio, axis=1)
-    counts = np.array([len(label_lists[i]) for i in usable])
-    pair_row = np.repeat(usable, counts)
-    pair_label = np.fromiter((column[label] for i in usable for label in label_lists[i]), dtype=np.int64,
-                             count=int(counts.sum()))
-    scores = np.empty(len(pair_row))
-    for start in range(0, len(pair_row), block_pairs):
-        rows, labels = pair_row[start:start + block_pairs], pair_label[start:start + block_pairs]
-        scores[start:start + block_pairs] = np.einsum("ij,ij->i", audio[rows], texts[labels]) / audio_norms[rows]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    row_best = np.maximum.reduceat(scores, starts)
-    # The first candidate reaching the row's best score (ties keep the first of the line).
-    position = np.where(scores == np.repeat(row_best, counts), np.arange(len(scores)), len(scores))
-    first = np.minimum.reduceat(position, starts)
-    for i, start, pair in zip(usable, starts.tolist(), first.tolist()):
-        results[i] = BestLabel(label_lists[i][pair - start], float(scores[pair]))
+    # every candidate of every usable file, flat, and where each file's candidates start
+    flat = np.fromiter((column[label] for i in usable.tolist() for label in label_lists[i]), dtype=np.int64,
+                       count=int(counts[usable].sum()))
+    starts = np.concatenate([[0], np.cumsum(counts[usable])[:-1]])
+    for first in range(0, usable.size, block_rows):
+        rows = usable[first:first + block_rows]
+        width = int(counts[rows].max())
+        offsets = np.arange(width)
+        present = offsets < counts[rows][:, None]
+        candidates = flat[np.where(present, starts[first:first + block_rows, None] + offsets, 0)]
+        unit_audio = unit_rows(audio[rows])
+        scores = np.matmul(texts[candidates], unit_audio[:, :, None])[..., 0]
+        scores[~present] = -np.inf
+        best = scores.argmax(axis=1)  # the first of equal scores: the first candidate of the line
+        for i, position, score in zip(rows.tolist(), best.tolist(), scores[np.arange(len(rows)), best].tolist()):
+            results[i] = BestLabel(label_lists[i][position], score)
     return results
 
 

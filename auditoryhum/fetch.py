@@ -1,7 +1,7 @@
 """Download the paper's datasets and the authors' supplementary data (the recipe's stage 1).
 
     python -m auditoryhum.scripts.fetch_data --datasets tau2019 advance --data_dir data
-    python -m auditoryhum.fetch --datasets ahead_ds supplementary --dry_run
+    python -m auditoryhum.scripts.fetch_data --datasets ahead_ds supplementary --dry_run
 
 Each dataset of :mod:`auditoryhum.datasets` goes to ``<data_dir>/<name>/``:
 

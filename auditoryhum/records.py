@@ -27,6 +27,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ def _jsonable(value: Any) -> Any:
         return os.fspath(value)
     if hasattr(value, "item") and callable(value.item):  # numpy scalar
         value = value.item()
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
