@@ -62,7 +62,20 @@ def embed_clap(model, pattern, out, *extra) -> int:
 
 
 @pytest.fixture(scope="module")
-def in_process(qwen2a, clap_model, clips, tmp_path_factory) -> dict[str, bytes]:
+def one_torch_thread():
+    """torch at one thread in this process, as in each Ray worker of these tests: CLAP's float
+    rounding depends on the thread count (docs/scale-out.md), and an earlier test in the same
+    process may have left torch at another."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def in_process(qwen2a, clap_model, clips, one_torch_thread, tmp_path_factory) -> dict[str, bytes]:
     """The in-process outputs every other backend must equal (default prefetching)."""
     folder = tmp_path_factory.mktemp("in_process")
     assert label(qwen2a, f"{clips}/*.wav", folder / "labels.csv", "--batch_size=2") == 0
