@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh
-exec .venv/bin/python -m pytest -q -n 2 "$@"
+# loadgroup: the tests of one xdist_group (the Ray tests, sharing one local cluster) run in one worker.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadgroup "$@"

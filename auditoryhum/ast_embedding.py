@@ -41,9 +41,15 @@ class ASTEmbedder:
         return self.feature_extractor.sampling_rate
 
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
+        return self.embed_prepared(waveforms, self.prepare(waveforms))
+
+    def prepare(self, waveforms: list[np.ndarray]):
+        """The filterbank features of a batch, on the CPU."""
+        return self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt")
+
+    def embed_prepared(self, waveforms: list[np.ndarray], features) -> np.ndarray:
         import torch
 
-        features = self.feature_extractor(waveforms, sampling_rate=self.sampling_rate, return_tensors="pt")
         input_values = features["input_values"].to(self.device, dtype=self.model.dtype)
         with torch.inference_mode():
             pooled = self.model.audio_spectrogram_transformer(input_values).pooler_output

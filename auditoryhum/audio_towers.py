@@ -40,6 +40,16 @@ class _AudioTower:
     def model_class(self):
         raise NotImplementedError
 
+    def __call__(self, audios: list[np.ndarray]) -> np.ndarray:
+        return self.embed_prepared(audios, self.prepare(audios))
+
+    def prepare(self, audios: list[np.ndarray]):
+        """The feature extractor's output for a batch, on the CPU."""
+        raise NotImplementedError
+
+    def embed_prepared(self, audios: list[np.ndarray], prepared) -> np.ndarray:
+        raise NotImplementedError
+
     def _to_tower(self, tensor):
         first = next(self.tower.parameters())
         return tensor.to(first.device, first.dtype)
@@ -54,11 +64,13 @@ class Qwen2AudioTower(_AudioTower):
 
         return Qwen2AudioForConditionalGeneration
 
-    def __call__(self, audios: list[np.ndarray]) -> np.ndarray:
+    def prepare(self, audios: list[np.ndarray]):
+        # Whisper features are always the 30 s window, so any batch gives the same rows.
+        return self.feature_extractor(audios, sampling_rate=self.sampling_rate, return_tensors="pt")
+
+    def embed_prepared(self, audios: list[np.ndarray], features) -> np.ndarray:
         import torch
 
-        # Whisper features are always the 30 s window, so any batch gives the same rows.
-        features = self.feature_extractor(audios, sampling_rate=self.sampling_rate, return_tensors="pt")
         with torch.inference_mode():
             hidden = self.tower(self._to_tower(features["input_features"])).last_hidden_state
         return hidden.float().sum(dim=1).cpu().numpy()
@@ -75,19 +87,21 @@ class Gemma3nAudioTower(_AudioTower):
 
         return Gemma3nForConditionalGeneration
 
-    def __call__(self, audios: list[np.ndarray]) -> np.ndarray:
-        import torch
-
+    def prepare(self, audios: list[np.ndarray]) -> list[tuple[list[int], object]]:
         # With the mask all False every frame counts, padding included, so clips are batched only
         # with clips of the same length: each row is then what the clip gives on its own.
         by_length: dict[int, list[int]] = defaultdict(list)
         for index, audio in enumerate(audios):
             by_length[audio.shape[0]].append(index)
+        return [(indices, self.feature_extractor([audios[i] for i in indices], sampling_rate=self.sampling_rate,
+                                                 return_tensors="pt")["input_features"])
+                for indices in by_length.values()]
+
+    def embed_prepared(self, audios: list[np.ndarray], groups: list[tuple[list[int], object]]) -> np.ndarray:
+        import torch
+
         rows: list[np.ndarray | None] = [None] * len(audios)
-        for indices in by_length.values():
-            mel = self.feature_extractor(
-                [audios[i] for i in indices], sampling_rate=self.sampling_rate, return_tensors="pt"
-            )["input_features"]
+        for indices, mel in groups:
             not_padding = torch.zeros(mel.shape[:2], dtype=torch.bool, device=self.tower.device)
             with torch.inference_mode():
                 hidden = self.tower(self._to_tower(mel), not_padding).last_hidden_state

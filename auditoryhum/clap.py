@@ -82,10 +82,22 @@ class ClapAudioEmbedder:
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return embed_audio_batch(self.clap, waveforms)
 
+    def prepare(self, waveforms: list[np.ndarray]) -> dict:
+        return audio_inputs(self.clap, waveforms)
+
+    def embed_prepared(self, waveforms: list[np.ndarray], inputs: dict) -> np.ndarray:
+        return embed_audio_inputs(self.clap, inputs)
+
 
 def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
     """``(len(waveforms), d)`` float32 unit-length audio embeddings of mono clips at
     :attr:`Clap.sampling_rate`; deterministic and independent of the batch (module docstring)."""
+    return embed_audio_inputs(clap, audio_inputs(clap, waveforms))
+
+
+def audio_inputs(clap: Clap, waveforms: list[np.ndarray]) -> dict:
+    """The audio tower's inputs (features and fusion flags) of a batch, one clip at a time with
+    numpy seeded first (module docstring); CPU only."""
     import torch
 
     features, is_longer = [], []
@@ -94,11 +106,18 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
         one = clap.processor(audio=waveform, sampling_rate=clap.sampling_rate, return_tensors="pt")
         features.append(one["input_features"])
         is_longer.append(one["is_longer"])
+    return {"input_features": torch.cat(features), "is_longer": torch.cat(is_longer)}
+
+
+def embed_audio_inputs(clap: Clap, inputs: dict) -> np.ndarray:
+    """The unit-length embeddings of :func:`audio_inputs`' batch."""
+    import torch
+
     model = clap.model
     with torch.inference_mode():
         output = model.get_audio_features(
-            input_features=torch.cat(features).to(model.device, model.dtype),
-            is_longer=torch.cat(is_longer).to(model.device),
+            input_features=inputs["input_features"].to(model.device, model.dtype),
+            is_longer=inputs["is_longer"].to(model.device),
         )
     return output.pooler_output.float().cpu().numpy()
 

@@ -6,6 +6,13 @@ model's rate, cutting clips to the model's window and padding clips shorter than
 batching, response cleaning, writing every finished line at once (so a crash loses nothing),
 ``--resume``, progress and the final report.
 
+The work on one batch is two functions any backend calls: :func:`read_label_batch` (the CPU part:
+decoding, resampling, cutting, padding, prompts) and :func:`label_read_batch` (the model, response
+cleaning, per-file failure isolation). In process, :func:`label_files` reads and prepares the next
+batches in background threads while the model works (:mod:`auditoryhum.pipeline`); on a Ray cluster
+(:mod:`auditoryhum.ray_backend`) the read step runs in CPU tasks and the label step in the model
+workers. Batches are always files ``[k*B, (k+1)*B)``, so both give the same lines.
+
 Row i of the labels CSV always belongs to file i: an undecodable file, or one the model fails on,
 gets a blank line (and is reported), never a missing one; a failure inside a batch is retried one
 file at a time, so it costs only that file.
@@ -21,8 +28,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .audio import SILENCE, AudioReadError, describe_fit, fit_to_minimum, load_audio
+from .audio import AudioReadError, describe_fit, fit_to_minimum, load_audio
 from .errors import UserError, one_line
+from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges,
+                       prefetched)
 from .prompting import build_prompt, clean_response
 from .records import file_names
 
@@ -42,7 +51,14 @@ class LabelRequest:
 
 
 class Labeller(Protocol):
-    """What the loop needs from a model adapter."""
+    """What the loop needs from a model adapter.
+
+    An adapter may also split :meth:`label_batch` in two, so that the loop prepares the next batch
+    on a background thread while the model works (:mod:`auditoryhum.pipeline`):
+    ``prepare_batch(requests)`` - the CPU part, e.g. the processor's feature extraction - and
+    ``label_prepared(requests, prepared)`` - the model. Its prepare step must then be safe to run
+    while its model step runs on another thread.
+    """
 
     #: shown in progress bars and messages
     name: str
@@ -60,6 +76,13 @@ class Labeller(Protocol):
         """Raw response text for every request, in order."""
 
 
+def model_steps(labeller: Labeller) -> ModelSteps[LabelRequest]:
+    """The labeller's call, in two steps where it offers them."""
+    if hasattr(labeller, "prepare_batch") and hasattr(labeller, "label_prepared"):
+        return ModelSteps(labeller.name, labeller.label_batch, labeller.prepare_batch, labeller.label_prepared)
+    return ModelSteps(labeller.name, labeller.label_batch)
+
+
 @dataclass
 class LabelRunSummary:
     total: int
@@ -70,6 +93,11 @@ class LabelRunSummary:
     empty_responses: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
     padded: list[str] = field(default_factory=list)
+
+    def add(self, other: "LabelRunSummary") -> None:
+        """Take in the files ``other`` (a batch's summary) names; the counts are the caller's."""
+        for name in ("unreadable", "failed", "empty_responses", "truncated", "padded"):
+            getattr(self, name).extend(getattr(other, name))
 
     def as_results(self) -> dict:
         """The figures the run printed, for its record."""
@@ -83,6 +111,17 @@ class LabelRunSummary:
             "cut_to_window": len(self.truncated),
             "padded_to_minimum": len(self.padded),
         }
+
+
+@dataclass
+class ReadBatch:
+    """One batch of files read for the model: the requests of the files that could be read, and
+    where each goes among the batch's lines."""
+
+    size: int  # files in the batch, readable or not
+    requests: list[LabelRequest]
+    slots: list[int]  # slots[i]: the line of requests[i] within the batch
+    summary: LabelRunSummary  # the files that could not be read, were cut or padded
 
 
 def open_labels_output(files: Sequence[str], out_csv: str, resume: bool) -> formats.IncrementalLinesWriter:
@@ -99,9 +138,11 @@ def label_files(
     annotations: Sequence[str] | None = None,
     batch_size: int = 1,
     resume: bool = False,
+    prefetch_batches: int = DEFAULT_PREFETCH_BATCHES,
 ) -> LabelRunSummary:
     """Label every file and write the cleaned responses, one line per file, to ``out_csv`` (a path,
-    or a writer from :func:`open_labels_output`)."""
+    or a writer from :func:`open_labels_output`). The next ``prefetch_batches`` batches are read
+    and prepared in the background while the model works (0: all on this thread)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     annotations = list(annotations) if annotations is not None else [""] * len(files)
@@ -111,11 +152,17 @@ def label_files(
     summary.skipped_done = writer.done
     if writer.done:
         log.info("resuming %s: %d of %d files already labelled", writer.path, writer.done, len(files))
+    settings = AudioSettings.of(labeller)
+    steps = model_steps(labeller)
+    batches = batch_ranges(len(files), batch_size, start=writer.done)
     try:
         with tqdm(total=len(files), initial=writer.done, desc=f"labelling ({labeller.name})", unit="file") as bar:
-            for start in range(writer.done, len(files), batch_size):
-                batch = range(start, min(start + batch_size, len(files)))
-                lines = _label_one_batch(labeller, [files[i] for i in batch], [annotations[i] for i in batch], summary)
+            for _, read, prepared in prefetched(
+                    batches, lambda batch: read_label_batch(settings, files, annotations, batch),
+                    (lambda read: steps.prepare(read.requests)) if steps.has_prepare_step else None,
+                    prefetch_batches):
+                summary.add(read.summary)
+                lines = label_read_batch(steps, read, summary, prepared)
                 writer.extend(lines)
                 summary.labelled_now += len(lines)
                 bar.update(len(lines))
@@ -135,22 +182,34 @@ def _kept(writer: formats.IncrementalLinesWriter) -> str:
             "re-run with --resume to continue")
 
 
-def _label_one_batch(labeller: Labeller, paths: list[str], notes: list[str], summary: LabelRunSummary) -> list[str]:
+def read_label_batch(settings: AudioSettings, files: Sequence[str], annotations: Sequence[str],
+                     batch: range) -> ReadBatch:
+    """Load the batch's files at the model's rate, cut them to its window, pad them to its shortest
+    clip and build their prompts (the CPU work before the model; any thread or Ray worker)."""
+    summary = LabelRunSummary(total=0)
     requests: list[LabelRequest] = []
     slots: list[int] = []
-    for slot, (path, note) in enumerate(zip(paths, notes)):
+    for slot, index in enumerate(batch):
+        path = files[index]
         try:
-            audio = load_audio(path, labeller.sampling_rate)
+            audio = load_audio(path, settings.sampling_rate)
         except AudioReadError as err:
             log.warning("%s - its labels line is left blank", err)
             summary.unreadable.append(path)
             continue
-        audio = _cut_to_window(labeller, path, audio, summary)
-        audio = _fit_to_minimum(labeller, path, audio, summary)
-        requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(note)))
+        audio = _cut_to_window(settings, path, audio, summary)
+        audio = _fit_to_minimum(settings, path, audio, summary)
+        requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(annotations[index])))
         slots.append(slot)
-    lines = [""] * len(paths)
-    for slot, request, response in zip(slots, requests, _responses(labeller, requests, summary)):
+    return ReadBatch(size=len(batch), requests=requests, slots=slots, summary=summary)
+
+
+def label_read_batch(steps: ModelSteps[LabelRequest], read: ReadBatch, summary: LabelRunSummary,
+                     prepared=NOT_PREPARED) -> list[str]:
+    """The batch's cleaned lines, one per file, blank for a file without a label; the files the
+    model failed on, or answered with nothing, go into ``summary``."""
+    lines = [""] * read.size
+    for slot, request, response in zip(read.slots, read.requests, _responses(steps, read.requests, summary, prepared)):
         if response is None:
             continue
         lines[slot] = clean_response(response)
@@ -159,41 +218,41 @@ def _label_one_batch(labeller: Labeller, paths: list[str], notes: list[str], sum
     return lines
 
 
-def _responses(labeller: Labeller, requests: list[LabelRequest], summary: LabelRunSummary) -> list[str | None]:
+def _responses(steps: ModelSteps[LabelRequest], requests: list[LabelRequest], summary: LabelRunSummary,
+               prepared=NOT_PREPARED) -> list[str | None]:
     """One response per request; None for a file the model failed on (the others are kept)."""
     if not requests:
         return []
     try:
-        return list(labeller.label_batch(requests))
+        return list(steps(requests, prepared))
     except (LabellingStopped, UserError, MemoryError):
         raise
     except Exception as err:  # noqa: BLE001 - one bad file must not stop a run of thousands
         if len(requests) == 1:
             log.warning("%s: %s failed on this file (%s); its labels line is left blank",
-                        requests[0].path, labeller.name, one_line(err))
+                        requests[0].path, steps.name, one_line(err))
             summary.failed.append(requests[0].path)
             return [None]
-        return [response for request in requests for response in _responses(labeller, [request], summary)]
+        return [response for request in requests for response in _responses(steps, [request], summary)]
 
 
-def _cut_to_window(labeller: Labeller, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    if labeller.max_audio_seconds is None or labeller.sampling_rate is None:
+def _cut_to_window(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
+    if settings.max_audio_seconds is None or settings.sampling_rate is None:
         return audio
-    limit = int(labeller.max_audio_seconds * labeller.sampling_rate)
+    limit = int(settings.max_audio_seconds * settings.sampling_rate)
     if audio.shape[0] <= limit:
         return audio
     log.info("%s: %.1f s long; %s hears only the first %g s (the rest is cut)",
-             path, audio.shape[0] / labeller.sampling_rate, labeller.name, labeller.max_audio_seconds)
+             path, audio.shape[0] / settings.sampling_rate, settings.name, settings.max_audio_seconds)
     summary.truncated.append(path)
     return audio[:limit]
 
 
-def _fit_to_minimum(labeller: Labeller, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    fill = getattr(labeller, "short_clip_fill", SILENCE)
-    longer = fit_to_minimum(audio, labeller.sampling_rate, labeller.min_audio_seconds, fill)
+def _fit_to_minimum(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
+    longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
     if longer is not audio:
-        log.info("%s: %.3f s long; %s", path, audio.shape[0] / labeller.sampling_rate,
-                 describe_fit(fill, labeller.min_audio_seconds, labeller.name))
+        log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
+                 describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
         summary.padded.append(path)
     return longer
 

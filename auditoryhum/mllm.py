@@ -13,6 +13,7 @@ processor or checkpoint layout differ - one overridden hook.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Sequence
 
 from .errors import UserError
@@ -49,6 +50,9 @@ class ChatLabeller:
         # Decoder-only generation continues from the last position of every row: pad on the left.
         self.tokenizer.padding_side = "left"
         self.sampling_rate = self.processor.feature_extractor.sampling_rate
+        # A fast tokenizer must not encode and decode at once (the loop prepares the next batch on
+        # another thread while this one decodes): its Rust core refuses with "Already borrowed".
+        self._processor_lock = threading.Lock()
         seed_everything()
 
     @property
@@ -91,10 +95,19 @@ class ChatLabeller:
     # -- the adapter interface the labelling loop calls -----------------------------------------
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
+        return self.label_prepared(requests, self.prepare_batch(requests))
+
+    def prepare_batch(self, requests: Sequence[LabelRequest]):
+        """The processor's inputs of a batch (chat text, tokens, audio features), on the CPU; the
+        loop makes the next batch's while the model generates."""
+        texts = [self.render_chat(request.prompt) for request in requests]
+        # The tokenizer is shared with label_prepared's decoding, which may run at the same time.
+        with self._processor_lock:
+            return self.processor_inputs(texts, [request.audio for request in requests])
+
+    def label_prepared(self, requests: Sequence[LabelRequest], inputs) -> list[str]:
         import torch
 
-        texts = [self.render_chat(request.prompt) for request in requests]
-        inputs = self.processor_inputs(texts, [request.audio for request in requests])
         inputs = inputs.to(self.model.device)
         # Audio features follow the weights' dtype (bf16 on CUDA); ids and masks stay integer.
         for key, value in inputs.items():
@@ -104,7 +117,8 @@ class ChatLabeller:
         with torch.inference_mode():
             output = self.model.generate(**inputs, **GENERATION_KWARGS, pad_token_id=pad_id)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
-        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        with self._processor_lock:
+            return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     # -----------------------------------------------------------------------------------------
 

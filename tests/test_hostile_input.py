@@ -107,14 +107,14 @@ def test_very_short_clips_get_a_real_embedding(script, model_flags, npy_flag, sh
 def test_a_file_the_model_fails_on_costs_only_that_file(short_clips, tiny_checkpoint, tmp_path, monkeypatch, caplog):
     from auditoryhum.mllm_qwen2_audio import Qwen2AudioLabeller
 
-    original = Qwen2AudioLabeller.label_batch
+    original = Qwen2AudioLabeller.label_prepared  # the model step (the processor's runs ahead of it)
 
-    def fails_on_30ms(self, requests):
+    def fails_on_30ms(self, requests, prepared):
         if any("30ms" in request.path for request in requests):
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return original(self, requests)
+        return original(self, requests, prepared)
 
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_batch", fails_on_30ms)
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", fails_on_30ms)
     out = tmp_path / "labels.csv"
     assert label_qwen2a.main([f"--filedir={short_clips}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
                               f"--text_label_csv={out}", "--batch_size=4", "--device=cpu"]) == 0
@@ -158,18 +158,18 @@ def test_resume_after_the_file_list_changed_names_the_first_differing_file(short
     out = tmp_path / "labels.csv"
     args = [f"--filedir={folder}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
             f"--text_label_csv={out}", "--device=cpu"]
-    original, calls = Qwen2AudioLabeller.label_batch, []
+    original, calls = Qwen2AudioLabeller.label_prepared, []  # the model step
 
-    def interrupted_after_two(self, requests):
+    def interrupted_after_two(self, requests, prepared):
         calls.append(1)
         if len(calls) > 2:
             raise KeyboardInterrupt
-        return original(self, requests)
+        return original(self, requests, prepared)
 
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_batch", interrupted_after_two)
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", interrupted_after_two)
     assert label_qwen2a.main(args) == 130
     assert len(Path(f"{out}.partial").read_text().splitlines()) == 2
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_batch", original)
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", original)
     write_tone(folder / "a_added.wav", seconds=0.3)  # sorts before a_normal.wav: every row would shift
     assert label_qwen2a.main([*args, "--resume"]) == 2
     assert "was made for another file list: row 1 is a_normal.wav there but a_added.wav now" in one_error_line(capsys)

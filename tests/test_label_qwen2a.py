@@ -50,13 +50,13 @@ def test_chat_has_system_text_audio_and_annotation(model_dir):
 
 def test_annotations_change_the_prompt_and_short_file_is_padded(model_dir, wav_dir, tmp_path, monkeypatch):
     seen = []
-    original = Qwen2AudioLabeller.label_batch
+    original = Qwen2AudioLabeller.prepare_batch
 
     def spy(self, requests):
         seen.extend(r.prompt for r in requests)
         return original(self, requests)
 
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_batch", spy)
+    monkeypatch.setattr(Qwen2AudioLabeller, "prepare_batch", spy)
     notes = tmp_path / "notes.csv"
     notes.write_text("\nengine idling\n")  # 2 lines for 4 files
     assert run_label(model_dir, f"{wav_dir}/*.wav", tmp_path / "l.csv", f"--annotations={notes}") == 0

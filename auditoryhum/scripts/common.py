@@ -6,6 +6,8 @@ the library modules (:mod:`auditoryhum.labelling`, :mod:`auditoryhum.features`,
 from __future__ import annotations
 
 import argparse
+import functools
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -13,10 +15,103 @@ import numpy as np
 
 from .. import cli, clustering, formats, records
 from ..audio import list_audio_files
+from ..errors import UserError
 from ..features import AudioEmbedder, embed_audio_files
 from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
-from ..runtime import CUDA_4BIT
+from ..pipeline import DEFAULT_PREFETCH_BATCHES
+from ..runtime import CUDA_4BIT, Runtime
+from ..shards import finished_labels
+
+# ----------------------------------------------------------------------------------------------
+# backends: in process (the default) or on a Ray cluster, for every per-file script
+
+IN_PROCESS, RAY = "in-process", "ray"
+#: the flags of --backend ray, with what they mean when not given
+_RAY_DEFAULTS = {"ray_address": None, "workers": 1, "gpus_per_worker": None, "cpus_per_worker": 1.0, "shard_size": 256}
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and its flags (every per-file script: the labellers and the audio embeddings)."""
+    group = parser.add_argument_group(
+        "backend", "where the model runs: in this process (default), or on a Ray cluster - a local one started for "
+        "the run, or an existing one (docs/scale-out.md); the output is the same, byte for byte")
+    group.add_argument("--backend", choices=(IN_PROCESS, RAY), default=IN_PROCESS,
+                       help="in-process: one model in this process; ray: --workers model replicas on Ray, the audio "
+                       "read in parallel CPU tasks, results kept in shards beside the output (<output>.shards/) so "
+                       "--resume continues after any crash; needs Ray: pip install \".[ray]\"")
+    group.add_argument("--prefetch_batches", type=int, default=None,
+                       help=f"in-process: batches read, resampled and put through the model's processor in "
+                       f"background threads while the model works on the current one; 0 = none, all on one thread "
+                       f"(default {DEFAULT_PREFETCH_BATCHES})")
+    group.add_argument("--ray_address", default=None,
+                       help="ray: the cluster's head, HOST:PORT (as `ray start --head` prints it), ray://HOST:PORT "
+                       "or auto (default: RAY_ADDRESS when set, else a local Ray started for the run)")
+    group.add_argument("--workers", type=int, default=None,
+                       help="ray: model replicas, each loading the model once (default 1)")
+    group.add_argument("--gpus_per_worker", type=float, default=None,
+                       help="ray: GPUs per model replica, fractions allowed (default: 1 where the cluster has GPUs "
+                       "and the model can use one, else 0)")
+    group.add_argument("--cpus_per_worker", type=float, default=None,
+                       help="ray: CPUs per model replica (default 1); the audio is read on the cluster's other CPUs")
+    group.add_argument("--shard_size", type=int, default=None,
+                       help="ray: files per shard, the unit written at once and kept by --resume, rounded up to "
+                       f"whole batches (default {_RAY_DEFAULTS['shard_size']})")
+
+
+def _check_backend_arguments(args: argparse.Namespace) -> None:
+    """Flags of the other backend are a mistake worth one line, not silently ignored."""
+    ray_flags = [f"--{name}" for name in _RAY_DEFAULTS if getattr(args, name) is not None]
+    if args.backend == IN_PROCESS and ray_flags:
+        raise UserError(f"{ray_flags[0]} applies to --backend ray only")
+    if args.backend == RAY and args.prefetch_batches is not None:
+        raise UserError("--prefetch_batches applies to --backend in-process only (on Ray the audio is read in "
+                        "separate tasks)")
+    if args.prefetch_batches is not None and args.prefetch_batches < 0:
+        raise UserError(f"--prefetch_batches={args.prefetch_batches}: must be 0 or more")
+    for name in ("workers", "shard_size"):
+        if getattr(args, name) is not None:
+            cli.require_at_least_one(getattr(args, name), f"--{name}")
+    if args.gpus_per_worker is not None and args.gpus_per_worker < 0:
+        raise UserError(f"--gpus_per_worker={args.gpus_per_worker:g}: must be 0 or more")
+    if args.cpus_per_worker is not None and not args.cpus_per_worker > 0:
+        raise UserError(f"--cpus_per_worker={args.cpus_per_worker:g}: must be more than 0")
+
+
+def _prefetch_batches(args: argparse.Namespace) -> int:
+    return DEFAULT_PREFETCH_BATCHES if args.prefetch_batches is None else args.prefetch_batches
+
+
+def _ray_options(args: argparse.Namespace):
+    from ..ray_backend import RayOptions
+
+    values = {name: default if getattr(args, name) is None else getattr(args, name)
+              for name, default in _RAY_DEFAULTS.items()}
+    return RayOptions(address=values["ray_address"], workers=values["workers"],
+                      gpus_per_worker=values["gpus_per_worker"], cpus_per_worker=values["cpus_per_worker"],
+                      shard_size=values["shard_size"], may_use_gpu=getattr(args, "device", "cpu") != "cpu")
+
+
+def model_runtime(args: argparse.Namespace, run: records.ScriptRun) -> Callable[[], Runtime]:
+    """The runtime flags resolved where the model loads: checked (and recorded) here at once for the
+    in-process backend; on each Ray worker for ``--backend ray`` (the record gets a worker's)."""
+    if args.backend == IN_PROCESS:
+        cli.runtime_from_args(args, run)
+    return functools.partial(cli.runtime_from_args, args)
+
+
+def _record_ray_run(run: records.ScriptRun, ray_run) -> None:
+    run.parameters.update(ray_run.parameters())
+    if ray_run.runtime is not None:
+        run.record_runtime(ray_run.runtime)
+    run.results.update(ray_run.results())
+
+
+def _record_in_process(run: records.ScriptRun, files: int, seconds: float, prefetch_batches: int) -> None:
+    run.parameters.update(backend=IN_PROCESS, prefetch_batches=prefetch_batches)
+    run.results.update(seconds=round(seconds, 3),
+                       files_per_second=round(files / seconds, 3) if seconds > 0 else None)
+
 
 # ----------------------------------------------------------------------------------------------
 # labelling: label_qwen2a.py, label_qwen2_5o.py, label_qwen3o.py, label_gemma3n.py, Gemini, ...
@@ -37,15 +132,19 @@ def add_labelling_arguments(parser: argparse.ArgumentParser, batch_help: str = "
     parser.add_argument(
         "--resume",
         action="store_true",
-        help="continue an interrupted run: files already in <text_label_csv>.partial are skipped (after "
-        "checking they were made for the same files); a finished output is left as it is, without loading "
-        "the model",
+        help="continue an interrupted run: files already in <text_label_csv>.partial (with --backend ray: the "
+        "finished shards in <text_label_csv>.shards/) are skipped, after checking they were made for the same "
+        "files; a finished output is left as it is, without loading the model",
     )
+    add_backend_arguments(parser)
 
 
-def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labeller: Callable[[], Labeller]) -> int:
-    """Check the inputs and what is left to do first (cheap), then load the model and label."""
+def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labeller: Callable[[], Labeller],
+                  worker_runtime: Callable[[], Runtime] | None = None) -> int:
+    """Check the inputs and what is left to do first (cheap), then load the model and label, here
+    or on Ray (``worker_runtime``: the runtime a Ray worker resolves, for the record)."""
     cli.require_at_least_one(args.batch_size, "--batch_size")
+    _check_backend_arguments(args)
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     annotations = None
@@ -53,19 +152,43 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         annotations = formats.read_annotations_csv(args.annotations, len(files))
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
-    writer = open_labels_output(files, args.text_label_csv, args.resume)
-    if writer.complete:
-        writer.finish()
-        print(f"Nothing left to do: {args.text_label_csv} already holds a label line for each of the "
-              f"{len(files)} files (drop --resume to label them again)")
-        run.results.update(rows_written=len(files), labelled_now=0, already_done=len(files))
+    if args.backend == RAY:
+        if args.resume and finished_labels(args.text_label_csv, run.files,
+                                           (run.previous_record(args.text_label_csv) or {}).get("files")):
+            _nothing_left_to_label(run, args.text_label_csv, len(files))
+        else:
+            from ..ray_backend import label_on_ray
+
+            summary, ray_run = label_on_ray(make_labeller, files, annotations, args.text_label_csv, args.batch_size,
+                                            args.resume, _ray_options(args), worker_runtime)
+            run.results.update(summary.as_results())
+            _record_ray_run(run, ray_run)
     else:
-        summary = label_files(make_labeller(), files, writer, annotations, args.batch_size)
-        run.results.update(summary.as_results())
-    # Counted on the whole file: a resumed run labelled only part of it.
-    lines = formats.read_labels_csv(args.text_label_csv)
-    run.results["rows_without_a_label"] = sum(not line.strip() for line in lines)
+        writer = open_labels_output(files, args.text_label_csv, args.resume)
+        if writer.complete:
+            writer.finish()
+            _nothing_left_to_label(run, args.text_label_csv, len(files))
+        else:
+            labeller = make_labeller()
+            started = time.perf_counter()
+            summary = label_files(labeller, files, writer, annotations, args.batch_size,
+                                  prefetch_batches=_prefetch_batches(args))
+            run.results.update(summary.as_results())
+            _record_in_process(run, summary.labelled_now, time.perf_counter() - started, _prefetch_batches(args))
+    _count_rows_without_a_label(run, args.text_label_csv)
     return 0
+
+
+def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int) -> None:
+    print(f"Nothing left to do: {labels_csv} already holds a label line for each of the {total} files (drop "
+          "--resume to label them again)")
+    run.results.update(rows_written=total, labelled_now=0, already_done=total)
+
+
+def _count_rows_without_a_label(run: records.ScriptRun, labels_csv: str) -> None:
+    # Counted on the whole file: a resumed run labelled only part of it.
+    lines = formats.read_labels_csv(labels_csv)
+    run.results["rows_without_a_label"] = sum(not line.strip() for line in lines)
 
 
 def labeller_parser(model: Model) -> argparse.ArgumentParser:
@@ -89,11 +212,11 @@ def run_local_labeller(args, run: records.ScriptRun, model: Model) -> int:
     from ..runtime import SEED
 
     labeller_class = model.labeller_class()
-    runtime = cli.runtime_from_args(args, run)
+    runtime = model_runtime(args, run)
     run.parameters.update(seed=SEED, prompt=PROMPT_TEXT, system_text=labeller_class.system_text,
                           **labeller_class.generation_parameters())
     flag = model.model_flag
-    return run_labelling(args, run, lambda: labeller_class(getattr(args, flag), runtime, f"--{flag}"))
+    return run_labelling(args, run, lambda: labeller_class(getattr(args, flag), runtime(), f"--{flag}"), runtime)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -109,14 +232,20 @@ def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_filedir_argument(parser)
     parser.add_argument("--resume", action="store_true",
                         help="leave the output as it is, without loading the model, when its run record says the "
-                        "same command made it from the audio files that are there now")
+                        "same command made it from the audio files that are there now; with --backend ray, also "
+                        "continue an interrupted run: its finished shards (<output>.shards/) are kept and only the "
+                        "rest is embedded (in process, an interrupted run starts over)")
+    add_backend_arguments(parser)
 
 
-def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Callable[[], AudioEmbedder]) -> int:
-    """List the files, load the embedder, embed every file, save ``npy`` (row i = file i); with
+def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Callable[[], AudioEmbedder],
+                       worker_runtime: Callable[[], Runtime] | None = None) -> int:
+    """List the files, load the embedder, embed every file, save ``npy`` (row i = file i), here or
+    on Ray (``worker_runtime``: the runtime a Ray worker resolves, for the record); with
     ``--resume``, a finished output of the same command and files is left as it is."""
     batch_size = getattr(args, "batch_size", 1)
     cli.require_at_least_one(batch_size, "--batch_size")
+    _check_backend_arguments(args)
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     if args.resume and records.current_reason(run.previous_record(npy), run.record.argv, ignore=("--resume",)) is None:
@@ -124,9 +253,18 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
               "(drop --resume to embed them again)")
         run.keep_previous_record(npy)
         return 0
-    embedder = make_embedder()
-    embeddings = embed_audio_files(files, embedder, batch_size)
-    formats.save_npy(npy, embeddings)
+    if args.backend == RAY:
+        from ..ray_backend import embed_on_ray
+
+        embeddings, ray_run = embed_on_ray(make_embedder, files, npy, batch_size, args.resume, _ray_options(args),
+                                           worker_runtime)
+        _record_ray_run(run, ray_run)
+    else:
+        embedder = make_embedder()
+        started = time.perf_counter()
+        embeddings = embed_audio_files(files, embedder, batch_size, _prefetch_batches(args))
+        _record_in_process(run, len(files), time.perf_counter() - started, _prefetch_batches(args))
+        formats.save_npy(npy, embeddings)
     without = int((~np.isfinite(embeddings).all(axis=1)).sum())
     run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], nan_rows=without)
     print(f"wrote {npy}: {embeddings.shape[0]} files x {embeddings.shape[1]} dimensions"
@@ -156,10 +294,10 @@ def tower_parser(model: Model) -> argparse.ArgumentParser:
 
 
 def run_tower(args, run: records.ScriptRun, model: Model) -> int:
-    runtime = cli.runtime_from_args(args, run)
+    runtime = model_runtime(args, run)
     tower_class, flag = model.tower_class(), model.model_flag
     return embed_files_to_npy(args, run, getattr(args, _tower_npy_flag(model)),
-                              lambda: tower_class(getattr(args, flag), runtime, f"--{flag}"))
+                              lambda: tower_class(getattr(args, flag), runtime(), f"--{flag}"), runtime)
 
 
 # ----------------------------------------------------------------------------------------------
