@@ -26,9 +26,10 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AudioReadError, describe_fit, fit_to_minimum, load_audio
+from .audio import AudioReadError
 from .errors import UserError, one_line
-from .pipeline import DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, prefetched
+from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, load_clip,
+                       prefetched)
 
 log = logging.getLogger(__name__)
 
@@ -106,17 +107,14 @@ def read_embedding_batch(settings: AudioSettings, files: Sequence[str], batch: r
     for index in batch:
         path = files[index]
         try:
-            audio = load_audio(path, settings.sampling_rate)
+            clip = load_clip(settings, path)
         except AudioReadError as err:
             log.warning("%s - its row is left as NaN", err)
             read.unreadable.append(index)
             continue
-        longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
-        if longer is not audio:
-            log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
-                     describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
+        if clip.fitted:
             read.padded.append(index)
-        read.waveforms.append(longer)
+        read.waveforms.append(clip.audio)
         read.indices.append(index)
     return read
 

@@ -28,9 +28,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .audio import AudioReadError, describe_fit, fit_to_minimum, load_audio
+from .audio import AudioReadError
 from .errors import UserError, one_line
-from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges,
+from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, load_clip,
                        prefetched)
 from .prompting import build_prompt, clean_response
 from .records import file_names
@@ -192,14 +192,16 @@ def read_label_batch(settings: AudioSettings, files: Sequence[str], annotations:
     for slot, index in enumerate(batch):
         path = files[index]
         try:
-            audio = load_audio(path, settings.sampling_rate)
+            clip = load_clip(settings, path)
         except AudioReadError as err:
             log.warning("%s - its labels line is left blank", err)
             summary.unreadable.append(path)
             continue
-        audio = _cut_to_window(settings, path, audio, summary)
-        audio = _fit_to_minimum(settings, path, audio, summary)
-        requests.append(LabelRequest(path=path, audio=audio, prompt=build_prompt(annotations[index])))
+        if clip.cut:
+            summary.truncated.append(path)
+        if clip.fitted:
+            summary.padded.append(path)
+        requests.append(LabelRequest(path=path, audio=clip.audio, prompt=build_prompt(annotations[index])))
         slots.append(slot)
     return ReadBatch(size=len(batch), requests=requests, slots=slots, summary=summary)
 
@@ -234,27 +236,6 @@ def _responses(steps: ModelSteps[LabelRequest], requests: list[LabelRequest], su
             summary.failed.append(requests[0].path)
             return [None]
         return [response for request in requests for response in _responses(steps, [request], summary)]
-
-
-def _cut_to_window(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    if settings.max_audio_seconds is None or settings.sampling_rate is None:
-        return audio
-    limit = int(settings.max_audio_seconds * settings.sampling_rate)
-    if audio.shape[0] <= limit:
-        return audio
-    log.info("%s: %.1f s long; %s hears only the first %g s (the rest is cut)",
-             path, audio.shape[0] / settings.sampling_rate, settings.name, settings.max_audio_seconds)
-    summary.truncated.append(path)
-    return audio[:limit]
-
-
-def _fit_to_minimum(settings: AudioSettings, path: str, audio: np.ndarray, summary: LabelRunSummary) -> np.ndarray:
-    longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
-    if longer is not audio:
-        log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
-                 describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
-        summary.padded.append(path)
-    return longer
 
 
 def report(summary: LabelRunSummary, out_csv: str) -> None:

@@ -21,6 +21,7 @@ adapters are written for that (their processor and tokenizer are guarded where s
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import deque
@@ -28,7 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
-from .audio import SILENCE
+import numpy as np
+
+from .audio import SILENCE, describe_fit, fit_to_minimum, load_audio
+
+log = logging.getLogger(__name__)
 
 #: batches read and prepared ahead of the model by default (0: none, all on one thread)
 DEFAULT_PREFETCH_BATCHES = 2
@@ -52,6 +57,35 @@ class AudioSettings:
         """The settings of a labeller or an audio embedder."""
         return cls(model.name, model.sampling_rate, getattr(model, "max_audio_seconds", None),
                    model.min_audio_seconds, getattr(model, "short_clip_fill", SILENCE))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One file's audio as the model gets it, and what was done to it on the way."""
+
+    audio: np.ndarray
+    cut: bool  # longer than the model's window: cut there
+    fitted: bool  # shorter than the model takes: brought to its shortest clip
+
+
+def load_clip(settings: AudioSettings, path: str) -> Clip:
+    """``path`` decoded at the model's rate, cut to its window and brought to its shortest clip,
+    each change logged once (raises :class:`~auditoryhum.audio.AudioReadError`): the one read
+    rule of both loops, in process or on a Ray worker."""
+    audio = load_audio(path, settings.sampling_rate)
+    cut = fitted = False
+    if settings.max_audio_seconds is not None and settings.sampling_rate is not None:
+        limit = int(settings.max_audio_seconds * settings.sampling_rate)
+        if audio.shape[0] > limit:
+            log.info("%s: %.1f s long; %s hears only the first %g s (the rest is cut)",
+                     path, audio.shape[0] / settings.sampling_rate, settings.name, settings.max_audio_seconds)
+            audio, cut = audio[:limit], True
+    longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
+    if longer is not audio:
+        log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
+                 describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
+        audio, fitted = longer, True
+    return Clip(audio, cut, fitted)
 
 
 def batch_ranges(total: int, batch_size: int, start: int = 0) -> list[range]:
