@@ -95,9 +95,7 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
     files its rows belong to must be the scores' files, where its run record names them)."""
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
-    formats.check_same_rows(label_csv, len(cluster_ids), scores_csv, len(rows))
-    files = rows.filenames
-    records.check_same_files(str(label_csv), records.recorded_files(label_csv), str(scores_csv), files)
+    records.check_rows_belong(label_csv, len(cluster_ids), str(scores_csv), rows.filenames)
     labels = [label.strip() for label in rows.labels]
     n_unlabelled = sum(not label for label in labels)
     n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
@@ -111,7 +109,7 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
                     "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(rows),
                     n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
     stats = label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
-    return dataclasses.replace(stats, files=tuple(files))
+    return dataclasses.replace(stats, files=tuple(rows.filenames))
 
 
 # ----------------------------------------------------------------------------------------------

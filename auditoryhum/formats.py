@@ -20,8 +20,9 @@ Formats, as the published supplementary data has them:
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
 
 All writes are atomic (temporary file in the same folder, then ``os.replace``), so an interrupted
-run never leaves a half-written output behind. Files that must line up are checked with
-:func:`check_same_rows`, which names both files and both counts.
+run never leaves a half-written output behind. Files that must line up row by row are checked by
+:func:`auditoryhum.records.check_rows_belong`: by name where a run record lists the files, by count
+otherwise.
 """
 
 from __future__ import annotations
@@ -572,13 +573,3 @@ def load_npy(path: PathLike, what: str = "embeddings") -> np.ndarray:
     if array.shape[0] == 0:
         raise UserError(f"{path}: the array has no rows")
     return array.astype(np.float32, copy=False)
-
-
-# ----------------------------------------------------------------------------------------------
-# alignment
-
-
-def check_same_rows(name_a: PathLike, count_a: int, name_b: PathLike, count_b: int) -> None:
-    """Stop with one line when two inputs that must line up row by row do not."""
-    if count_a != count_b:
-        raise UserError(f"row-count mismatch: {name_a} has {count_a} rows but {name_b} has {count_b}")

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from . import formats, records
-from .errors import UserError
 
 
 def merge_labels(mllm_lines: Sequence[str], annotations: Sequence[str]) -> list[str]:
@@ -50,13 +49,7 @@ def score_boost(
 def load_boost_inputs(before_csv: str, after_csv: str, annotations_csv: str):
     before = formats.read_scores_csv(before_csv)
     after = formats.read_scores_csv(after_csv)
-    formats.check_same_rows(before_csv, len(before), after_csv, len(after))
-    for row_before, row_after in zip(before, after):
-        if row_before.filename != row_after.filename:
-            raise UserError(
-                f"{before_csv} and {after_csv} list different files at row {row_before.index} "
-                f"({row_before.filename} vs {row_after.filename})"
-            )
+    records.check_same_files(str(before_csv), before.filenames, str(after_csv), after.filenames)
     annotations = formats.read_annotations_csv(annotations_csv, len(before))
     records.check_same_files(str(annotations_csv), records.recorded_files(annotations_csv), str(before_csv),
                              [row.filename for row in before])

@@ -442,6 +442,11 @@ def recorded_files(path: str | os.PathLike) -> list[str] | None:
     return list(files) if isinstance(files, list) else None
 
 
+def _check_counts(name_a: str | os.PathLike, count_a: int, name_b: str | os.PathLike, count_b: int) -> None:
+    if count_a != count_b:
+        raise UserError(f"row-count mismatch: {name_a} has {count_a} rows but {name_b} has {count_b}")
+
+
 def check_same_files(name_a: str, files_a: Sequence[str] | None, name_b: str, files_b: Sequence[str] | None) -> None:
     """Stop with one line when two inputs that line up row by row list different files (inputs
     without a known file list are checked by their row count elsewhere)."""
@@ -450,8 +455,26 @@ def check_same_files(name_a: str, files_a: Sequence[str] | None, name_b: str, fi
     for row, (a, b) in enumerate(zip(files_a, files_b), start=1):
         if a != b:
             raise UserError(f"{name_a} and {name_b} list different files at row {row} ({a} vs {b})")
-    if len(files_a) != len(files_b):
-        raise UserError(f"row-count mismatch: {name_a} has {len(files_a)} rows but {name_b} has {len(files_b)}")
+    _check_counts(name_a, len(files_a), name_b, len(files_b))
+
+
+def check_rows_belong(path: str | os.PathLike, n_rows: int, other_name: str, other_files: Sequence[str]) -> None:
+    """Stop with one line unless the ``n_rows`` rows of ``path`` belong to ``other_files``, in order:
+    by name where ``path`` has a record listing its files, and by count always (inputs without a
+    record, such as the published CSVs, can only be checked that way)."""
+    check_same_files(str(path), recorded_files(path), other_name, other_files)
+    _check_counts(path, n_rows, other_name, len(other_files))
+
+
+def check_scores_files(scores_csv: str | os.PathLike, filenames: Sequence[str], other_name: str,
+                       other_files: Sequence[str]) -> None:
+    """Stop with one line unless the file names a scores CSV carries in its rows are ``other_files``,
+    in order (the scores CSV names its files itself, so its record adds nothing)."""
+    _check_counts(scores_csv, len(filenames), other_name, len(other_files))
+    for row, (name, other) in enumerate(zip(filenames, other_files), start=1):
+        if name != other:
+            raise UserError(f"{scores_csv}: row {row} is {name!r} but file {row} of {other_name} is {other}; "
+                            "were the scores made from other files?")
 
 
 def inputs_changed(data: dict) -> str | None:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from . import formats, review
+from . import formats, records, review
 from .clap import Clap, cosine_similarities, embed_texts
 from .errors import UserError
 from .prompting import parse_label_line
@@ -163,13 +163,10 @@ def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: st
     the sheet with the scores CSV."""
     rows = formats.read_scores_csv(scores_csv)
     files_name = f'--filedir="{filedir}"'
-    formats.check_same_rows(scores_csv, len(rows), files_name, len(files))
-    for row, path in zip(rows, files):
-        if Path(path).name != row.filename:
-            raise UserError(f"{scores_csv}: row {row.index} is {row.filename!r} but file {row.index} of "
-                            f"{files_name} is {path}; were the scores made from other files?")
+    names = records.file_names(files)
+    records.check_scores_files(scores_csv, rows.filenames, files_name, names)
     answers = formats.read_labels_csv(text_label_csv)
-    formats.check_same_rows(text_label_csv, len(answers), files_name, len(files))
+    records.check_rows_belong(text_label_csv, len(answers), files_name, names)
     if annotations_csv is not None and not Path(annotations_csv).resolve().parent.is_dir():
         raise UserError(f"--annotations_csv={annotations_csv}: output folder does not exist")
     session = ReviewSession(Path(review_csv), rows, files, answers, scorer,

@@ -111,11 +111,6 @@ def test_load_npy_rejects_1d(tmp_path):
         formats.load_npy(tmp_path / "v.npy")
 
 
-def test_check_same_rows_names_both_files():
-    with pytest.raises(UserError, match="labels.csv has 3 rows but clap.npy has 4"):
-        formats.check_same_rows("labels.csv", 3, "clap.npy", 4)
-
-
 def test_failed_atomic_write_keeps_the_old_file(tmp_path):
     path = tmp_path / "out.csv"
     path.write_text("old\n")

@@ -222,3 +222,33 @@ def test_the_record_has_the_documented_fields(made, script):
 def test_secrets_never_reach_a_record():
     assert records.masked_argv(["--api_key", "s3cret", "--token=abc", "--x=1"]) == ["--api_key", "***", "--token=***",
                                                                                    "--x=1"]
+
+
+def _recorded_csv(path: Path, files: list[str]) -> Path:
+    path.write_text("".join(f"{name}\n" for name in files), encoding="utf-8")
+    records.write_record(path, {"format_version": records.FORMAT_VERSION,
+                                "output": {"sha256": records.sha256_of(path)}, "files": files})
+    return path
+
+
+def test_rows_are_matched_by_name_where_a_record_lists_them(tmp_path):
+    labels = _recorded_csv(tmp_path / "labels.csv", ["a.wav", "b.wav", "c.wav"])
+    records.check_rows_belong(labels, 3, "--filedir", ["a.wav", "b.wav", "c.wav"])
+    with pytest.raises(records.UserError, match=r"list different files at row 2 \(b.wav vs x.wav\)"):
+        records.check_rows_belong(labels, 3, "--filedir", ["a.wav", "x.wav", "c.wav"])
+
+
+def test_rows_without_a_record_are_matched_by_count(tmp_path):
+    published = tmp_path / "published.csv"
+    published.write_text("dog\ncat\ncar\n", encoding="utf-8")
+    records.check_rows_belong(published, 3, "--filedir", ["x.wav", "y.wav", "z.wav"])
+    with pytest.raises(records.UserError, match=f"row-count mismatch: {published} has 3 rows but --filedir has 4"):
+        records.check_rows_belong(published, 3, "--filedir", ["w.wav", "x.wav", "y.wav", "z.wav"])
+
+
+def test_a_scores_csv_is_matched_by_the_names_in_its_rows(tmp_path):
+    scores = tmp_path / "scores.csv"
+    scores.write_text("1, a.wav, dog, 0.5\n2, b.wav, cat, 0.4\n", encoding="utf-8")
+    records.check_scores_files(scores, ["a.wav", "b.wav"], "--filedir", ["a.wav", "b.wav"])
+    with pytest.raises(records.UserError, match="row 2 is 'b.wav' but file 2 of --filedir is c.wav"):
+        records.check_scores_files(scores, ["a.wav", "b.wav"], "--filedir", ["a.wav", "c.wav"])

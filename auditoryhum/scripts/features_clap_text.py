@@ -53,11 +53,9 @@ def main(args, run) -> int:
     run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
     lines = formats.read_labels_csv(args.text_label_csv)
-    formats.check_same_rows(args.text_label_csv, len(lines), files_name, len(files))
-    records.check_same_files(args.text_label_csv, records.recorded_files(args.text_label_csv), files_name, run.files)
+    records.check_rows_belong(args.text_label_csv, len(lines), files_name, run.files)
     audio_embeddings = formats.load_npy(args.clap_npy, "CLAP audio embeddings")
-    formats.check_same_rows(args.clap_npy, audio_embeddings.shape[0], files_name, len(files))
-    records.check_same_files(args.clap_npy, records.recorded_files(args.clap_npy), files_name, run.files)
+    records.check_rows_belong(args.clap_npy, audio_embeddings.shape[0], files_name, run.files)
 
     label_lists = [parse_label_line(line) for line in lines]
     clap_model = clap.load_clap(args.clap_model, cli.runtime_from_args(args, run))

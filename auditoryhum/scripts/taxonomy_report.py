@@ -7,7 +7,6 @@ from pathlib import Path
 
 from .. import cli, formats, records
 from ..audio import list_audio_files
-from ..errors import UserError
 from ..taxonomy_page import build_taxonomy, read_composite_labels, read_sweep, relative_audio_url, render_page
 
 
@@ -52,17 +51,11 @@ def main(args, run) -> int:
     run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
     rows = formats.read_scores_csv(args.top_label_scores_csv)
-    formats.check_same_rows(args.top_label_scores_csv, len(rows), files_name, len(files))
-    for row, path in zip(rows, files):
-        if Path(path).name != row.filename:
-            raise UserError(f"{args.top_label_scores_csv}: row {row.index} is {row.filename!r} but file "
-                            f"{row.index} of {files_name} is {path}; were the scores made from other files?")
+    records.check_scores_files(args.top_label_scores_csv, rows.filenames, files_name, run.files)
     embeddings = formats.load_npy(args.st_npy, "label embeddings")
-    formats.check_same_rows(args.st_npy, embeddings.shape[0], args.top_label_scores_csv, len(rows))
+    records.check_rows_belong(args.st_npy, embeddings.shape[0], args.top_label_scores_csv, run.files)
     cluster_ids = formats.read_cluster_ids(args.cluster_ids_csv)
-    formats.check_same_rows(args.cluster_ids_csv, len(cluster_ids), args.top_label_scores_csv, len(rows))
-    for path in (args.st_npy, args.cluster_ids_csv):
-        records.check_same_files(path, records.recorded_files(path), args.top_label_scores_csv, run.files)
+    records.check_rows_belong(args.cluster_ids_csv, len(cluster_ids), args.top_label_scores_csv, run.files)
     sweep = read_sweep(args.sweep_csv) if args.sweep_csv else None
     composite = None
     if args.composite_csv and os.path.exists(args.composite_csv):

@@ -56,7 +56,7 @@ def get_parser():
     return parser
 
 
-def _live_scorer(args, run, n_files: int, files_name: str) -> LiveScorer | None:
+def _live_scorer(args, run, files_name: str) -> LiveScorer | None:
     if (args.clap_model is None) != (args.clap_npy is None):
         raise UserError("live scoring needs both --clap_model and --clap_npy (or neither)")
     if args.clap_model is None:
@@ -64,8 +64,7 @@ def _live_scorer(args, run, n_files: int, files_name: str) -> LiveScorer | None:
     from .. import clap
 
     audio_embeddings = formats.load_npy(args.clap_npy, "CLAP audio embeddings")
-    formats.check_same_rows(args.clap_npy, audio_embeddings.shape[0], files_name, n_files)
-    records.check_same_files(args.clap_npy, records.recorded_files(args.clap_npy), files_name, run.files)
+    records.check_rows_belong(args.clap_npy, audio_embeddings.shape[0], files_name, run.files)
     clap_model = clap.load_clap(args.clap_model, cli.runtime_from_args(args, run))
     if clap_model.embedding_dim != audio_embeddings.shape[1]:
         raise UserError(f"{args.clap_npy}: audio embeddings have {audio_embeddings.shape[1]} dimensions but "
@@ -99,8 +98,7 @@ def main(args, run) -> int:
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
-    records.check_same_files(args.text_label_csv, records.recorded_files(args.text_label_csv), files_name, run.files)
-    scorer = _live_scorer(args, run, len(files), files_name)
+    scorer = _live_scorer(args, run, files_name)
     session = load_session(args.review_csv, files, args.filedir, args.top_label_scores_csv, args.text_label_csv,
                            scorer, args.annotations_csv)
     app = create_app(session, args.token, loopback_only=loopback)
