@@ -15,6 +15,9 @@ Formats, as the published supplementary data has them:
 * **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
 * **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
   cluster.
+* **review sheet** - header ``row,filename,label,score,reason,annotation``, one row per file a
+  person should look at; ``row`` is the file's 1-based row of the scores CSV and the annotation
+  column, last, is what the reviewer fills in.
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -545,6 +548,67 @@ def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
         except (TypeError, ValueError):
             raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# review sheet (util_review_sheet.py writes it, a person or util_review_app.py fills it in)
+
+#: The annotation column is last: notes typed with unquoted commas spill into extra fields,
+#: which :func:`read_review_sheet` joins back.
+REVIEW_SHEET_COLUMNS = ("row", "filename", "label", "score", "reason", "annotation")
+
+
+@dataclass(frozen=True)
+class SheetEntry:
+    """One row of the review sheet, its text fields as they stand on the sheet."""
+
+    row: int  # 1-based row of the top-label scores CSV
+    filename: str
+    label: str
+    score: str  # as written ("0.123456", "nan")
+    reason: str  # "" on sheets written before the reason column existed
+    annotation: str
+    line: int = 0  # line of the sheet it was read from (for messages); 0 when made in memory
+
+
+def one_line_note(text: str) -> str:
+    """A note as the annotations CSV can hold it: one line, runs of white space made one space."""
+    return " ".join(text.split())
+
+
+def format_review_sheet(entries: Iterable[SheetEntry]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(REVIEW_SHEET_COLUMNS)
+    for entry in entries:
+        writer.writerow([entry.row, entry.filename, entry.label, entry.score, entry.reason, entry.annotation])
+    return out.getvalue()
+
+
+def read_review_sheet(path: PathLike) -> list[SheetEntry]:
+    """Every entry of a review sheet, in sheet order. Sheets written before the ``reason`` column
+    existed read the same way (reason "")."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{path}: review sheet not found (util_review_sheet.py writes it)") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the review sheet ({err})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [column for column in ("row", "filename", "annotation") if column not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError(f"{path}: review sheet lacks the column(s) {', '.join(missing)}")
+    entries = []
+    for record in reader:
+        line = reader.line_num
+        try:
+            index = int(record["row"])
+        except (TypeError, ValueError):
+            raise UserError(f"{path}: line {line}: row {record['row']!r} is not a number") from None
+        note = one_line_note(",".join([record["annotation"] or ""] + record.get(None, [])))
+        entries.append(SheetEntry(index, record["filename"] or "", record.get("label") or "",
+                                  record.get("score") or "", record.get("reason") or "", note, line))
+    return entries
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,20 +24,15 @@ file names say what the recording is.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from . import formats
 from .clap import LOWEST_FRACTION
 from .errors import UserError
 
-#: The annotation column is last: notes typed with unquoted commas spill into extra fields,
-#: which :func:`read_sheet_notes` joins back.
-SHEET_COLUMNS = ("row", "filename", "label", "score", "reason", "annotation")
 REASON_NO_LABEL = "no label"
 
 
@@ -76,69 +71,24 @@ def note_from_filename(filename: str) -> str:
     return " ".join(word.lower() for word in words if len(word) > 1)
 
 
-@dataclass(frozen=True)
-class SheetEntry:
-    """One row of the review sheet, its text fields as they stand on the sheet."""
-
-    row: int  # 1-based row of the top-label scores CSV
-    filename: str
-    label: str
-    score: str  # as written ("0.123456", "nan")
-    reason: str  # "" on sheets written before the reason column existed
-    annotation: str
-
-
-def clean_note(text: str) -> str:
-    """A note as the annotations CSV can hold it: one line, runs of white space made one space."""
-    return " ".join(text.split())
-
-
-def format_sheet_entries(entries: list[SheetEntry]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SHEET_COLUMNS)
-    for entry in entries:
-        writer.writerow([entry.row, entry.filename, entry.label, entry.score, entry.reason, entry.annotation])
-    return out.getvalue()
-
-
 def format_sheet(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> str:
     """The sheet for :func:`review_rows`' ``(row, reason)`` pairs."""
-    return format_sheet_entries([
-        SheetEntry(row.index, row.filename, row.label, formats.format_score(row.score), reason,
+    return formats.format_review_sheet([
+        formats.SheetEntry(row.index, row.filename, row.label, formats.format_score(row.score), reason,
                    note_from_filename(row.filename) if simulate_from_filenames else "")
         for row, reason in rows
     ])
 
 
-def read_sheet(review_csv: Path, rows: list[formats.ScoreRow]) -> list[SheetEntry]:
+def read_sheet(review_csv: Path, rows: list[formats.ScoreRow]) -> list[formats.SheetEntry]:
     """Every entry of the sheet, in sheet order; each must name the same file as that row of the
     scores CSV (a sheet from another run is refused). Sheets written before the ``reason`` column
     existed read the same way."""
-    try:
-        text = Path(review_csv).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{review_csv}: review sheet not found (util_review_sheet.py writes it)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UserError(f"{review_csv}: cannot read the review sheet ({err})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [column for column in ("row", "filename", "annotation") if column not in (reader.fieldnames or [])]
-    if missing:
-        raise UserError(f"{review_csv}: review sheet lacks the column(s) {', '.join(missing)}")
-    entries = []
-    for line_no, record in enumerate(reader, start=2):
-        try:
-            index = int(record["row"])
-        except (TypeError, ValueError):
-            raise UserError(f"{review_csv}: line {line_no}: row {record['row']!r} is not a number") from None
-        if not 1 <= index <= len(rows) or rows[index - 1].filename != record["filename"]:
-            raise UserError(f"{review_csv}: line {line_no}: row {index} is not {record['filename']!r} in the "
+    entries = formats.read_review_sheet(review_csv)
+    for entry in entries:
+        if not 1 <= entry.row <= len(rows) or rows[entry.row - 1].filename != entry.filename:
+            raise UserError(f"{review_csv}: line {entry.line}: row {entry.row} is not {entry.filename!r} in the "
                             "scores CSV; the sheet belongs to another run - delete it to start a new one")
-        # The annotation is the last column, so commas typed into it without quotes (in a text
-        # editor) split it into extra fields: join them back.
-        note = clean_note(",".join([record["annotation"] or ""] + record.get(None, [])))
-        entries.append(SheetEntry(index, record["filename"], record.get("label") or "", record.get("score") or "",
-                                  record.get("reason") or "", note))
     return entries
 
 
@@ -147,14 +97,15 @@ def read_sheet_notes(review_csv: Path, rows: list[formats.ScoreRow]) -> dict[int
     return {entry.row: entry.annotation for entry in read_sheet(review_csv, rows) if entry.annotation}
 
 
-def save_note(review_csv: Path, rows: list[formats.ScoreRow], row: int, note: str) -> list[SheetEntry]:
+def save_note(review_csv: Path, rows: list[formats.ScoreRow], row: int, note: str) -> list[formats.SheetEntry]:
     """Set the annotation of ``row`` on the sheet and write the sheet back atomically; returns the
     sheet as written. The sheet is read afresh, so edits made meanwhile to other rows are kept."""
     entries = read_sheet(review_csv, rows)
     if not any(entry.row == row for entry in entries):
         raise KeyError(row)
-    entries = [replace(entry, annotation=clean_note(note)) if entry.row == row else entry for entry in entries]
-    formats.write_text_atomic(review_csv, format_sheet_entries(entries))
+    entries = [replace(entry, annotation=formats.one_line_note(note)) if entry.row == row else entry
+               for entry in entries]
+    formats.write_text_atomic(review_csv, formats.format_review_sheet(entries))
     return entries
 
 

@@ -113,7 +113,7 @@ class ReviewSession:
         self._lock = threading.Lock()
         self.on_sheet = {entry.row for entry in self.entries()}
 
-    def entries(self) -> list[review.SheetEntry]:
+    def entries(self) -> list[formats.SheetEntry]:
         return review.read_sheet(self.review_csv, self.rows)
 
     def state(self) -> dict:
@@ -125,7 +125,7 @@ class ReviewSession:
             "entries": [self._entry_json(entry) for entry in entries],
         }
 
-    def _entry_json(self, entry: review.SheetEntry) -> dict:
+    def _entry_json(self, entry: formats.SheetEntry) -> dict:
         try:
             score = float(entry.score)
         except ValueError:

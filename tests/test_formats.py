@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import subprocess
 import sys
@@ -176,3 +177,16 @@ def test_incremental_writer_without_resume_says_it_starts_over(tmp_path, caplog)
     writer.extend(["new"])
     writer.finish()
     assert out.read_text() == "new\n"
+
+
+def test_review_sheet_round_trips_and_names_the_line_of_a_bad_row(tmp_path):
+    entries = [formats.SheetEntry(3, "a.wav", 'dog, "barking"', "0.100000", "lowest 1%", "<script>x</script>"),
+               formats.SheetEntry(1, "b.wav", "", "nan", "no label", "")]
+    sheet = tmp_path / "review_sheet.csv"
+    sheet.write_text(formats.format_review_sheet(entries), encoding="utf-8")
+    read = formats.read_review_sheet(sheet)
+    assert [dataclasses.replace(entry, line=0) for entry in read] == entries
+    assert [entry.line for entry in read] == [2, 3]
+    sheet.write_text("row,filename,label,score,reason,annotation\n1,a.wav,x,0.1,,ok\n\nsecond,b.wav,y,0.2,,\n")
+    with pytest.raises(UserError, match=r"line 4: row 'second' is not a number"):
+        formats.read_review_sheet(sheet)
