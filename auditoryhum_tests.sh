@@ -380,10 +380,15 @@ once_step() {
     show_result "$output"
 }
 
-# copy_step OUTPUT SOURCE: a published file taken as it is (complete or not at all).
+# copy_step OUTPUT SOURCE: a published file taken as it is (complete or not at all); a copy that
+# no longer equals its source (the source was fetched again) is made again, and the run records
+# of the steps that read it then see the change.
 copy_step() {
     local output=$1 source=$2
-    if [[ -e $output && $overwrite != true ]]; then skip "$output" "exists"; return 0; fi
+    if [[ -e $output && $overwrite != true ]] && cmp -s "$source" "$output"; then
+        skip "$output" "same as $source"
+        return 0
+    fi
     begin_step "$output" cp "$source" "$output"
     cp "$source" "$output.tmp" && mv "$output.tmp" "$output"
 }

@@ -168,6 +168,16 @@ def test_published_dataset_comes_from_the_hub_with_the_authors_labels_and_annota
     assert (run_dir / "human_annotations.csv").read_text() == annotations
     assert not (run_dir / "review_sheet.csv").exists()
 
+    # a published file's copy is kept while it equals its source, and made again once it does not
+    stage_3 = [*args, "--stage", "3", "--stop_stage", "3"]
+    result = run_recipe(tmp_path, *stage_3)
+    assert result.returncode == 0 and "skipped (same as data/supplementary/ahead-ds_qwen2a_labels.csv)" \
+        in result.stderr, result.stderr[-3000:]
+    (tmp_path / "data" / "supplementary" / "ahead-ds_qwen2a_labels.csv").write_text("fixed label\nb\nc\n")
+    result = run_recipe(tmp_path, *stage_3)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "text_labels.csv").read_text() == "fixed label\nb\nc\n"
+
 
 @pytest.fixture
 def workspace(tmp_path) -> Path:
