@@ -190,10 +190,13 @@ class IncrementalLinesWriter:
     is kept - after checking it was made for the same inputs, in the same order - and :attr:`done`
     says how many leading inputs are finished; a torn last line (a kill or a full disk in the middle
     of a write, whatever its bytes) is cut off and redone. Because lines are only ever appended in
-    input order, a resumed run ends with the same bytes as an uninterrupted one.
+    input order, a resumed run ends with the same bytes as an uninterrupted one. A finished ``path``
+    counts as done with ``resume=True`` when it has a line per input and ``finished_names`` (the file
+    list of its run record, which the caller reads; None when it has none) are these inputs.
     """
 
-    def __init__(self, path: PathLike, names: Sequence[str], resume: bool):
+    def __init__(self, path: PathLike, names: Sequence[str], resume: bool,
+                 finished_names: Sequence[str] | None = None):
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.names_path = self.path.with_name(self.path.name + ".partial.json")
@@ -209,7 +212,7 @@ class IncrementalLinesWriter:
         elif self.partial_path.exists():
             log.warning("%s: an interrupted run's lines are discarded and the run starts over "
                         "(pass --resume to continue it instead)", self.partial_path)
-        elif resume and self.path.exists() and self._finished_output_matches():
+        elif resume and self.path.exists() and self._finished_output_matches(finished_names):
             self.done = self.total
             self._finished = True
 
@@ -240,7 +243,7 @@ class IncrementalLinesWriter:
         if len(lines) > self.total:
             raise UserError(f"{self.partial_path}: holds {len(lines)} lines but there are only {self.total} "
                             "inputs; it belongs to another run - delete it or drop --resume")
-        self._check_names(self._partial_names())
+        self._check_names(self.partial_path, self._partial_names())
         if len(complete) < len(data):
             with open(self.partial_path, "r+b") as handle:
                 handle.truncate(len(complete))
@@ -262,23 +265,23 @@ class IncrementalLinesWriter:
                             "--resume")
         return names
 
-    def _check_names(self, names: list[str] | None) -> None:
+    def _check_names(self, made_for: Path, names: list[str] | None) -> None:
+        """Stop with one line unless ``made_for`` (the partial or the finished output) was made for
+        these inputs, where its file list is known."""
         if names is None or names == self.names:
             return
         for row, (before, now) in enumerate(zip(names, self.names), start=1):
             if before != now:
-                raise UserError(f"{self.partial_path}: was made for another file list: row {row} is {before} there "
+                raise UserError(f"{made_for}: was made for another file list: row {row} is {before} there "
                                 f"but {now} now; restore the files, or drop --resume to start over")
-        raise UserError(f"{self.partial_path}: was made for {len(names)} files, there are {len(self.names)} now; "
+        raise UserError(f"{made_for}: was made for {len(names)} files, there are {len(self.names)} now; "
                         "restore the files, or drop --resume to start over")
 
-    def _finished_output_matches(self) -> bool:
+    def _finished_output_matches(self, finished_names: Sequence[str] | None) -> bool:
         """A finished output of an earlier run: complete, and (when its record says) of these files."""
-        from .records import recorded_files
-
         if len(read_labels_csv(self.path)) != self.total:
             return False
-        self._check_names(recorded_files(self.path))
+        self._check_names(self.path, None if finished_names is None else list(finished_names))
         return True
 
     def extend(self, lines: Sequence[str]) -> None:

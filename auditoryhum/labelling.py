@@ -124,11 +124,13 @@ class ReadBatch:
     summary: LabelRunSummary  # the files that could not be read, were cut or padded
 
 
-def open_labels_output(files: Sequence[str], out_csv: str, resume: bool) -> formats.IncrementalLinesWriter:
+def open_labels_output(files: Sequence[str], out_csv: str, resume: bool,
+                       finished_files: Sequence[str] | None = None) -> formats.IncrementalLinesWriter:
     """The labels CSV being written for ``files``; with ``resume`` an interrupted run's lines are
-    kept (after checking they were made for the same files). Cheap: call it before loading a model,
-    so a finished run is known to be finished without one."""
-    return formats.IncrementalLinesWriter(out_csv, file_names(files), resume=resume)
+    kept, and a finished ``out_csv`` is left as it is, after checking they were made for the same
+    files (``finished_files``: the file list of the finished output's run record, where it has one).
+    Cheap: call it before loading a model, so a finished run is known to be finished without one."""
+    return formats.IncrementalLinesWriter(out_csv, file_names(files), resume=resume, finished_names=finished_files)
 
 
 def label_files(

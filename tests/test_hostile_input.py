@@ -178,6 +178,23 @@ def test_resume_after_the_file_list_changed_names_the_first_differing_file(short
     assert "(2 already done)" in capsys.readouterr().out
 
 
+def test_resume_of_a_finished_output_made_from_other_files_is_refused_and_keeps_its_record(
+        short_clips, tiny_checkpoint, tmp_path, capsys):
+    folder = tmp_path / "wav"
+    shutil.copytree(short_clips, folder)
+    out = tmp_path / "labels.csv"
+    args = [f"--filedir={folder}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
+            f"--text_label_csv={out}", "--device=cpu", "--resume"]
+    assert label_qwen2a.main(args) == 0
+    finished, record = out.read_bytes(), records.record_path(out).read_bytes()
+    first = sorted(folder.glob("*.wav"))[0]
+    first.rename(folder / "0_renamed.wav")  # as many files as before, the first one another
+    assert label_qwen2a.main(args) == 2
+    assert (f"{out}: was made for another file list: row 1 is {first.name} there but 0_renamed.wav now"
+            in one_error_line(capsys))
+    assert out.read_bytes() == finished and records.record_path(out).read_bytes() == record
+
+
 # ----------------------------------------------------------------------------------------------
 # a full disk
 

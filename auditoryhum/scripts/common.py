@@ -152,9 +152,10 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         annotations = formats.read_annotations_csv(args.annotations, len(files))
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
+    # the record of a finished output, which this run has moved aside while it runs
+    finished_files = (run.previous_record(args.text_label_csv) or {}).get("files")
     if args.backend == RAY:
-        if args.resume and finished_labels(args.text_label_csv, run.files,
-                                           (run.previous_record(args.text_label_csv) or {}).get("files")):
+        if args.resume and finished_labels(args.text_label_csv, run.files, finished_files):
             _nothing_left_to_label(run, args.text_label_csv, len(files))
         else:
             from ..ray_backend import label_on_ray
@@ -164,7 +165,7 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
             run.results.update(summary.as_results())
             _record_ray_run(run, ray_run)
     else:
-        writer = open_labels_output(files, args.text_label_csv, args.resume)
+        writer = open_labels_output(files, args.text_label_csv, args.resume, finished_files)
         if writer.complete:
             writer.finish()
             _nothing_left_to_label(run, args.text_label_csv, len(files))
