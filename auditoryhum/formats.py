@@ -181,6 +181,29 @@ def write_labels_csv(path: PathLike, lines: Iterable[str]) -> None:
     write_text_atomic(path, format_labels_lines(lines))
 
 
+def check_made_for(output: PathLike, made_for: Sequence[str] | None, names: Sequence[str]) -> None:
+    """Stop with one line unless ``output`` (a partial or a finished output), made for the inputs
+    ``made_for``, was made for ``names``; nothing to check where ``made_for`` is unknown (None)."""
+    if made_for is None or list(made_for) == list(names):
+        return
+    for row, (before, now) in enumerate(zip(made_for, names), start=1):
+        if before != now:
+            raise UserError(f"{output}: was made for another file list: row {row} is {before} there "
+                            f"but {now} now; restore the files, or drop --resume to start over")
+    raise UserError(f"{output}: was made for {len(made_for)} files, there are {len(names)} now; "
+                    "restore the files, or drop --resume to start over")
+
+
+def is_finished_labels_csv(path: PathLike, names: Sequence[str], made_for: Sequence[str] | None) -> bool:
+    """True when ``path`` is a finished labels CSV for ``names``: a line for each, and - where its
+    run record lists the files it was made for (``made_for``; the caller reads it) - those files;
+    another list stops with one line."""
+    if not Path(path).is_file() or len(read_labels_csv(path)) != len(names):
+        return False
+    check_made_for(path, made_for, names)
+    return True
+
+
 class IncrementalLinesWriter:
     """Writes one line per input, in input order, as results arrive, so a crash loses nothing.
 
@@ -212,7 +235,7 @@ class IncrementalLinesWriter:
         elif self.partial_path.exists():
             log.warning("%s: an interrupted run's lines are discarded and the run starts over "
                         "(pass --resume to continue it instead)", self.partial_path)
-        elif resume and self.path.exists() and self._finished_output_matches(finished_names):
+        elif resume and is_finished_labels_csv(self.path, self.names, finished_names):
             self.done = self.total
             self._finished = True
 
@@ -243,7 +266,7 @@ class IncrementalLinesWriter:
         if len(lines) > self.total:
             raise UserError(f"{self.partial_path}: holds {len(lines)} lines but there are only {self.total} "
                             "inputs; it belongs to another run - delete it or drop --resume")
-        self._check_names(self.partial_path, self._partial_names())
+        check_made_for(self.partial_path, self._partial_names(), self.names)
         if len(complete) < len(data):
             with open(self.partial_path, "r+b") as handle:
                 handle.truncate(len(complete))
@@ -264,25 +287,6 @@ class IncrementalLinesWriter:
             raise UserError(f"{self.names_path}: not a list of files; delete it and the partial output, or drop "
                             "--resume")
         return names
-
-    def _check_names(self, made_for: Path, names: list[str] | None) -> None:
-        """Stop with one line unless ``made_for`` (the partial or the finished output) was made for
-        these inputs, where its file list is known."""
-        if names is None or names == self.names:
-            return
-        for row, (before, now) in enumerate(zip(names, self.names), start=1):
-            if before != now:
-                raise UserError(f"{made_for}: was made for another file list: row {row} is {before} there "
-                                f"but {now} now; restore the files, or drop --resume to start over")
-        raise UserError(f"{made_for}: was made for {len(names)} files, there are {len(self.names)} now; "
-                        "restore the files, or drop --resume to start over")
-
-    def _finished_output_matches(self, finished_names: Sequence[str] | None) -> bool:
-        """A finished output of an earlier run: complete, and (when its record says) of these files."""
-        if len(read_labels_csv(self.path)) != self.total:
-            return False
-        self._check_names(self.path, None if finished_names is None else list(finished_names))
-        return True
 
     def extend(self, lines: Sequence[str]) -> None:
         if self._handle is None:

@@ -26,7 +26,6 @@ import numpy as np
 
 from . import formats
 from .errors import UserError
-from .records import check_same_files
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +38,6 @@ _NAME = re.compile(r"^(\d+)-(\d+)\.(csv|npy)$")
 def shard_folder(output: str | Path) -> Path:
     output = Path(output)
     return output.with_name(output.name + ".shards")
-
-
-def finished_labels(output: str | Path, names: Sequence[str], recorded: Sequence[str] | None) -> bool:
-    """True when ``output`` is a finished labels CSV of these files: a line for each, and the file
-    list of its run record (``recorded``, where it has one) is theirs - another list stops with one
-    line."""
-    output = Path(output)
-    if not output.is_file() or len(formats.read_labels_csv(output)) != len(names):
-        return False
-    check_same_files(f"{output} (a finished output)", recorded, "the files of --filedir", names)
-    return True
 
 
 @dataclass(frozen=True)
@@ -113,8 +101,7 @@ class ShardStore:
             raise UserError(f"{path}: unreadable ({err}); delete {self.folder} or drop --resume") from None
         if not isinstance(manifest, dict) or manifest.get("kind") != self.kind:
             raise UserError(f"{path}: not the shards of this kind of output; delete {self.folder} or drop --resume")
-        check_same_files(f"{self.folder} (an interrupted run)", manifest.get("files"), "the files of --filedir",
-                         self.names)
+        formats.check_made_for(self.folder, manifest.get("files"), self.names)
         for key, flag in (("batch_size", "--batch_size"), ("shard_size", "--shard_size")):
             if manifest.get(key) != self._manifest[key]:
                 raise UserError(f"{self.folder}: made with {flag}={manifest.get(key)}, this run has "

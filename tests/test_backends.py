@@ -171,7 +171,7 @@ def test_shards_resume_only_with_the_same_sizes_and_redo_a_damaged_shard(tmp_pat
     assert "not a finished shard (2 rows for 4 files); it is redone" in caplog.text
     with pytest.raises(UserError, match="made with --batch_size=2, this run has 1"):
         ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=1, resume=True)
-    with pytest.raises(UserError, match="list different files at row 10"):
+    with pytest.raises(UserError, match="was made for another file list: row 10 is 9.wav there but other.wav now"):
         ShardStore(tmp_path / "l.csv", names[:9] + ["other.wav"], LABELS, shard_size=3, batch_size=2, resume=True)
     fresh = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False)
     assert fresh.pending == fresh.shards  # without --resume an interrupted run starts over

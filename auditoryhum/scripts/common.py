@@ -21,7 +21,6 @@ from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
 from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT, Runtime
-from ..shards import finished_labels
 
 # ----------------------------------------------------------------------------------------------
 # backends: in process (the default) or on a Ray cluster, for every per-file script
@@ -155,7 +154,7 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
     # the record of a finished output, which this run has moved aside while it runs
     finished_files = (run.previous_record(args.text_label_csv) or {}).get("files")
     if args.backend == RAY:
-        if args.resume and finished_labels(args.text_label_csv, run.files, finished_files):
+        if args.resume and formats.is_finished_labels_csv(args.text_label_csv, run.files, finished_files):
             _nothing_left_to_label(run, args.text_label_csv, len(files))
         else:
             from ..ray_backend import label_on_ray
