@@ -121,6 +121,8 @@ def make_parser(prog: str, description: str, example: str) -> argparse.ArgumentP
 #: argparse action attribute saying what a flag's value is
 _ROLE = "record_role"
 _OUTPUT, _EXTRA_OUTPUT = "output", "extra_output"
+#: a flag that changes how the work is done, not its result (see ScriptRun.made_with)
+_PROCEDURAL = "procedural"
 _NOT_PARAMETERS = {"help", "cuda_default"}
 
 
@@ -132,7 +134,7 @@ def _mark(action: argparse.Action, role: str) -> argparse.Action:
 def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> records.ScriptRun:
     """The run record of this command line: outputs, inputs and models from the flags' roles,
     every other flag (defaults included, secrets left out) as a parameter."""
-    outputs, inputs, parameters = [], [], {}
+    outputs, inputs, parameters, procedural = [], [], {}, []
     for action in parser._actions:
         value = getattr(args, action.dest, None)
         role = getattr(action, _ROLE, None)
@@ -143,10 +145,12 @@ def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
         elif role in (records.INPUT, records.MODEL):
             if value:
                 inputs.append((flag, str(value), role))
-        elif role is None and action.dest not in _NOT_PARAMETERS and flag not in records.SECRET_FLAGS \
-                and action.default is not argparse.SUPPRESS:
+        elif role in (None, _PROCEDURAL) and action.dest not in _NOT_PARAMETERS \
+                and flag not in records.SECRET_FLAGS and action.default is not argparse.SUPPRESS:
             parameters[action.dest] = value
-    return records.ScriptRun(parser.prog, argv, outputs, inputs, parameters)
+            if role == _PROCEDURAL:
+                procedural.append(action.dest)
+    return records.ScriptRun(parser.prog, argv, outputs, inputs, parameters, procedural)
 
 
 def add_filedir_argument(parser: argparse.ArgumentParser) -> argparse.Action:
@@ -172,6 +176,13 @@ def add_input(parser, flag: str, **kwargs) -> argparse.Action:
 def add_model(parser, flag: str, **kwargs) -> argparse.Action:
     """A model folder (or file, or hub id): its config's name, architectures and hash go into the record."""
     return _mark(parser.add_argument(flag, **kwargs), records.MODEL)
+
+
+def add_procedural(container, *args, **kwargs) -> argparse.Action:
+    """A flag (of a parser or an argument group) that changes how the work is done but not its
+    result - a batch size, a backend, retries: a run resumed with another value continues the same
+    output."""
+    return _mark(container.add_argument(*args, **kwargs), _PROCEDURAL)
 
 
 def require_at_least_one(value: int, flag: str) -> None:

@@ -194,6 +194,26 @@ def check_made_for(output: PathLike, made_for: Sequence[str] | None, names: Sequ
                     "restore the files, or drop --resume to start over")
 
 
+def settings_change(before: dict | None, now: dict | None) -> str | None:
+    """The first setting (by name) in which two runs' ``made_with`` differ, as ``name: A there, B
+    now``; None when they agree or either is unknown (an output of an older version)."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return None
+    for name in sorted(set(before) | set(now)):
+        if before.get(name) != now.get(name):
+            return f"{name}: {json.dumps(before.get(name))} there, {json.dumps(now.get(name))} now"
+    return None
+
+
+def check_made_the_same_way(output: PathLike, before: dict | None, now: dict | None) -> None:
+    """Stop with one line when an interrupted run's ``output`` was begun with other settings than
+    this run's: resuming it would mix two runs' results in one output."""
+    change = settings_change(before, now)
+    if change:
+        raise UserError(f"{output}: was begun with other settings ({change}); pass the same to resume it, "
+                        "or drop --resume to start over")
+
+
 def is_finished_labels_csv(path: PathLike, names: Sequence[str], made_for: Sequence[str] | None) -> bool:
     """True when ``path`` is a finished labels CSV for ``names``: a line for each, and - where its
     run record lists the files it was made for (``made_for``; the caller reads it) - those files;
@@ -213,17 +233,17 @@ class IncrementalLinesWriter:
     is kept - after checking it was made for the same inputs, in the same order - and :attr:`done`
     says how many leading inputs are finished; a torn last line (a kill or a full disk in the middle
     of a write, whatever its bytes) is cut off and redone. Because lines are only ever appended in
-    input order, a resumed run ends with the same bytes as an uninterrupted one. A finished ``path``
-    counts as done with ``resume=True`` when it has a line per input and ``finished_names`` (the file
-    list of its run record, which the caller reads; None when it has none) are these inputs.
+    input order, a resumed run ends with the same bytes as an uninterrupted one. ``made_with`` (what
+    decides the lines: models, inputs, settings) is kept beside the names, and a resumed run must
+    have the same, so one output never mixes two runs' results.
     """
 
-    def __init__(self, path: PathLike, names: Sequence[str], resume: bool,
-                 finished_names: Sequence[str] | None = None):
+    def __init__(self, path: PathLike, names: Sequence[str], resume: bool, made_with: dict | None = None):
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.names_path = self.path.with_name(self.path.name + ".partial.json")
         self.names = list(names)
+        self.made_with = made_with
         self.total = len(self.names)
         if not self.path.parent.is_dir():
             raise UserError(f"{self.path}: output folder {self.path.parent} does not exist")
@@ -235,15 +255,13 @@ class IncrementalLinesWriter:
         elif self.partial_path.exists():
             log.warning("%s: an interrupted run's lines are discarded and the run starts over "
                         "(pass --resume to continue it instead)", self.partial_path)
-        elif resume and is_finished_labels_csv(self.path, self.names, finished_names):
-            self.done = self.total
-            self._finished = True
 
     def _start(self) -> None:
         """Create (or reopen) the partial file at the first line to write - not before, so a run
         that stops before any work (a model that does not load) leaves nothing behind."""
         if not self.done:
-            write_text_atomic(self.names_path, json.dumps({"files": self.names}, ensure_ascii=False) + "\n")
+            write_text_atomic(self.names_path, json.dumps({"files": self.names, "made_with": self.made_with},
+                                                          ensure_ascii=False) + "\n")
         self._handle = open(self.partial_path, "ab" if self.done else "wb")
 
     @property
@@ -266,19 +284,22 @@ class IncrementalLinesWriter:
         if len(lines) > self.total:
             raise UserError(f"{self.partial_path}: holds {len(lines)} lines but there are only {self.total} "
                             "inputs; it belongs to another run - delete it or drop --resume")
-        check_made_for(self.partial_path, self._partial_names(), self.names)
+        begun = self._partial_manifest()
+        check_made_for(self.partial_path, begun.get("files"), self.names)
+        check_made_the_same_way(self.partial_path, begun.get("made_with"), self.made_with)
         if len(complete) < len(data):
             with open(self.partial_path, "r+b") as handle:
                 handle.truncate(len(complete))
         return len(lines)
 
-    def _partial_names(self) -> list[str] | None:
+    def _partial_manifest(self) -> dict:
+        """The files the partial output was begun for, and how (``{}`` for an older run's)."""
         try:
             data = json.loads(self.names_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             log.warning("%s: no list of the files it was made for (an older run); resuming by line count only",
                         self.partial_path)
-            return None
+            return {}
         except (OSError, ValueError) as err:
             raise UserError(f"{self.names_path}: unreadable ({err}); delete it and the partial output, or drop "
                             "--resume") from None
@@ -286,7 +307,7 @@ class IncrementalLinesWriter:
         if not isinstance(names, list):
             raise UserError(f"{self.names_path}: not a list of files; delete it and the partial output, or drop "
                             "--resume")
-        return names
+        return data
 
     def extend(self, lines: Sequence[str]) -> None:
         if self._handle is None:

@@ -125,12 +125,12 @@ class ReadBatch:
 
 
 def open_labels_output(files: Sequence[str], out_csv: str, resume: bool,
-                       finished_files: Sequence[str] | None = None) -> formats.IncrementalLinesWriter:
+                       made_with: dict | None = None) -> formats.IncrementalLinesWriter:
     """The labels CSV being written for ``files``; with ``resume`` an interrupted run's lines are
-    kept, and a finished ``out_csv`` is left as it is, after checking they were made for the same
-    files (``finished_files``: the file list of the finished output's run record, where it has one).
-    Cheap: call it before loading a model, so a finished run is known to be finished without one."""
-    return formats.IncrementalLinesWriter(out_csv, file_names(files), resume=resume, finished_names=finished_files)
+    kept, after checking they were begun for the same files and ``made_with`` the same model,
+    inputs and settings (:meth:`auditoryhum.records.ScriptRun.made_with`). Cheap: call it before
+    loading a model, so a run with nothing left to do is known without one."""
+    return formats.IncrementalLinesWriter(out_csv, file_names(files), resume=resume, made_with=made_with)
 
 
 def label_files(

@@ -358,12 +358,14 @@ class _ModelWorker:
 
 def label_on_ray(make_labeller: Callable[[], Any], files: Sequence[str], annotations: Sequence[str] | None,
                  out_csv: str, batch_size: int, resume: bool, options: RayOptions,
-                 worker_runtime: Callable[[], Any] | None = None) -> tuple[labelling.LabelRunSummary, RayRun]:
-    """Label every file on Ray and write the labels CSV (the in-process backend's bytes)."""
+                 worker_runtime: Callable[[], Any] | None = None,
+                 made_with: dict | None = None) -> tuple[labelling.LabelRunSummary, RayRun]:
+    """Label every file on Ray and write the labels CSV (the in-process backend's bytes);
+    ``made_with``: what decides the lines, kept with the shards so a resume continues only the same."""
     from .records import file_names
 
     notes = list(annotations) if annotations is not None else [""] * len(files)
-    store = ShardStore(out_csv, file_names(files), LABELS, options.shard_size, batch_size, resume)
+    store = ShardStore(out_csv, file_names(files), LABELS, options.shard_size, batch_size, resume, made_with)
     job = _LabelJob(len(files))
     run = _run(job, make_labeller, worker_runtime, files, notes, store, batch_size, options,
                desc="labelling ({name}) on Ray")
@@ -376,12 +378,14 @@ def label_on_ray(make_labeller: Callable[[], Any], files: Sequence[str], annotat
 
 
 def embed_on_ray(make_embedder: Callable[[], Any], files: Sequence[str], npy: str, batch_size: int, resume: bool,
-                 options: RayOptions, worker_runtime: Callable[[], Any] | None = None) -> tuple[np.ndarray, RayRun]:
-    """Embed every file on Ray and save the ``.npy`` (the in-process backend's bytes)."""
+                 options: RayOptions, worker_runtime: Callable[[], Any] | None = None,
+                 made_with: dict | None = None) -> tuple[np.ndarray, RayRun]:
+    """Embed every file on Ray and save the ``.npy`` (the in-process backend's bytes); ``made_with``
+    as for :func:`label_on_ray`."""
     from . import formats
     from .records import file_names
 
-    store = ShardStore(npy, file_names(files), EMBEDDINGS, options.shard_size, batch_size, resume)
+    store = ShardStore(npy, file_names(files), EMBEDDINGS, options.shard_size, batch_size, resume, made_with)
     job = _EmbeddingJob()
     run = _run(job, make_embedder, worker_runtime, files, None, store, batch_size, options, desc="{name} on Ray")
     rows = store.merged_rows()

@@ -224,6 +224,7 @@ class RunRecord:
     files: list[str] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    made_with: dict[str, Any] | None = None
 
     def add_input(self, flag: str, kind: str, described: dict) -> None:
         self.inputs.append({"flag": flag, "kind": kind, **described})
@@ -245,6 +246,7 @@ class RunRecord:
             "inputs": self.inputs,
             "files": self.files,
             "parameters": self.parameters,
+            "made_with": self.made_with,
             "results": self.results,
         }
         return _jsonable(data)
@@ -260,8 +262,13 @@ class ScriptRun:
     """
 
     def __init__(self, script: str, argv: Sequence[str], outputs: Sequence[tuple[str, str, bool]] = (),
-                 inputs: Sequence[tuple[str, str, str]] = (), parameters: dict[str, Any] | None = None):
+                 inputs: Sequence[tuple[str, str, str]] = (), parameters: dict[str, Any] | None = None,
+                 procedural: Iterable[str] = ()):
         self.record = RunRecord(script=script, argv=list(argv), parameters=dict(parameters or {}))
+        #: parameters that change how the work is done, not its result (batch size, backend, retries)
+        self._procedural = set(procedural)
+        #: the flags as given ("auto" before it is resolved, which a Ray worker does elsewhere)
+        self._flags = dict(self.record.parameters)
         self.record.outputs = [path for _, path, _ in outputs]
         self._outputs = list(outputs)
         self._inputs = list(inputs)
@@ -321,6 +328,27 @@ class ScriptRun:
     def keep_previous_record(self, output: str) -> None:
         """The run found ``output`` already finished: its old record goes back, not a new one."""
         self._kept.add(output)
+
+    def made_with(self) -> dict[str, Any]:
+        """What decides the contents of this run's per-file output, fixed when first asked (before
+        the work): the audio files' fingerprint, each model (its folder and config hash), each input
+        file (its SHA-256) and every parameter but the procedural ones, each flag as given (so both
+        backends agree). A run resumed or skipped with ``--resume`` must have the same, or it would
+        mix or keep another run's results."""
+        if self.record.made_with is None:
+            settings: dict[str, Any] = {}
+            for item in self.record.inputs:
+                if item.get("kind") == AUDIO:
+                    settings[item["flag"]] = item.get("fingerprint")
+            for flag, path, kind in self._inputs:
+                if kind == MODEL:  # by absolute path, so a run started from another folder agrees
+                    settings[flag] = describe_model(os.path.abspath(path) if os.path.exists(path) else path)
+                elif kind == INPUT:
+                    settings[flag] = sha256_of(path) if os.path.isfile(path) else None
+            parameters = {**self.parameters, **self._flags}
+            settings.update((name, value) for name, value in parameters.items() if name not in self._procedural)
+            self.record.made_with = _jsonable(settings)
+        return self.record.made_with
 
     def record_runtime(self, runtime) -> None:
         """Where the model ran, as resolved (device, dtype, 4-bit)."""

@@ -1,7 +1,7 @@
 """A scale-out run's results, kept shard by shard beside its output until the run is whole.
 
 ``<output>.shards/`` holds ``manifest.json`` (the files the run is for, by name, the shard size,
-the batch size and the kind of output) and one file per finished shard - files ``[start, stop)`` -
+the batch size, the kind of output and what decides it: ``made_with``, as in the run record) and one file per finished shard - files ``[start, stop)`` -
 named ``<start>-<stop>.csv`` (label lines) or ``.npy`` (embedding rows; ``(rows, 0)`` when no file
 of the shard could be embedded). Every shard is written atomically as soon as its last batch is
 in, so killing the run at any moment (the driver or a worker, even with SIGKILL) loses no finished
@@ -59,7 +59,7 @@ class ShardStore:
     cluster that does not answer - leaves nothing behind)."""
 
     def __init__(self, output: str | Path, names: Sequence[str], kind: str, shard_size: int, batch_size: int,
-                 resume: bool):
+                 resume: bool, made_with: dict | None = None):
         if shard_size < 1 or batch_size < 1:
             raise ValueError("shard_size and batch_size must be at least 1")
         self.output = Path(output)
@@ -71,7 +71,8 @@ class ShardStore:
         self.shard_size = -(-shard_size // batch_size) * batch_size
         total = len(self.names)
         self.shards = [Shard(start, min(start + self.shard_size, total)) for start in range(0, total, self.shard_size)]
-        self._manifest = {"kind": kind, "shard_size": self.shard_size, "batch_size": batch_size, "files": self.names}
+        self._manifest = {"kind": kind, "shard_size": self.shard_size, "batch_size": batch_size, "files": self.names,
+                          "made_with": made_with}
         self.finished: set[Shard] = set()
         self._keep_folder = False
         if self.folder.exists():
@@ -102,6 +103,7 @@ class ShardStore:
         if not isinstance(manifest, dict) or manifest.get("kind") != self.kind:
             raise UserError(f"{path}: not the shards of this kind of output; delete {self.folder} or drop --resume")
         formats.check_made_for(self.folder, manifest.get("files"), self.names)
+        formats.check_made_the_same_way(self.folder, manifest.get("made_with"), self._manifest["made_with"])
         for key, flag in (("batch_size", "--batch_size"), ("shard_size", "--shard_size")):
             if manifest.get(key) != self._manifest[key]:
                 raise UserError(f"{self.folder}: made with {flag}={manifest.get(key)}, this run has "

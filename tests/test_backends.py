@@ -159,7 +159,8 @@ def test_flags_of_the_other_backend_are_one_line(qwen2a, clips, tmp_path, capsys
 
 def test_shards_resume_only_with_the_same_sizes_and_redo_a_damaged_shard(tmp_path, caplog):
     names = [f"{i}.wav" for i in range(10)]
-    store = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False)
+    store = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False,
+                       made_with={"--model": "a"})
     assert [(shard.start, shard.stop) for shard in store.shards] == [(0, 4), (4, 8), (8, 10)]
     store.begin()
     store.write_labels(store.shards[0], ["a", "b", "", "d"])
@@ -173,6 +174,9 @@ def test_shards_resume_only_with_the_same_sizes_and_redo_a_damaged_shard(tmp_pat
         ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=1, resume=True)
     with pytest.raises(UserError, match="was made for another file list: row 10 is 9.wav there but other.wav now"):
         ShardStore(tmp_path / "l.csv", names[:9] + ["other.wav"], LABELS, shard_size=3, batch_size=2, resume=True)
+    with pytest.raises(UserError, match=r"was begun with other settings \(--model: \"a\" there, \"b\" now\)"):
+        ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=True,
+                   made_with={"--model": "b"})
     fresh = ShardStore(tmp_path / "l.csv", names, LABELS, shard_size=3, batch_size=2, resume=False)
     assert fresh.pending == fresh.shards  # without --resume an interrupted run starts over
 

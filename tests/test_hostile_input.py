@@ -178,6 +178,45 @@ def test_resume_after_the_file_list_changed_names_the_first_differing_file(short
     assert "(2 already done)" in capsys.readouterr().out
 
 
+def test_resume_continues_only_what_was_begun_the_same_way(short_clips, tiny_checkpoint, tmp_path, monkeypatch,
+                                                          capsys, caplog):
+    """An interrupted run resumed with another model stops in one line (its lines and the new ones
+    would mix two models); with only another --batch_size it continues. A finished output made with
+    another model is labelled again, one made the same way is kept."""
+    from auditoryhum.mllm_qwen2_audio import Qwen2AudioLabeller
+
+    model = tiny_checkpoint("qwen2_audio")
+    other_model = tmp_path / "other_qwen2_audio"
+    shutil.copytree(model, other_model)
+    out = tmp_path / "labels.csv"
+    args = [f"--filedir={short_clips}/*.wav", f"--text_label_csv={out}", "--device=cpu"]
+    original, calls = Qwen2AudioLabeller.label_prepared, []
+
+    def interrupted_after_two(self, requests, prepared):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return original(self, requests, prepared)
+
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", interrupted_after_two)
+    assert label_qwen2a.main([*args, f"--qwen2a_model={model}"]) == 130
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", original)
+    assert label_qwen2a.main([*args, f"--qwen2a_model={other_model}", "--resume"]) == 2
+    assert (f"{out}.partial: was begun with other settings (--qwen2a_model: " in one_error_line(capsys)
+            and Path(f"{out}.partial").exists())
+    assert label_qwen2a.main([*args, f"--qwen2a_model={model}", "--resume", "--batch_size=2"]) == 0
+    assert "(2 already done)" in capsys.readouterr().out
+
+    assert label_qwen2a.main([*args, f"--qwen2a_model={model}", "--resume"]) == 0
+    assert "Nothing left to do" in capsys.readouterr().out
+    calls.clear()
+    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared",
+                        lambda self, requests, prepared: calls.append(1) or original(self, requests, prepared))
+    assert label_qwen2a.main([*args, f"--qwen2a_model={other_model}", "--resume"]) == 0
+    assert len(calls) == 4 and "was made with other settings (--qwen2a_model: " in caplog.text
+    assert records.read_record(out)["made_with"]["--qwen2a_model"]["path"] == str(other_model)
+
+
 def test_resume_of_a_finished_output_made_from_other_files_is_refused_and_keeps_its_record(
         short_clips, tiny_checkpoint, tmp_path, capsys):
     folder = tmp_path / "wav"

@@ -58,6 +58,9 @@ SCRIPTS = {module.get_parser().prog: module for module in (
     cluster_ag, cluster_kmeans, cluster_spectral, cluster_hdbscan, composite_label_stats, composite_labels,
     taxonomy_report)}
 #: scripts whose main output has one row per audio file (row i = file i)
+#: the per-file model scripts, whose --resume compares how an output was made
+MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
+             "features_gemma3n.py", "features_clap.py"}
 PER_FILE = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
             "features_gemma3n.py", "features_clap.py", "features_clap_text.py", "util_review_sheet.py",
             "util_merge_csv.py", "features_st.py", "cluster_sweep.py", "cluster_ag.py", "cluster_kmeans.py",
@@ -210,10 +213,16 @@ def test_the_record_has_the_documented_fields(made, script):
     # every flag of the script is a parameter (defaults included), or names an input or an output
     if script in SCRIPTS:
         for action in SCRIPTS[script].get_parser()._actions:
-            if action.option_strings and action.dest != "help" and getattr(action, "record_role", None) is None:
+            role = getattr(action, "record_role", None)
+            if action.option_strings and action.dest != "help" and role in (None, "procedural"):
                 assert action.dest in data["parameters"], (script, action.dest)
+                if data["made_with"] is not None:  # a per-file model script: how it was made, sans the procedural
+                    assert (action.dest in data["made_with"]) == (role is None), (script, action.dest)
+        if data["made_with"] is not None:  # and every model, input file and the audio files
+            assert {item["flag"] for item in data["inputs"]} <= set(data["made_with"]), script
         assert not {"api_key", "token"} & set(data["parameters"])
     assert documented_for(script) <= set(data["results"]), (script, set(data["results"]))
+    assert (data["made_with"] is not None) == (script in MADE_WITH), script
     if script in PER_FILE:
         rows = np.load(output).shape[0] if output.suffix == ".npy" else len(formats.read_labels_csv(output))
         assert data["files"] == [f"src_clip{i}.wav" for i in range(6)] and rows == 6, script

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -22,6 +24,8 @@ from ..models import Model
 from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT, Runtime
 
+log = logging.getLogger(__name__)
+
 # ----------------------------------------------------------------------------------------------
 # backends: in process (the default) or on a Ray cluster, for every per-file script
 
@@ -35,25 +39,25 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "backend", "where the model runs: in this process (default), or on a Ray cluster - a local one started for "
         "the run, or an existing one (docs/scale-out.md); the output is the same, byte for byte")
-    group.add_argument("--backend", choices=(IN_PROCESS, RAY), default=IN_PROCESS,
+    cli.add_procedural(group, "--backend", choices=(IN_PROCESS, RAY), default=IN_PROCESS,
                        help="in-process: one model in this process; ray: --workers model replicas on Ray, the audio "
                        "read in parallel CPU tasks, results kept in shards beside the output (<output>.shards/) so "
                        "--resume continues after any crash; needs Ray: pip install \".[ray]\"")
-    group.add_argument("--prefetch_batches", type=int, default=None,
+    cli.add_procedural(group, "--prefetch_batches", type=int, default=None,
                        help=f"in-process: batches read, resampled and put through the model's processor in "
                        f"background threads while the model works on the current one; 0 = none, all on one thread "
                        f"(default {DEFAULT_PREFETCH_BATCHES})")
-    group.add_argument("--ray_address", default=None,
+    cli.add_procedural(group, "--ray_address", default=None,
                        help="ray: the cluster's head, HOST:PORT (as `ray start --head` prints it), ray://HOST:PORT "
                        "or auto (default: RAY_ADDRESS when set, else a local Ray started for the run)")
-    group.add_argument("--workers", type=int, default=None,
+    cli.add_procedural(group, "--workers", type=int, default=None,
                        help="ray: model replicas, each loading the model once (default 1)")
-    group.add_argument("--gpus_per_worker", type=float, default=None,
+    cli.add_procedural(group, "--gpus_per_worker", type=float, default=None,
                        help="ray: GPUs per model replica, fractions allowed (default: 1 where the cluster has GPUs "
                        "and the model can use one, else 0)")
-    group.add_argument("--cpus_per_worker", type=float, default=None,
+    cli.add_procedural(group, "--cpus_per_worker", type=float, default=None,
                        help="ray: CPUs per model replica (default 1); the audio is read on the cluster's other CPUs")
-    group.add_argument("--shard_size", type=int, default=None,
+    cli.add_procedural(group, "--shard_size", type=int, default=None,
                        help="ray: files per shard, the unit written at once and kept by --resume, rounded up to "
                        f"whole batches (default {_RAY_DEFAULTS['shard_size']})")
 
@@ -127,13 +131,15 @@ def add_labelling_arguments(parser: argparse.ArgumentParser, batch_help: str = "
     )
     cli.add_output(parser, "--text_label_csv", required=True,
                    help="output labels CSV, one cleaned response per file, written line by line as they are produced")
-    parser.add_argument("--batch_size", type=int, default=1, help=batch_help)
-    parser.add_argument(
-        "--resume",
+    cli.add_procedural(parser, "--batch_size", type=int, default=1, help=batch_help)
+    cli.add_procedural(
+        parser, "--resume",
         action="store_true",
         help="continue an interrupted run: files already in <text_label_csv>.partial (with --backend ray: the "
-        "finished shards in <text_label_csv>.shards/) are skipped, after checking they were made for the same "
-        "files; a finished output is left as it is, without loading the model",
+        "finished shards in <text_label_csv>.shards/) are skipped, after checking they were begun for the same "
+        "files with the same model, inputs and settings (another model or setting stops with one line); a "
+        "finished output of the same files, model, inputs and settings is left as it is, without loading the "
+        "model, and one made otherwise is labelled again",
     )
     add_backend_arguments(parser)
 
@@ -151,20 +157,18 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         annotations = formats.read_annotations_csv(args.annotations, len(files))
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
-    # the record of a finished output, which this run has moved aside while it runs
-    finished_files = (run.previous_record(args.text_label_csv) or {}).get("files")
-    if args.backend == RAY:
-        if args.resume and formats.is_finished_labels_csv(args.text_label_csv, run.files, finished_files):
-            _nothing_left_to_label(run, args.text_label_csv, len(files))
-        else:
-            from ..ray_backend import label_on_ray
+    made_with = run.made_with()
+    if args.resume and _finished_the_same_way(run, args.text_label_csv, made_with):
+        _nothing_left_to_label(run, args.text_label_csv, len(files))
+    elif args.backend == RAY:
+        from ..ray_backend import label_on_ray
 
-            summary, ray_run = label_on_ray(make_labeller, files, annotations, args.text_label_csv, args.batch_size,
-                                            args.resume, _ray_options(args), worker_runtime)
-            run.results.update(summary.as_results())
-            _record_ray_run(run, ray_run)
+        summary, ray_run = label_on_ray(make_labeller, files, annotations, args.text_label_csv, args.batch_size,
+                                        args.resume, _ray_options(args), worker_runtime, made_with)
+        run.results.update(summary.as_results())
+        _record_ray_run(run, ray_run)
     else:
-        writer = open_labels_output(files, args.text_label_csv, args.resume, finished_files)
+        writer = open_labels_output(files, args.text_label_csv, args.resume, made_with)
         if writer.complete:
             writer.finish()
             _nothing_left_to_label(run, args.text_label_csv, len(files))
@@ -177,6 +181,20 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
             _record_in_process(run, summary.labelled_now, time.perf_counter() - started, _prefetch_batches(args))
     _count_rows_without_a_label(run, args.text_label_csv)
     return 0
+
+
+def _finished_the_same_way(run: records.ScriptRun, labels_csv: str, made_with: dict) -> bool:
+    """True when ``labels_csv`` is finished for these files (where its record lists them: another
+    list stops with one line) and - where its record says how it was made - made the same way; one
+    made otherwise is labelled again (it is replaced only when the new one is complete)."""
+    previous = run.previous_record(labels_csv) or {}  # moved aside while this run writes the output
+    if not formats.is_finished_labels_csv(labels_csv, run.files, previous.get("files")):
+        return False
+    change = formats.settings_change(previous.get("made_with"), made_with)
+    if change:
+        log.warning("%s was made with other settings (%s): labelling again", labels_csv, change)
+        return False
+    return True
 
 
 def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int) -> None:
@@ -224,17 +242,18 @@ def run_local_labeller(args, run: records.ScriptRun, model: Model) -> int:
 
 
 def add_batch_size_argument(parser: argparse.ArgumentParser, default: int = 8, what: str = "files") -> None:
-    parser.add_argument("--batch_size", type=int, default=default, help=f"{what} per model call")
+    cli.add_procedural(parser, "--batch_size", type=int, default=default, help=f"{what} per model call")
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags every audio-embedding script has besides its model and output flags."""
     cli.add_filedir_argument(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="leave the output as it is, without loading the model, when its run record says the "
-                        "same command made it from the audio files that are there now; with --backend ray, also "
-                        "continue an interrupted run: its finished shards (<output>.shards/) are kept and only the "
-                        "rest is embedded (in process, an interrupted run starts over)")
+    cli.add_procedural(
+        parser, "--resume", action="store_true",
+        help="leave the output as it is, without loading the model, when its run record says it was made from "
+        "the audio files that are there now with the same model, inputs and settings; with --backend ray, also "
+        "continue an interrupted run: its finished shards (<output>.shards/) are kept, after checking they were "
+        "begun the same way, and only the rest is embedded (in process, an interrupted run starts over)")
     add_backend_arguments(parser)
 
 
@@ -248,16 +267,17 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     _check_backend_arguments(args)
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
-    if args.resume and records.current_reason(run.previous_record(npy), run.record.argv, ignore=("--resume",)) is None:
-        print(f"Nothing left to do: {npy} was made by the same command from these {len(files)} files "
-              "(drop --resume to embed them again)")
+    made_with = run.made_with()
+    if args.resume and _embedded_the_same_way(run, npy, made_with):
+        print(f"Nothing left to do: {npy} was made from these {len(files)} files with the same model, inputs and "
+              "settings (drop --resume to embed them again)")
         run.keep_previous_record(npy)
         return 0
     if args.backend == RAY:
         from ..ray_backend import embed_on_ray
 
         embeddings, ray_run = embed_on_ray(make_embedder, files, npy, batch_size, args.resume, _ray_options(args),
-                                           worker_runtime)
+                                           worker_runtime, made_with)
         _record_ray_run(run, ray_run)
     else:
         embedder = make_embedder()
@@ -270,6 +290,18 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     print(f"wrote {npy}: {embeddings.shape[0]} files x {embeddings.shape[1]} dimensions"
           + (f" ({without} NaN rows: files that could not be embedded)" if without else ""))
     return 0
+
+
+def _embedded_the_same_way(run: records.ScriptRun, npy: str, made_with: dict) -> bool:
+    """True when ``npy``'s record (moved aside while this run writes it) says it was made from these
+    files the same way; without a record (or one from before ``made_with`` existed) it is made again."""
+    previous = run.previous_record(npy) or {}
+    if not os.path.isfile(npy) or previous.get("files") != run.files or previous.get("made_with") is None:
+        return False
+    change = formats.settings_change(previous["made_with"], made_with)
+    if change:
+        log.warning("%s was made with other settings (%s): embedding again", npy, change)
+    return change is None
 
 
 def _tower_npy_flag(model: Model) -> str:

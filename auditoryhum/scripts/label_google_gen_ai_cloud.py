@@ -29,22 +29,22 @@ def get_parser():
         help="Gemini API key; prefer the GEMINI_API_KEY environment variable, since a key on the "
         "command line ends up in shell history and process lists",
     )
-    parser.add_argument("--base_url", default=None, help="API endpoint to use instead of Google's, e.g. a proxy")
+    # where the requests go, not which model answers them (--genai_id): a resumed run may use another
+    cli.add_procedural(parser, "--base_url", default=None, help="API endpoint to use instead of Google's, e.g. a proxy")
     add_labelling_arguments(parser, batch_help="files labelled concurrently (one request each)")
     group = parser.add_argument_group("retries")
-    group.add_argument(
-        "--max_retries",
+    cli.add_procedural(
+        group, "--max_retries",
         type=int,
         default=5,
         help="retries of a request that failed with HTTP 408, 429, 5xx or a network error; after "
         "that the run stops, keeping every finished label for --resume",
     )
-    group.add_argument(
-        "--retry_base_seconds", type=float, default=2.0, help="wait before the first retry; doubles on every retry"
-    )
-    group.add_argument("--retry_max_seconds", type=float, default=60.0, help="longest wait between two tries")
-    group.add_argument(
-        "--timeout_seconds",
+    cli.add_procedural(group, "--retry_base_seconds", type=float, default=2.0,
+                       help="wait before the first retry; doubles on every retry")
+    cli.add_procedural(group, "--retry_max_seconds", type=float, default=60.0, help="longest wait between two tries")
+    cli.add_procedural(
+        group, "--timeout_seconds",
         type=float,
         default=300.0,
         help="an HTTP request with no answer after this long counts as failed (and is retried)",
