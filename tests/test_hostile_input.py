@@ -149,15 +149,10 @@ def test_a_second_run_on_the_same_output_stops_at_once_naming_the_holder(short_c
     assert len(formats.read_labels_csv(out)) == 4 and not lock.exists()
 
 
-def test_resume_after_the_file_list_changed_names_the_first_differing_file(short_clips, tiny_checkpoint, tmp_path,
-                                                                           monkeypatch, capsys):
+def label_interrupted_after_two_batches(monkeypatch, args: list[str]) -> None:
+    """Run label_qwen2a.py, stopped as by Ctrl-C once two batches are labelled: its partial output stays."""
     from auditoryhum.mllm_qwen2_audio import Qwen2AudioLabeller
 
-    folder = tmp_path / "wav"
-    shutil.copytree(short_clips, folder)
-    out = tmp_path / "labels.csv"
-    args = [f"--filedir={folder}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
-            f"--text_label_csv={out}", "--device=cpu"]
     original, calls = Qwen2AudioLabeller.label_prepared, []  # the model step
 
     def interrupted_after_two(self, requests, prepared):
@@ -166,10 +161,20 @@ def test_resume_after_the_file_list_changed_names_the_first_differing_file(short
             raise KeyboardInterrupt
         return original(self, requests, prepared)
 
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", interrupted_after_two)
-    assert label_qwen2a.main(args) == 130
+    with monkeypatch.context() as patch:
+        patch.setattr(Qwen2AudioLabeller, "label_prepared", interrupted_after_two)
+        assert label_qwen2a.main(args) == 130
+
+
+def test_resume_after_the_file_list_changed_names_the_first_differing_file(short_clips, tiny_checkpoint, tmp_path,
+                                                                           monkeypatch, capsys):
+    folder = tmp_path / "wav"
+    shutil.copytree(short_clips, folder)
+    out = tmp_path / "labels.csv"
+    args = [f"--filedir={folder}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
+            f"--text_label_csv={out}", "--device=cpu"]
+    label_interrupted_after_two_batches(monkeypatch, args)
     assert len(Path(f"{out}.partial").read_text().splitlines()) == 2
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", original)
     write_tone(folder / "a_added.wav", seconds=0.3)  # sorts before a_normal.wav: every row would shift
     assert label_qwen2a.main([*args, "--resume"]) == 2
     assert "was made for another file list: row 1 is a_normal.wav there but a_added.wav now" in one_error_line(capsys)
@@ -190,17 +195,7 @@ def test_resume_continues_only_what_was_begun_the_same_way(short_clips, tiny_che
     shutil.copytree(model, other_model)
     out = tmp_path / "labels.csv"
     args = [f"--filedir={short_clips}/*.wav", f"--text_label_csv={out}", "--device=cpu"]
-    original, calls = Qwen2AudioLabeller.label_prepared, []
-
-    def interrupted_after_two(self, requests, prepared):
-        calls.append(1)
-        if len(calls) > 2:
-            raise KeyboardInterrupt
-        return original(self, requests, prepared)
-
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", interrupted_after_two)
-    assert label_qwen2a.main([*args, f"--qwen2a_model={model}"]) == 130
-    monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared", original)
+    label_interrupted_after_two_batches(monkeypatch, [*args, f"--qwen2a_model={model}"])
     assert label_qwen2a.main([*args, f"--qwen2a_model={other_model}", "--resume"]) == 2
     assert (f"{out}.partial: was begun with other settings (--qwen2a_model: " in one_error_line(capsys)
             and Path(f"{out}.partial").exists())
@@ -209,7 +204,7 @@ def test_resume_continues_only_what_was_begun_the_same_way(short_clips, tiny_che
 
     assert label_qwen2a.main([*args, f"--qwen2a_model={model}", "--resume"]) == 0
     assert "Nothing left to do" in capsys.readouterr().out
-    calls.clear()
+    original, calls = Qwen2AudioLabeller.label_prepared, []
     monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared",
                         lambda self, requests, prepared: calls.append(1) or original(self, requests, prepared))
     assert label_qwen2a.main([*args, f"--qwen2a_model={other_model}", "--resume"]) == 0
