@@ -26,9 +26,8 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .audio import AudioReadError
 from .errors import UserError, one_line
-from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, load_clip,
+from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, read_clip,
                        prefetched)
 
 log = logging.getLogger(__name__)
@@ -105,11 +104,8 @@ def read_embedding_batch(settings: AudioSettings, files: Sequence[str], batch: r
     before the model; any thread or Ray worker)."""
     read = ReadAudio(indices=[], waveforms=[])
     for index in batch:
-        path = files[index]
-        try:
-            clip = load_clip(settings, path)
-        except AudioReadError as err:
-            log.warning("%s - its row is left as NaN", err)
+        clip = read_clip(settings, files[index], "its row is left as NaN")
+        if clip is None:
             read.unreadable.append(index)
             continue
         if clip.fitted:

@@ -28,9 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .audio import AudioReadError
 from .errors import UserError, one_line
-from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, load_clip,
+from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, read_clip,
                        prefetched)
 from .prompting import build_prompt, clean_response
 from .records import file_names
@@ -193,10 +192,8 @@ def read_label_batch(settings: AudioSettings, files: Sequence[str], annotations:
     slots: list[int] = []
     for slot, index in enumerate(batch):
         path = files[index]
-        try:
-            clip = load_clip(settings, path)
-        except AudioReadError as err:
-            log.warning("%s - its labels line is left blank", err)
+        clip = read_clip(settings, path, "its labels line is left blank")
+        if clip is None:
             summary.unreadable.append(path)
             continue
         if clip.cut:

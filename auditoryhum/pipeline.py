@@ -31,7 +31,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from .audio import SILENCE, describe_fit, fit_to_minimum, load_audio
+from .audio import SILENCE, AudioReadError, describe_fit, fit_to_minimum, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ def load_clip(settings: AudioSettings, path: str) -> Clip:
                  describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
         audio, fitted = longer, True
     return Clip(audio, cut, fitted)
+
+
+def read_clip(settings: AudioSettings, path: str, if_unreadable: str) -> Clip | None:
+    """:func:`load_clip`, or None for a file that cannot be read - logged once, with what that
+    costs it (``if_unreadable``: "its row is left as NaN"): one file never stops a run."""
+    try:
+        return load_clip(settings, path)
+    except AudioReadError as err:
+        log.warning("%s - %s", err, if_unreadable)
+        return None
 
 
 def batch_ranges(total: int, batch_size: int, start: int = 0) -> list[range]:
