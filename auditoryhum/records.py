@@ -350,6 +350,21 @@ class ScriptRun:
             self.record.made_with = _jsonable(settings)
         return self.record.made_with
 
+    def made_as_before(self, output: str, then: str) -> bool | None:
+        """Whether ``output``'s record (moved aside while this run writes it) says it was made the
+        same way as this run: None when it does not say (no record, or one older than
+        ``made_with``); False - logged with the first difference and what happens ``then`` ("labelling
+        again") - when it was made otherwise."""
+        from .formats import settings_change
+
+        before = (self.previous_record(output) or {}).get("made_with")
+        if before is None:
+            return None
+        change = settings_change(before, self.made_with())
+        if change:
+            log.warning("%s was made with other settings (%s): %s", output, change, then)
+        return change is None
+
     def record_runtime(self, runtime) -> None:
         """Where the model ran, as resolved (device, dtype, 4-bit)."""
         self.parameters.update(device=runtime.device, dtype=runtime.dtype, load_in_4bit=runtime.load_in_4bit)

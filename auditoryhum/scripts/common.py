@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import time
 from pathlib import Path
@@ -23,8 +22,6 @@ from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
 from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT, Runtime
-
-log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------
 # backends: in process (the default) or on a Ray cluster, for every per-file script
@@ -158,7 +155,7 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
     made_with = run.made_with()
-    if args.resume and _finished_the_same_way(run, args.text_label_csv, made_with):
+    if args.resume and _finished_the_same_way(run, args.text_label_csv):
         _nothing_left_to_label(run, args.text_label_csv, len(files))
     elif args.backend == RAY:
         from ..ray_backend import label_on_ray
@@ -183,18 +180,13 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
     return 0
 
 
-def _finished_the_same_way(run: records.ScriptRun, labels_csv: str, made_with: dict) -> bool:
+def _finished_the_same_way(run: records.ScriptRun, labels_csv: str) -> bool:
     """True when ``labels_csv`` is finished for these files (where its record lists them: another
     list stops with one line) and - where its record says how it was made - made the same way; one
     made otherwise is labelled again (it is replaced only when the new one is complete)."""
-    previous = run.previous_record(labels_csv) or {}  # moved aside while this run writes the output
-    if not formats.is_finished_labels_csv(labels_csv, run.files, previous.get("files")):
-        return False
-    change = formats.settings_change(previous.get("made_with"), made_with)
-    if change:
-        log.warning("%s was made with other settings (%s): labelling again", labels_csv, change)
-        return False
-    return True
+    recorded_files = (run.previous_record(labels_csv) or {}).get("files")
+    return (formats.is_finished_labels_csv(labels_csv, run.files, recorded_files)
+            and run.made_as_before(labels_csv, then="labelling again") is not False)
 
 
 def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int) -> None:
@@ -268,7 +260,7 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     made_with = run.made_with()
-    if args.resume and _embedded_the_same_way(run, npy, made_with):
+    if args.resume and _embedded_the_same_way(run, npy):
         print(f"Nothing left to do: {npy} was made from these {len(files)} files with the same model, inputs and "
               "settings (drop --resume to embed them again)")
         run.keep_previous_record(npy)
@@ -292,16 +284,11 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     return 0
 
 
-def _embedded_the_same_way(run: records.ScriptRun, npy: str, made_with: dict) -> bool:
-    """True when ``npy``'s record (moved aside while this run writes it) says it was made from these
-    files the same way; without a record (or one from before ``made_with`` existed) it is made again."""
-    previous = run.previous_record(npy) or {}
-    if not os.path.isfile(npy) or previous.get("files") != run.files or previous.get("made_with") is None:
-        return False
-    change = formats.settings_change(previous["made_with"], made_with)
-    if change:
-        log.warning("%s was made with other settings (%s): embedding again", npy, change)
-    return change is None
+def _embedded_the_same_way(run: records.ScriptRun, npy: str) -> bool:
+    """True when ``npy``'s record says it was made from these files the same way; without a record
+    (or one older than ``made_with``) it is made again."""
+    return (os.path.isfile(npy) and (run.previous_record(npy) or {}).get("files") == run.files
+            and run.made_as_before(npy, then="embedding again") is True)
 
 
 def _tower_npy_flag(model: Model) -> str:
