@@ -243,6 +243,11 @@ def test_features_clap_resume_of_a_finished_output_does_not_load_the_model(tiny_
     assert features_clap.main([*args, "--resume"]) == 0
     assert "Nothing left to do" in capsys.readouterr().out
     assert out.read_bytes() == before and (tmp_path / "clap.npy.run.json").read_text() == record
+    # another batch size changes nothing that is written; another --dtype does: made again
+    assert features_clap.main([*args, "--resume", "--batch_size=3"]) == 0
+    assert "Nothing left to do" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="the model was loaded"):
+        features_clap.main([*args, "--resume", "--dtype=float32"])
     # a file changed since: the output is made again (here: the model is needed)
     shutil.copy(wav_dir / "a.wav", wav_dir / "e.wav")
     with pytest.raises(AssertionError, match="the model was loaded"):
