@@ -18,6 +18,9 @@ Formats, as the published supplementary data has them:
 * **review sheet** - header ``row,filename,label,score,reason,annotation``, one row per file a
   person should look at; ``row`` is the file's 1-based row of the scores CSV and the annotation
   column, last, is what the reviewer fills in.
+* **taxonomy JSON** - a hierarchy of partitions of the same rows: ``files``, ``levels`` (coarsest
+  first; each ``{"level", "k", "ids"}`` with one cluster id per row) and ``nodes`` (``level``,
+  ``cluster``, ``name``, ``parent`` - its cluster one level up -, ``rows``, ``label_counts``).
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -44,7 +47,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, one_line
 
 PathLike = str | os.PathLike
 log = logging.getLogger(__name__)
@@ -576,6 +579,84 @@ def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
         except (TypeError, ValueError):
             raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# taxonomy tree (taxonomy.json): the levels of a hierarchy of clusters, each node named
+
+TAXONOMY_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TaxonomyNode:
+    """One cluster at one level of the tree."""
+
+    level: int  # 1 = the top (coarsest) level; the last level is the chosen partition
+    cluster: int  # its id at that level (the value in that level's ``ids``)
+    name: str
+    parent: int | None  # its cluster id one level up; None on level 1
+    rows: tuple[int, ...]  # 0-based rows (files) it holds
+    label_counts: tuple[tuple[str, int], ...]  # most frequent first
+
+
+@dataclass(frozen=True)
+class TaxonomyTree:
+    """A hierarchy of partitions of the same rows: ``levels[j]`` holds one cluster id per row
+    (``NO_CLUSTER`` for a row in no cluster) of level ``j + 1``, coarsest first; every cluster of a
+    level lies inside one cluster of the level above."""
+
+    files: tuple[str, ...]  # the file name of each row
+    levels: tuple[tuple[int, ...], ...]
+    nodes: tuple[TaxonomyNode, ...]
+    about: dict  # how it was made: the inputs, the naming mode, ... (free-form, JSON)
+
+    def level_ids(self, level: int) -> np.ndarray:
+        """The cluster ids of level ``level`` (1-based), one per row."""
+        if not 1 <= level <= len(self.levels):
+            raise UserError(f"level {level}: the taxonomy has levels 1 to {len(self.levels)}")
+        return np.asarray(self.levels[level - 1], dtype=np.int64)
+
+    def names(self, level: int) -> dict[int, str]:
+        return {node.cluster: node.name for node in self.nodes if node.level == level}
+
+
+def format_taxonomy_json(tree: TaxonomyTree) -> str:
+    data = {
+        "format_version": TAXONOMY_FORMAT_VERSION,
+        "files": list(tree.files),
+        "levels": [{"level": j + 1, "k": len({i for i in ids if i != NO_CLUSTER}), "ids": list(ids)}
+                   for j, ids in enumerate(tree.levels)],
+        "nodes": [{"level": n.level, "cluster": n.cluster, "name": n.name, "parent": n.parent, "rows": list(n.rows),
+                   "label_counts": [[label, count] for label, count in n.label_counts]} for n in tree.nodes],
+        "about": tree.about,
+    }
+    return json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+
+
+def write_taxonomy_json(path: PathLike, tree: TaxonomyTree) -> None:
+    write_text_atomic(path, format_taxonomy_json(tree))
+
+
+def read_taxonomy_json(path: PathLike) -> TaxonomyTree:
+    """A taxonomy tree as :func:`write_taxonomy_json` writes it; anything else is one line naming
+    what is wrong."""
+    text = _read_text(path, "taxonomy JSON")
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format_version") != TAXONOMY_FORMAT_VERSION:
+            raise ValueError(f"expected format_version {TAXONOMY_FORMAT_VERSION}")
+        files = tuple(str(name) for name in data["files"])
+        levels = tuple(tuple(int(i) for i in level["ids"]) for level in data["levels"])
+        nodes = tuple(TaxonomyNode(int(n["level"]), int(n["cluster"]), str(n["name"]),
+                                   None if n["parent"] is None else int(n["parent"]),
+                                   tuple(int(r) for r in n["rows"]),
+                                   tuple((str(label), int(count)) for label, count in n["label_counts"]))
+                      for n in data["nodes"])
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
+        raise UserError(f"{path}: not a taxonomy JSON as taxonomy tree writes it ({type(err).__name__}: {one_line(err, limit=200)})") from None
+    if not levels or any(len(ids) != len(files) for ids in levels):
+        raise UserError(f"{path}: every level must hold one cluster id per file ({len(files)} files)")
+    return TaxonomyTree(files, levels, nodes, data.get("about") if isinstance(data.get("about"), dict) else {})
 
 
 # ----------------------------------------------------------------------------------------------

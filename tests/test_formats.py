@@ -190,3 +190,39 @@ def test_review_sheet_round_trips_and_names_the_line_of_a_bad_row(tmp_path):
     sheet.write_text("row,filename,label,score,reason,annotation\n1,a.wav,x,0.1,,ok\n\nsecond,b.wav,y,0.2,,\n")
     with pytest.raises(UserError, match=r"line 4: row 'second' is not a number"):
         formats.read_review_sheet(sheet)
+
+
+def _tree():
+    return formats.TaxonomyTree(
+        files=("a.wav", "b.wav", "c.wav", "d.wav"),
+        levels=((0, 0, 1, -1), (0, 1, 2, -1)),
+        nodes=(formats.TaxonomyNode(1, 0, "Outdoors", None, (0, 1), (("rain", 1), ("wind", 1))),
+               formats.TaxonomyNode(1, 1, "Music", None, (2,), (("piano", 1),)),
+               formats.TaxonomyNode(2, 0, "Rain", 0, (0,), (("rain", 1),)),
+               formats.TaxonomyNode(2, 1, "Wind", 0, (1,), (("wind", 1),)),
+               formats.TaxonomyNode(2, 2, "Piano", 1, (2,), (("piano", 1),))),
+        about={"naming": "short"},
+    )
+
+
+def test_taxonomy_json_round_trip(tmp_path):
+    path = tmp_path / "taxonomy.json"
+    formats.write_taxonomy_json(path, _tree())
+    tree = formats.read_taxonomy_json(path)
+    assert tree == _tree()
+    assert tree.level_ids(2).tolist() == [0, 1, 2, -1]
+    assert tree.names(1) == {0: "Outdoors", 1: "Music"}
+    import json
+    assert [level["k"] for level in json.loads(path.read_text())["levels"]] == [2, 3]
+    with pytest.raises(UserError, match="levels 1 to 2"):
+        tree.level_ids(3)
+
+
+@pytest.mark.parametrize("text", ['{"format_version": 1, "files": ["a.wav"]}', "[1, 2]", "not json",
+                                  '{"format_version": 1, "files": ["a.wav", "b.wav"], "levels": [{"ids": [0]}], '
+                                  '"nodes": []}'])
+def test_taxonomy_json_malformed_is_one_line(tmp_path, text):
+    path = tmp_path / "taxonomy.json"
+    path.write_text(text)
+    with pytest.raises(UserError, match="taxonomy"):
+        formats.read_taxonomy_json(path)
