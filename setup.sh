@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Creates .venv and installs the pinned environment (CPU torch) plus this package, and ffmpeg
-# (util_resample) and Debian's chromium (the browser tests of the review and taxonomy pages) when
-# missing. Safe to re-run: it skips work that is already done.
+# (util_resample) when missing; with --with-browser (run_tests.sh) also Debian's chromium, for the
+# browser tests of the review and taxonomy pages. Safe to re-run: it skips work that is already done.
+#
+#   ./setup.sh                  # what the example and real work need
+#   ./setup.sh --with-browser   # and what the tests need
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,16 +14,22 @@ STAMP=$VENV/.installed-$(cat requirements.txt requirements-nodeps.txt constraint
 
 log() { echo "[setup] $*" >&2; }
 
-# Debian packages: ffmpeg (util_resample.py) and chromium (the browser tests of the review and
-# taxonomy pages drive the system browser through Playwright: no browser download).
+# Debian packages: ffmpeg (util_resample.py); with --with-browser (the tests) also chromium, which the
+# browser tests of the review and taxonomy pages drive through Playwright (no browser download).
+with_browser=false
+for arg in "$@"; do
+    case $arg in
+        --with-browser) with_browser=true ;;
+        *) log "unknown option $arg (setup.sh [--with-browser])"; exit 2 ;;
+    esac
+done
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[[ $with_browser == false ]] || command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         log "installing ${missing[*]} (ffmpeg: util_resample.py; chromium: the browser tests)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        env/install_debian_packages.sh "${missing[@]}"
     else
         log "warning: ${missing[*]} not found (ffmpeg: util_resample.py; chromium: the browser tests): sudo apt install ${missing[*]}"
     fi
