@@ -34,9 +34,16 @@ _REMOVE_PUNCTUATION = str.maketrans("", "", _PUNCTUATION_EXCEPT_COMMA)
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 
 
+# Other control characters (a NUL, an escape sequence a model emits) would reach every later file
+# and the pages invisibly: a tab becomes a space, the rest go (not in the published rule).
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def clean_response(text: str) -> str:
-    """Line breaks become ``", "``, ASCII punctuation except the comma is removed, lower case."""
+    """Line breaks become ``", "``, ASCII punctuation except the comma is removed, control
+    characters are removed (a tab becomes a space), lower case."""
     text = _LINE_BREAKS.sub(", ", text)
+    text = _CONTROL.sub("", text.replace("\t", " "))
     return text.translate(_REMOVE_PUNCTUATION).lower()
 
 

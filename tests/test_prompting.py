@@ -24,3 +24,7 @@ def test_parse_label_line_edge_cases():
     assert parse_label_line("loud traffic noise outside,  café  music ,, ,") == ["loud traffic", "caf music"]
     assert parse_label_line("") == []
     assert parse_label_line("日本語, 音") == []
+
+
+def test_clean_removes_control_characters_and_makes_a_tab_a_space():
+    assert clean_response("Dog\x00 barking\x1b[31m,\tcar\x7f horn\x9b") == "dog barking31m, car horn"
