@@ -103,6 +103,7 @@ run_script composite_labels.csv composite_labels --label_csv=st_sweep.csv \
 step "8. the taxonomy page: the map, the clusters and their clips (opens from disk in any browser)"
 run_script taxonomy.html taxonomy_report --filedir="audio/*.wav" --top_label_scores_csv=top_label_scores_with_annotations.csv \
     --st_npy=st.npy --cluster_ids_csv=st_sweep.csv --sweep_csv=sweep.csv --composite_csv=composite_labels.csv \
+    --review_csv=review_sheet.csv \
     --out_html=taxonomy.html --title="AuditoryHuM example: SoundNet labels, MiniLM embeddings, SmolLM2 names"
 
 step "outputs ($PWD)"

@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 from typing import Callable
 
 from . import records
 from .errors import UserError
-from .runtime import CUDA_4BIT, CUDA_BFLOAT16, CUDA_FLOAT32, DTYPES, Runtime, resolve_runtime
+from .runtime import CUDA_4BIT, CUDA_BFLOAT16, CUDA_FLOAT32, DTYPES, Runtime, check_model_exists, resolve_runtime
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -61,7 +62,7 @@ def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
             status = func(argv)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
-            return EXIT_USER_ERROR
+            return err.exit_status
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
             print(f"error: {where}{err.strerror or err}", file=sys.stderr)
@@ -87,7 +88,8 @@ def script(get_parser: Callable[[], argparse.ArgumentParser]):
         def main(argv=None) -> int | None:
             argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
             parser = get_parser()
-            args = parser.parse_args(argv)
+            args = parse_args(parser, argv)
+            _check_models(parser, args)
             with _script_run(parser, args, argv) as run:
                 status = work(args, run)
                 run.status = 0 if status is None else int(status)
@@ -129,6 +131,27 @@ _NOT_PARAMETERS = {"help", "cuda_default"}
 def _mark(action: argparse.Action, role: str) -> argparse.Action:
     setattr(action, _ROLE, role)
     return action
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The flags; a glob the shell expanded (``--filedir *.wav`` unquoted gives argparse one file and
+    the rest as stray arguments) is explained in one line instead of "unrecognized arguments"."""
+    args, stray = parser.parse_known_args(argv)
+    if stray:
+        filedir = getattr(args, "filedir", None)
+        if filedir and os.path.isfile(filedir) and all(os.path.exists(arg) for arg in stray):
+            raise UserError(f"--filedir: the shell expanded the glob into {len(stray) + 1} files ({filedir}, "
+                            f"{stray[0]}, ...) before this script saw it; quote it, e.g. --filedir=\"*.wav\"")
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    return args
+
+
+def _check_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A model flag naming a folder that is not there stops at once, before any model code loads."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        if getattr(action, _ROLE, None) == records.MODEL and value:
+            check_model_exists(str(value), action.option_strings[0], action.model_what)
 
 
 def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> records.ScriptRun:
@@ -173,9 +196,13 @@ def add_input(parser, flag: str, **kwargs) -> argparse.Action:
     return _mark(parser.add_argument(flag, **kwargs), records.INPUT)
 
 
-def add_model(parser, flag: str, **kwargs) -> argparse.Action:
-    """A model folder (or file, or hub id): its config's name, architectures and hash go into the record."""
-    return _mark(parser.add_argument(flag, **kwargs), records.MODEL)
+def add_model(parser, flag: str, what: str = "model folder", **kwargs) -> argparse.Action:
+    """A model folder (or file, or hub id): its config's name, architectures and hash go into the
+    record, and a value that names nothing stops the run before any model code loads (``what``:
+    how the message calls it)."""
+    action = _mark(parser.add_argument(flag, **kwargs), records.MODEL)
+    action.model_what = what
+    return action
 
 
 def add_procedural(container, *args, **kwargs) -> argparse.Action:

@@ -170,16 +170,28 @@ def fit_hdbscan(x: np.ndarray, min_cluster_size: int) -> Clustering:
 
 
 @dataclass(frozen=True)
-class KAlgorithm:
-    """A clustering with a fixed number of clusters, as the cluster_ag/kmeans/spectral scripts run it."""
+class Algorithm:
+    """A clustering algorithm, described once: its script (cluster_<key>.py), how it fits, and
+    whether it takes the number of clusters (``--n_clusters``) or finds its own (``--min_cluster_size``).
+    The recipe runs every entry of :data:`ALGORITHMS` (at each compared k where it takes one) and
+    the report tabulates each by its title."""
 
-    title: str  # for printouts and plot titles
-    fit: Callable[[np.ndarray, int], Clustering]
+    key: str  # the recipe's name for it; its outputs are compare/<key>_k<k>.csv or compare/<key>.csv
+    title: str  # for printouts, plot titles and the report
+    fit: Callable[[np.ndarray, int], Clustering]  # (rows, n_clusters) or (rows, min_cluster_size)
+    takes_k: bool = True
+
+    @property
+    def script(self) -> str:
+        return f"cluster_{self.key}"
 
 
-WARD = KAlgorithm("Ward agglomerative", fit_ward)
-KMEANS = KAlgorithm("k-means", fit_kmeans)
-SPECTRAL = KAlgorithm("spectral embedding + k-means", fit_spectral)
+WARD = Algorithm("ag", "Ward agglomerative", fit_ward)
+KMEANS = Algorithm("kmeans", "k-means", fit_kmeans)
+SPECTRAL = Algorithm("spectral", "spectral embedding + k-means", fit_spectral)
+HDBSCAN = Algorithm("hdbscan", "HDBSCAN", fit_hdbscan, takes_k=False)
+#: Every clustering algorithm, by the recipe's name.
+ALGORITHMS = {algorithm.key: algorithm for algorithm in (WARD, KMEANS, SPECTRAL, HDBSCAN)}
 
 
 # ----------------------------------------------------------------------------------------------

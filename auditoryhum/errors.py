@@ -1,4 +1,5 @@
-"""The one exception type a user can act on, and how any error becomes one line."""
+"""The one exception type a user can act on, how any error becomes one line, and how a message
+counts things."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from __future__ import annotations
 class UserError(Exception):
     """A problem with the user's input or environment (missing file, bad CSV, row mismatch...).
 
-    Entry points print it as a single ``error: ...`` line and exit with status 2, instead of a
-    traceback. The message must name the file or flag involved.
+    Entry points print it as a single ``error: ...`` line and exit with :attr:`exit_status`, instead
+    of a traceback. The message must name the file or flag involved.
     """
+
+    exit_status = 2
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``0 files`` (``plural`` where adding an s is wrong)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def one_line(err: BaseException | str | None, *, last: bool = False, limit: int | None = None) -> str:

@@ -15,9 +15,10 @@ Formats, as the published supplementary data has them:
 * **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
 * **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
   cluster.
-* **review sheet** - header ``row,filename,label,score,reason,annotation``, one row per file a
-  person should look at; ``row`` is the file's 1-based row of the scores CSV and the annotation
-  column, last, is what the reviewer fills in.
+* **review sheet** - header ``row,filename,label,score,reason,annotator,annotation``, one row per
+  file a person should look at; ``row`` is the file's 1-based row of the scores CSV, ``annotator``
+  who wrote the note (a stand-in says so), and the annotation column, last, is what the reviewer
+  fills in.
 * **taxonomy JSON** - a hierarchy of partitions of the same rows: ``files``, ``levels`` (coarsest
   first; each ``{"level", "k", "ids"}`` with one cluster id per row) and ``nodes`` (``level``,
   ``cluster``, ``name``, ``parent`` - its cluster one level up -, ``rows``, ``label_counts``).
@@ -47,7 +48,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .errors import UserError, one_line
+from .errors import UserError, counted, one_line
 
 PathLike = str | os.PathLike
 log = logging.getLogger(__name__)
@@ -143,6 +144,41 @@ def _unquote_whole_line(line: str) -> str:
     return line
 
 
+def csv_records(text: str, path: PathLike, skipinitialspace: bool = False) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of every non-blank line of a CSV the suite reads, each physical line
+    parsed on its own: every file the suite writes holds one record per line, so a quoted field
+    that runs over its line's end (an unbalanced ``"``) is a mistake - read as CSV it would swallow
+    the lines after it and shift every row - and stops with one line naming the file and line."""
+    for line_no, line in enumerate(_split_lines(text.removeprefix("\ufeff")), start=1):
+        if not line.strip():
+            continue
+        try:
+            fields = next(csv.reader([line], strict=True, skipinitialspace=skipinitialspace))
+        except csv.Error as err:
+            raise UserError(f"{path}: line {line_no}: malformed quoted field ({err}); a field holding a comma or "
+                            'a quote is written in double quotes, each " inside it doubled') from None
+        yield line_no, fields
+
+
+def csv_dicts(text: str, path: PathLike, what: str) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+    """The header of a CSV with one, and ``(line number, record)`` of every line after it (fields
+    past the header's under the key None, as :class:`csv.DictReader` keeps them)."""
+    lines = csv_records(text, path)
+    try:
+        _, header = next(lines)
+    except StopIteration:
+        raise UserError(f"{path}: the {what} is empty") from None
+
+    def records():
+        for line_no, fields in lines:
+            record = dict(zip(header, fields))
+            if len(fields) > len(header):
+                record[None] = fields[len(header):]
+            yield line_no, record
+
+    return header, records()
+
+
 # ----------------------------------------------------------------------------------------------
 # labels and annotations
 
@@ -193,7 +229,7 @@ def check_made_for(output: PathLike, made_for: Sequence[str] | None, names: Sequ
         if before != now:
             raise UserError(f"{output}: was made for another file list: row {row} is {before} there "
                             f"but {now} now; restore the files, or drop --resume to start over")
-    raise UserError(f"{output}: was made for {len(made_for)} files, there are {len(names)} now; "
+    raise UserError(f"{output}: was made for {counted(len(made_for), 'file')}, there are {len(names)} now; "
                     "restore the files, or drop --resume to start over")
 
 
@@ -300,9 +336,10 @@ class IncrementalLinesWriter:
         try:
             data = json.loads(self.names_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            log.warning("%s: no list of the files it was made for (an older run); resuming by line count only",
-                        self.partial_path)
-            return {}
+            # Resuming by line count alone would shift rows if the folder changed since.
+            raise UserError(f"{self.partial_path}: no list of the files its lines belong to ({self.names_path.name} "
+                            "is missing: an older run, or a copied folder), so it cannot be resumed safely; delete "
+                            f"{self.partial_path} to start over, or drop --resume") from None
         except (OSError, ValueError) as err:
             raise UserError(f"{self.names_path}: unreadable ({err}); delete it and the partial output, or drop "
                             "--resume") from None
@@ -443,14 +480,17 @@ def _parse_scores_fast(path: PathLike) -> ScoresTable | None:
     import pandas as pd
 
     try:
-        if os.path.getsize(path) == 0:
+        data = Path(path).read_bytes()
+        if not data:
             return ScoresTable([], [], [], [])
-        table = pd.read_csv(path, header=None, skipinitialspace=True, na_filter=False, engine="c",
+        table = pd.read_csv(io.BytesIO(data), header=None, skipinitialspace=True, na_filter=False, engine="c",
                             encoding="utf-8-sig", dtype={0: "int64", 3: "float64"})
     except (OSError, ValueError, TypeError, OverflowError, UnicodeDecodeError, pd.errors.ParserError):
         return None
     if table.shape[1] != 4 or not all(pd.api.types.is_string_dtype(table[column]) for column in (1, 2)):
         return None  # a row short of fields, or a column pandas read as numbers: read it as text
+    if len(table) != data.count(b"\n") + (not data.endswith(b"\n")):
+        return None  # not one row per line: a quote that swallowed lines, or blank lines (the slow path says which)
     scores = table[3].to_numpy()
     if np.isinf(scores).any():
         return None
@@ -459,10 +499,7 @@ def _parse_scores_fast(path: PathLike) -> ScoresTable | None:
 
 def _parse_scores_by_line(text: str, path: PathLike) -> list[ScoreRow]:
     rows = []
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    for line_no, fields in enumerate(reader, start=1):
-        if not fields:
-            continue
+    for line_no, fields in csv_records(text, path, skipinitialspace=True):
         if len(fields) != 4:
             raise UserError(
                 f"{path}: line {line_no} has {len(fields)} fields, expected 4 "
@@ -534,11 +571,10 @@ def write_sweep_csv(path: PathLike, ks: np.ndarray, silhouette: np.ndarray, adju
 
 
 def read_sweep_csv(path: PathLike) -> SweepCurve:
-    text = _read_text(path, "sweep CSV").removeprefix("\ufeff")
+    _, records = csv_dicts(_read_text(path, "sweep CSV"), path, "sweep CSV")
     try:
-        records = list(csv.DictReader(io.StringIO(text)))
-        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])] for r in records],
-                          dtype=np.float64)
+        values = np.array([[float(r["k"]), float(r["silhouette"]), float(r["adjusted_silhouette"])]
+                           for _, r in records], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{path}: expected a header {','.join(SWEEP_CSV_HEADER)} and numbers below it") from None
     if values.size == 0:
@@ -568,14 +604,14 @@ def write_composite_csv(path: PathLike, rows: Iterable[CompositeLabel]) -> None:
 
 
 def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
-    reader = csv.DictReader(io.StringIO(_read_text(path, "composite labels CSV").removeprefix("\ufeff")))
-    if not set(COMPOSITE_CSV_HEADER) <= set(reader.fieldnames or []):
+    header, records = csv_dicts(_read_text(path, "composite labels CSV"), path, "composite labels CSV")
+    if not set(COMPOSITE_CSV_HEADER) <= set(header):
         raise UserError(f"{path}: expected a header {','.join(COMPOSITE_CSV_HEADER)} (composite_labels.py writes it)")
     rows = []
-    for line_no, record in enumerate(reader, start=2):
+    for line_no, record in records:
         try:
             rows.append(CompositeLabel(int(record["cluster"]), int(record["n_samples"]),
-                                       (record["composite_label"] or "").strip(), record["top_labels"] or ""))
+                                       (record.get("composite_label") or "").strip(), record.get("top_labels") or ""))
         except (TypeError, ValueError):
             raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
     return rows
@@ -663,8 +699,9 @@ def read_taxonomy_json(path: PathLike) -> TaxonomyTree:
 # review sheet (util_review_sheet.py writes it, a person or util_review_app.py fills it in)
 
 #: The annotation column is last: notes typed with unquoted commas spill into extra fields,
-#: which :func:`read_review_sheet` joins back.
-REVIEW_SHEET_COLUMNS = ("row", "filename", "label", "score", "reason", "annotation")
+#: which :func:`read_review_sheet` joins back. ``annotator`` says who wrote a note: blank or
+#: ``reviewer`` for a person, ``simulated (file name)`` for the stand-in annotator.
+REVIEW_SHEET_COLUMNS = ("row", "filename", "label", "score", "reason", "annotator", "annotation")
 
 
 @dataclass(frozen=True)
@@ -678,6 +715,7 @@ class SheetEntry:
     reason: str  # "" on sheets written before the reason column existed
     annotation: str
     line: int = 0  # line of the sheet it was read from (for messages); 0 when made in memory
+    annotator: str = ""  # who wrote the note ("" on sheets written before the column existed)
 
 
 def one_line_note(text: str) -> str:
@@ -690,7 +728,8 @@ def format_review_sheet(entries: Iterable[SheetEntry]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REVIEW_SHEET_COLUMNS)
     for entry in entries:
-        writer.writerow([entry.row, entry.filename, entry.label, entry.score, entry.reason, entry.annotation])
+        writer.writerow([entry.row, entry.filename, entry.label, entry.score, entry.reason, entry.annotator,
+                         entry.annotation])
     return out.getvalue()
 
 
@@ -703,20 +742,20 @@ def read_review_sheet(path: PathLike) -> list[SheetEntry]:
         raise UserError(f"{path}: review sheet not found (util_review_sheet.py writes it)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: cannot read the review sheet ({err})") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [column for column in ("row", "filename", "annotation") if column not in (reader.fieldnames or [])]
+    header, records = csv_dicts(text, path, "review sheet")
+    missing = [column for column in ("row", "filename", "annotation") if column not in header]
     if missing:
         raise UserError(f"{path}: review sheet lacks the column(s) {', '.join(missing)}")
     entries = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in records:
         try:
-            index = int(record["row"])
+            index = int(record.get("row", ""))
         except (TypeError, ValueError):
-            raise UserError(f"{path}: line {line}: row {record['row']!r} is not a number") from None
-        note = one_line_note(",".join([record["annotation"] or ""] + record.get(None, [])))
-        entries.append(SheetEntry(index, record["filename"] or "", record.get("label") or "",
-                                  record.get("score") or "", record.get("reason") or "", note, line))
+            raise UserError(f"{path}: line {line}: row {record.get('row')!r} is not a number") from None
+        note = one_line_note(",".join([record.get("annotation") or ""] + record.get(None, [])))
+        entries.append(SheetEntry(index, record.get("filename") or "", record.get("label") or "",
+                                  record.get("score") or "", record.get("reason") or "", note, line,
+                                  (record.get("annotator") or "").strip()))
     return entries
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import formats
-from .errors import UserError, one_line
+from .errors import UserError, counted, one_line
 from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, read_clip,
                        prefetched)
 from .prompting import build_prompt, clean_response
@@ -238,15 +238,15 @@ def _responses(steps: ModelSteps[LabelRequest], requests: list[LabelRequest], su
 
 
 def report(summary: LabelRunSummary, out_csv: str) -> None:
-    print(f"Labelled {summary.labelled_now} files ({summary.skipped_done} already done) -> {out_csv}")
+    print(f"Labelled {counted(summary.labelled_now, 'file')} ({summary.skipped_done} already done) -> {out_csv}")
     if summary.unreadable:
-        print(f"{len(summary.unreadable)} unreadable files got a blank line: {', '.join(summary.unreadable)}")
+        print(f"{counted(len(summary.unreadable), 'unreadable file')} got a blank line: {', '.join(summary.unreadable)}")
     if summary.failed:
-        print(f"{len(summary.failed)} files the model failed on got a blank line: {', '.join(summary.failed)}")
+        print(f"{counted(len(summary.failed), 'file')} the model failed on got a blank line: {', '.join(summary.failed)}")
     if summary.empty_responses:
-        print(f"{len(summary.empty_responses)} empty model responses (blank lines): "
+        print(f"{counted(len(summary.empty_responses), 'empty model response')} (blank lines): "
               f"{', '.join(summary.empty_responses)}")
     if summary.truncated:
-        print(f"{len(summary.truncated)} files longer than the model's window were cut")
+        print(f"{counted(len(summary.truncated), 'file')} longer than the model's window cut")
     if summary.padded:
-        print(f"{len(summary.padded)} files shorter than the model takes were brought to its shortest clip")
+        print(f"{counted(len(summary.padded), 'file')} shorter than the model takes brought to its shortest clip")

@@ -43,7 +43,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import features, labelling
-from .errors import UserError, one_line
+from .errors import UserError, counted, one_line
 from .pipeline import AudioSettings, batch_ranges
 from .shards import EMBEDDINGS, LABELS, Shard, ShardStore
 
@@ -99,7 +99,7 @@ class RayRun:
                 "seconds_to_first_result": round(self.seconds_to_first_result, 3)}
 
     def line(self) -> str:
-        return (f"Ray: {self.workers} worker{'s' if self.workers != 1 else ''}, {self.files_now} files in "
+        return (f"Ray: {counted(self.workers, 'worker')}, {counted(self.files_now, 'file')} in "
                 f"{self.seconds:.1f} s ({self.files_per_second:.2f} files/s) after {self.start_seconds:.1f} s "
                 "of start-up (Ray and one model load)")
 

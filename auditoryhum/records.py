@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -64,10 +65,19 @@ def _now() -> str:
 # describing inputs
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's contents; a file already hashed by this process is not read again
+    while its size and modification time stay the same (the recipe checks many steps that read
+    the same inputs)."""
+    stat = os.stat(path)
+    return _sha256_cached(os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sha256_cached(path: str, size: int, mtime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
+        while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
 
@@ -82,32 +92,82 @@ def describe_file(path: str | os.PathLike) -> dict:
     return {"path": str(path), "size": stat.st_size, "sha256": sha256_of(path)}
 
 
+#: bytes read from the start, the middle and the end of each audio file for its content fingerprint
+AUDIO_SAMPLE_BYTES = 4096
+
+
 def describe_audio(pattern: str, files: Sequence[str]) -> dict:
-    """An audio glob by its files' names, sizes and modification times (hashing every recording of
-    a real dataset would cost minutes per step): any added, removed, replaced or resampled file
-    changes the fingerprint."""
+    """An audio glob by two fingerprints of its files (hashing every recording of a real dataset
+    would cost minutes per step):
+
+    * ``fingerprint``: each file's name, size and modification time - free to compute, and what
+      a run checks first;
+    * ``content_fingerprint``: each file's name, size and :data:`AUDIO_SAMPLE_BYTES` bytes from
+      its start, middle and end - what decides when the first differs, so a copied or moved
+      folder (new modification times) still counts as the same audio.
+
+    Any added, removed, renamed, replaced or resampled file changes both."""
+    return {"pattern": pattern, "count": len(files), "size": sum(max(_size(path), 0) for path in files),
+            "fingerprint": audio_fingerprint(files), "content_fingerprint": audio_content_fingerprint(files)}
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # a broken link: it is a row of its own, without audio
+        return -1
+
+
+def audio_fingerprint(files: Sequence[str]) -> str:
     digest = hashlib.sha256()
-    total = 0
     for path in files:
         try:
             stat = os.stat(path)
             size, mtime = stat.st_size, stat.st_mtime_ns
-        except OSError:  # a broken link: it is a row of its own, without audio
+        except OSError:
             size, mtime = -1, 0
-        total += max(size, 0)
         digest.update(f"{path}\0{size}\0{mtime}\n".encode())
-    return {"pattern": pattern, "count": len(files), "size": total, "fingerprint": digest.hexdigest()}
+    return digest.hexdigest()
+
+
+def audio_content_fingerprint(files: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        size = _size(path)
+        digest.update(f"{path}\0{size}\n".encode())
+        if size > 0:
+            with open(path, "rb") as handle:
+                for offset in sorted({0, max(0, size // 2 - AUDIO_SAMPLE_BYTES // 2), max(0, size - AUDIO_SAMPLE_BYTES)}):
+                    digest.update(os.pread(handle.fileno(), AUDIO_SAMPLE_BYTES, offset))
+    return digest.hexdigest()
+
+
+def audio_unchanged(described: dict, files: Sequence[str]) -> bool:
+    """Whether ``files`` are the audio a record describes: the same names, sizes and modification
+    times, or else the same names, sizes and sampled contents (a copied folder)."""
+    if audio_fingerprint(files) == described.get("fingerprint"):
+        return True
+    return described.get("content_fingerprint") is not None and \
+        audio_content_fingerprint(files) == described["content_fingerprint"]
+
+
+#: the file a tiny random-weight checkpoint carries (auditoryhum.tiny_checkpoints), so that every
+#: result made with one says so
+RANDOM_WEIGHTS_MARKER = "RANDOM_WEIGHTS"
 
 
 def describe_model(value: str) -> dict:
     """A model folder by its config (name, architectures, SHA-256 of the config file), not its
-    weights; a single model file (e.g. GGUF) by name and size; anything else as a hub id."""
+    weights; a single model file (e.g. GGUF) by name and size; anything else as a hub id. A folder
+    of random weights (:data:`RANDOM_WEIGHTS_MARKER`) is marked ``random_weights``."""
     path = Path(value)
     if path.is_file():
         return {"path": value, "file": path.name, "size": path.stat().st_size}
     if not path.is_dir():
         return {"hub_id": value}
     described: dict[str, Any] = {"path": value}
+    if (path / RANDOM_WEIGHTS_MARKER).is_file():
+        described["random_weights"] = True
     config = path / "config.json"
     if config.is_file():
         described["config_sha256"] = sha256_of(config)
@@ -225,6 +285,9 @@ class RunRecord:
     parameters: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     made_with: dict[str, Any] | None = None
+    #: what in this output is not real: a simulated annotator, a random-weight model - its own and
+    #: its inputs' (each a sentence a reader understands)
+    stand_ins: list[str] = field(default_factory=list)
 
     def add_input(self, flag: str, kind: str, described: dict) -> None:
         self.inputs.append({"flag": flag, "kind": kind, **described})
@@ -247,6 +310,7 @@ class RunRecord:
             "files": self.files,
             "parameters": self.parameters,
             "made_with": self.made_with,
+            "stand_ins": self.stand_ins,
             "results": self.results,
         }
         return _jsonable(data)
@@ -307,6 +371,30 @@ class ScriptRun:
         self.record.add_input(flag, AUDIO, describe_audio(pattern, files))
         self.files = file_names(files)
 
+    def add_input_file(self, flag: str, path: str) -> None:
+        """A file the run read that its flags do not declare as an input (the review sheet, which
+        the same run may have written): described, like the others, when the run ends."""
+        if (flag, path, INPUT) not in self._inputs:
+            self._inputs.append((flag, path, INPUT))
+
+    def add_stand_in(self, what: str) -> None:
+        """Something this run made up instead of measuring (a simulated annotator): every record
+        downstream of the output says so."""
+        if what not in self.record.stand_ins:
+            self.record.stand_ins.append(what)
+
+    def stand_ins(self) -> list[str]:
+        """What in this run's results is not real: its own stand-ins, each random-weight model it
+        loads, and the stand-ins the records of its input files name (read now, so a page can show
+        them before the run ends)."""
+        found = list(self.record.stand_ins)
+        for flag, path, kind in self._inputs:
+            if kind == MODEL and os.path.isdir(path) and describe_model(path).get("random_weights"):
+                found.append(random_weights_stand_in(path, flag))
+            elif kind == INPUT and os.path.isfile(path):
+                found.extend(recorded_stand_ins(path))
+        return list(dict.fromkeys(found))
+
     def add_output(self, flag: str, path: str, main: bool = True) -> None:
         """An output known only once the run has started (a default that depends on other flags):
         locked and recorded like the others."""
@@ -338,8 +426,8 @@ class ScriptRun:
         if self.record.made_with is None:
             settings: dict[str, Any] = {}
             for item in self.record.inputs:
-                if item.get("kind") == AUDIO:
-                    settings[item["flag"]] = item.get("fingerprint")
+                if item.get("kind") == AUDIO:  # by content, so a copied dataset resumes
+                    settings[item["flag"]] = item.get("content_fingerprint")
             for flag, path, kind in self._inputs:
                 if kind == MODEL:  # by absolute path, so a run started from another folder agrees
                     settings[flag] = describe_model(os.path.abspath(path) if os.path.exists(path) else path)
@@ -415,6 +503,9 @@ class ScriptRun:
                         self.record.add_input(flag, MODEL, describe_model(path))
                     elif os.path.isfile(path):
                         self.record.add_input(flag, INPUT, describe_file(path))
+                self.record.stand_ins = self.stand_ins()
+                if self.record.stand_ins:
+                    log.warning("not real results - made with %s", "; ".join(self.record.stand_ins))
                 self._restore_untouched(only=self._kept)
                 for output in self.main_outputs:
                     if os.path.exists(output) and output not in self._kept:
@@ -446,36 +537,47 @@ def write_record(output: str | os.PathLike, data: dict) -> None:
 # reading
 
 
-def read_record(output: str | os.PathLike, *, check_output: bool = True) -> dict | None:
-    """The record of ``output``, or None when there is none or it cannot be used (one warning:
-    unreadable, a newer format, or - with ``check_output`` - written for other contents of the
-    file than it now holds)."""
+def read_record(output: str | os.PathLike, *, check_output: bool = True, quiet: bool = False) -> dict | None:
+    """The record of ``output``, or None when there is none or it cannot be used (one warning,
+    unless ``quiet``: unreadable, a newer format, or - with ``check_output`` - written for other
+    contents of the file than it now holds)."""
     path = record_path(output)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        log.warning("%s: unreadable run record (%s); checking %s by its row count only", path, err, output)
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("format_version"), int):
-        log.warning("%s: not a run record; checking %s by its row count only", path, output)
-        return None
-    if data["format_version"] > FORMAT_VERSION:
-        log.warning("%s: run record format %s is newer than this version reads (%d); checking %s by its row "
-                    "count only", path, data["format_version"], FORMAT_VERSION, output)
-        return None
-    if check_output:
-        described = data.get("output") or {}
-        try:
-            current = sha256_of(output)
-        except OSError:
-            return None
-        if described.get("sha256") != current:
-            log.warning("%s: the run record describes other contents than %s now holds (changed since); checking "
-                        "it by its row count only", path, output)
-            return None
-    return data
+        problem = f"unreadable run record ({err})"
+    else:
+        problem = None
+        if not isinstance(data, dict) or not isinstance(data.get("format_version"), int):
+            problem = "not a run record"
+        elif data["format_version"] > FORMAT_VERSION:
+            problem = f"run record format {data['format_version']} is newer than this version reads ({FORMAT_VERSION})"
+        elif check_output:
+            described = data.get("output") or {}
+            try:
+                current = sha256_of(output)
+            except OSError:
+                return None
+            if not isinstance(described, dict) or described.get("sha256") != current:
+                problem = f"the run record describes other contents than {output} now holds (changed since)"
+    if problem is None:
+        return data
+    if not quiet:
+        log.warning("%s: %s; checking %s by its row count only", path, problem, output)
+    return None
+
+
+def random_weights_stand_in(path: str, flag: str) -> str:
+    return f"random-weight model {path} ({flag}): its outputs mean nothing"
+
+
+def recorded_stand_ins(path: str | os.PathLike) -> list[str]:
+    """The stand-ins the record of ``path`` names; none without a record that still describes it."""
+    data = read_record(path, quiet=True)
+    found = data.get("stand_ins") if data else None
+    return [str(item) for item in found] if isinstance(found, list) else []
 
 
 def recorded_files(path: str | os.PathLike) -> list[str] | None:
@@ -536,7 +638,7 @@ def inputs_changed(data: dict) -> str | None:
                 return f"{flag} {item.get('path')} changed"
         elif kind == AUDIO:
             pattern = item.get("pattern", "")
-            if describe_audio(pattern, expand_glob(pattern)).get("fingerprint") != item.get("fingerprint"):
+            if not audio_unchanged(item, expand_glob(pattern)):
                 return f"{flag}={pattern}: the audio files changed"
     return None
 
@@ -548,7 +650,12 @@ def up_to_date(output: str | os.PathLike, argv: Sequence[str] | None = None,
     be made again."""
     if not os.path.exists(output):
         return "missing"
-    return current_reason(read_record(output, check_output=False), argv, ignore)
+    data = read_record(output, check_output=False, quiet=True)
+    described = data.get("output") if data else None
+    if isinstance(described, dict) and described.get("sha256") and os.path.isfile(output) \
+            and sha256_of(output) != described["sha256"]:
+        return "changed since its run record was written"
+    return current_reason(data, argv, ignore)
 
 
 def current_reason(data: dict | None, argv: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> str | None:
@@ -561,6 +668,6 @@ def current_reason(data: dict | None, argv: Sequence[str] | None = None, ignore:
 
     if argv is not None and command(data.get("argv") or []) != command(argv):
         return "made with another command"
-    if data.get("cwd") not in (None, os.getcwd()):
-        return "made from another folder"
+    # Not the folder it ran in: the inputs are compared by content, so a finished experiment that
+    # was copied or moved (relative paths, as the recipe gives them) is still up to date.
     return inputs_changed(data)

@@ -3,31 +3,27 @@
     python -m auditoryhum.scripts.report --exp_dir exp --out exp/report.md
 
 Every figure comes from the run records the scripts left beside their outputs (``<output>.run.json``,
-see docs/run-records.md); nothing is read from printed logs. The folder layout the recipe leaves::
-
-    exp/<dataset>/<mllm>/text_labels.csv                               the MLLM's labels
-    exp/<dataset>/clap/<clap>/clap.npy                                 CLAP audio embeddings
-    exp/<dataset>/<mllm>/<clap>/top_label_scores.csv                   MLLM labels, scored
-    exp/<dataset>/<mllm>/<clap>/top_label_scores_with_annotations.csv  after the human review
-    exp/<dataset>/<mllm>/<clap>/score_boost.txt                        the HITL boost
-    exp/<dataset>/<mllm>/<clap>/<st>/st.npy                            sentence embeddings of the clustered labels
-    exp/<dataset>/<mllm>/<clap>/<st>/sweep/sweep.csv, cluster_ids.csv  the k sweep and the chosen partition
-    exp/<dataset>/<mllm>/<clap>/<st>/compare/<algorithm>_k<k>.csv      the algorithms at the compared k
-    exp/<dataset>/<mllm>/<clap>/<st>/compare/hdbscan.csv
+see docs/run-records.md); nothing is read from printed logs. The folder layout is the one
+:mod:`auditoryhum.experiment` defines and the recipe writes; the clustering algorithms are those of
+:data:`auditoryhum.clustering.ALGORITHMS`.
 
 The report, as markdown with each table also as CSV (in ``report/`` beside the markdown) and the
 S(k) / S_adj(k) curves of every sweep side by side in one PNG:
 
 1. label alignment: µc (mean best CLAP score) and µ1% (mean over the lowest 1 % of files), per
    dataset and MLLM, before and after the human annotations;
-2. HITL boost: the mean score of the annotated rows before -> after;
+2. HITL boost: the mean score of the annotated rows before -> after, and who annotated them (a
+   person, the authors' published notes, or the simulated annotator - said at every figure), or
+   that the review is still waiting for a person;
 3. number of clusters: unique labels U, the chosen k (maximum of S_adj) and k / U, with λ;
-4. silhouette of each clustering algorithm at every k it was run at, and of HDBSCAN (with and
-   without its noise points);
+4. silhouette of each clustering algorithm at every k it was run at, and of the algorithms that
+   choose their own k (with and without their noise points);
 5. rows without a label: how many files each stage carried without one.
 
-Which labels a clustering used (the MLLM's before the review, as published, or the reviewed ones)
-is read from its sentence embeddings' record.
+What in the results is not real (a random-weight model, the simulated annotator) is read from the
+records' ``stand_ins`` and said at the top, and beside every figure it touches. Which labels a
+clustering used (the MLLM's before the review, as published, or the reviewed ones) is read from
+its sentence embeddings' record.
 """
 
 from __future__ import annotations
@@ -40,34 +36,34 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import formats, records
+from . import experiment, formats, records
+from .clustering import ALGORITHMS
 from .errors import UserError
+from .experiment import SCORES_WITH_ANNOTATIONS, ClusteringDir, Layout
 
-SCORES = "top_label_scores.csv"
-SCORES_WITH_ANNOTATIONS = "top_label_scores_with_annotations.csv"
-BOOST = "score_boost.txt"
-TEXT_LABELS = "text_labels.csv"
-ST_NPY = "st.npy"
-SWEEP_CSV = Path("sweep") / "sweep.csv"
-SWEEP_IDS = Path("sweep") / "cluster_ids.csv"
-COMPARE_DIR = "compare"
-#: the fixed-k scripts as the recipe names their outputs (compare/<name>_k<k>.csv), in table order
-K_ALGORITHMS = {"cluster_ag.py": "Ward agglomerative", "cluster_kmeans.py": "k-means",
-                "cluster_spectral.py": "spectral + k-means"}
-HDBSCAN = "hdbscan.csv"
-REVIEWED_SUFFIX = ".reviewed"
 MISSING = "—"
+#: the fixed-k scripts' titles by the script name their records carry, in table order
+K_ALGORITHMS = {f"{a.script}.py": a.title for a in ALGORITHMS.values() if a.takes_k}
+OWN_K_ALGORITHMS = {f"{a.script}.py": a for a in ALGORITHMS.values() if not a.takes_k}
+SIMULATED = "simulated annotator"
 
 
 def results_of(path: Path) -> dict | None:
     """The results a finished run recorded for ``path``; None without a record."""
     data = records.read_record(path, check_output=False)
-    return data.get("results", {}) if data else None
+    results = data.get("results") if data else None
+    return results if isinstance(results, dict) else ({} if data else None)
 
 
 def result(path: Path, key: str):
     found = results_of(path)
     return None if found is None else found.get(key)
+
+
+def stand_ins_of(path: Path) -> list[str]:
+    data = records.read_record(path, check_output=False, quiet=True)
+    found = data.get("stand_ins") if data else None
+    return [str(item) for item in found] if isinstance(found, list) else []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,65 +72,93 @@ def result(path: Path, key: str):
 
 @dataclass(frozen=True, order=True)
 class Run:
-    """One dataset x MLLM x CLAP model: exp/<dataset>/<mllm>/<clap>/."""
+    """One dataset x MLLM x CLAP model of the experiment folder."""
 
-    folder: Path
-
-    @property
-    def dataset(self) -> str:
-        return self.folder.parent.parent.name
-
-    @property
-    def mllm(self) -> str:
-        return self.folder.parent.name
-
-    @property
-    def clap(self) -> str:
-        return self.folder.name
+    run: experiment.Run
+    layout: Layout
 
     @property
     def key(self) -> list[str]:
-        return [self.dataset, self.mllm, self.clap]
+        return self.run.key
 
     @property
-    def clap_npy(self) -> Path:
-        return self.folder.parent.parent / "clap" / self.clap / "clap.npy"
+    def folder(self) -> Path:
+        return self.layout.run_dir(self.run)
+
+    @property
+    def scores(self) -> Path:
+        return self.layout.scores(self.run)
+
+    @property
+    def scores_with_annotations(self) -> Path:
+        return self.layout.scores_with_annotations(self.run)
+
+    @property
+    def boost(self) -> Path:
+        return self.layout.boost(self.run)
+
+    @property
+    def annotations(self) -> Path:
+        return self.layout.annotations(self.run.dataset, self.run.mllm)
+
+    @property
+    def review_sheet(self) -> Path:
+        return self.layout.review_sheet(self.run.dataset, self.run.mllm)
 
     @property
     def text_labels(self) -> Path:
-        return self.folder.parent / TEXT_LABELS
+        return self.layout.labels(self.run.dataset, self.run.mllm)
+
+    @property
+    def clap_npy(self) -> Path:
+        return self.layout.clap_npy(self.run.dataset, self.run.clap)
 
     def clusterings(self) -> list["Clustering"]:
-        """The sentence-transformer folders that hold a finished sweep."""
-        return [Clustering(self, path.parent.parent) for path in sorted(self.folder.glob(f"*/{SWEEP_CSV}"))]
+        """The sentence-model folders that hold a finished sweep."""
+        return [Clustering(self, c) for c in experiment.clusterings(self.layout, self.run)]
+
+    @functools.cached_property
+    def annotator(self) -> str:
+        """Who wrote the human notes: "simulated annotator", "published" (the authors'), "person",
+        or what the review is waiting for."""
+        if not self.annotations.exists():
+            return "waiting for a person" if self.review_sheet.exists() else MISSING
+        data = records.read_record(self.annotations, check_output=False, quiet=True)
+        if data is None:
+            return "published"  # copied from the supplementary data: no run of ours made it
+        return SIMULATED if any(item.startswith(SIMULATED) for item in stand_ins_of(self.annotations)) else "person"
 
 
 @dataclass(frozen=True)
 class Clustering:
-    """One sentence-transformer folder of a run: its embeddings, sweep and compared partitions."""
+    """One sentence-model folder of a run: its embeddings, sweep and compared partitions."""
 
     run: Run
-    folder: Path  # exp/<dataset>/<mllm>/<clap>/<st>[.reviewed]
+    dir: ClusteringDir
+
+    @property
+    def folder(self) -> Path:
+        return self.dir.folder
 
     @functools.cached_property
     def st_record(self) -> dict:
-        return records.read_record(self.folder / ST_NPY, check_output=False) or {}
+        return records.read_record(self.dir.st_npy, check_output=False) or {}
 
     @functools.cached_property
     def sweep_results(self) -> dict:
-        return results_of(self.folder / SWEEP_CSV) or {}
+        return results_of(self.dir.sweep_csv) or {}
 
     @property
     def labels(self) -> str:
         """Which best labels were embedded: "reviewed" (the scores after the review) or "MLLM"."""
-        label_csv = next((item.get("path", "") for item in self.st_record.get("inputs", [])
-                          if item.get("flag") == "--label_csv"), "")
+        inputs = self.st_record.get("inputs") if isinstance(self.st_record.get("inputs"), list) else []
+        label_csv = next((str(item.get("path", "")) for item in inputs
+                          if isinstance(item, dict) and item.get("flag") == "--label_csv"), "")
         return "reviewed" if Path(label_csv).name == SCORES_WITH_ANNOTATIONS else "MLLM" if label_csv else MISSING
 
     @property
     def sentence_model(self) -> str:
-        """The recipe names the folder after the model (``.reviewed`` added for the reviewed labels)."""
-        return self.folder.name.removesuffix(REVIEWED_SUFFIX)
+        return self.dir.sentence_model
 
     @property
     def key(self) -> list[str]:
@@ -147,7 +171,8 @@ class Clustering:
     @property
     def unique_labels(self) -> int | None:
         """U: the distinct labels that were embedded."""
-        return self.st_record.get("results", {}).get("distinct_labels")
+        results = self.st_record.get("results")
+        return results.get("distinct_labels") if isinstance(results, dict) else None
 
     @property
     def chosen_k(self) -> int | None:
@@ -156,19 +181,29 @@ class Clustering:
     def compared(self) -> list[tuple[str, dict]]:
         """(algorithm, results) of every fixed-k partition under compare/, by algorithm then k."""
         found = []
-        for path in (self.folder / COMPARE_DIR).glob("*_k*.csv"):
+        for path in self.dir.compare_dir.glob("*_k*.csv"):
             data = records.read_record(path, check_output=False)
-            if data and data.get("script") in K_ALGORITHMS:
-                found.append((K_ALGORITHMS[data["script"]], data.get("results", {})))
+            if data and data.get("script") in K_ALGORITHMS and isinstance(data.get("results"), dict):
+                found.append((K_ALGORITHMS[data["script"]], data["results"]))
         order = list(K_ALGORITHMS.values())
-        return sorted(found, key=lambda item: (order.index(item[0]), item[1].get("n_clusters", 0)))
+        return sorted(found, key=lambda item: (order.index(item[0]), item[1].get("n_clusters") or 0))
+
+    def own_k(self) -> list[tuple[str, dict]]:
+        """(algorithm, results) of the algorithms that choose their own k (HDBSCAN)."""
+        found = []
+        for script, algorithm in OWN_K_ALGORITHMS.items():
+            results = results_of(self.dir.compared(algorithm.key, None))
+            if results is not None:
+                found.append((algorithm.title, results))
+        return found
 
 
 def find_runs(exp_dir: Path) -> list[Run]:
-    runs = sorted(Run(path.parent) for path in Path(exp_dir).glob(f"*/*/*/{SCORES}"))
+    layout = Layout(exp_dir=Path(exp_dir))
+    runs = [Run(run, layout) for run in layout.runs()]
     if not runs:
-        raise UserError(f"{exp_dir}: no results found (expected {exp_dir}/<dataset>/<mllm>/<clap>/{SCORES}, "
-                        "written by the recipe's scoring stage)")
+        raise UserError(f"{exp_dir}: no results found (expected {exp_dir}/<dataset>/<mllm>/<clap>/"
+                        f"{experiment.SCORES}, written by the recipe's scoring stage)")
     return runs
 
 
@@ -183,6 +218,20 @@ class Table:
     note: str
     columns: list[str]
     rows: list[list[str]]
+
+
+#: beside every figure made with the simulated annotator's notes
+SIMULATED_MARK = " (simulated annotator)"
+
+
+def simulated_mark(run: Run) -> str:
+    return SIMULATED_MARK if run.annotator == SIMULATED else ""
+
+
+def fmt_marked(value, run: Run) -> str:
+    """A figure made from the human notes, marked when the simulated annotator wrote them."""
+    text = fmt(value)
+    return text if text == MISSING else text + simulated_mark(run)
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -202,16 +251,19 @@ CLUSTERING_KEY = RUN_KEY + ["sentence model", "labels"]
 def alignment_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        before = results_of(run.folder / SCORES) or {}
-        after = results_of(run.folder / SCORES_WITH_ANNOTATIONS) or {}
+        before = results_of(run.scores) or {}
+        after = results_of(run.scores_with_annotations) or {}
         rows.append(run.key + [fmt(before.get("rows_written")), fmt(before.get("scored_rows")),
                                fmt(before.get("mean_clap_score")), fmt(before.get("mean_clap_score_lowest_1pct")),
-                               fmt(after.get("mean_clap_score")), fmt(after.get("mean_clap_score_lowest_1pct"))])
+                               fmt_marked(after.get("mean_clap_score"), run),
+                               fmt_marked(after.get("mean_clap_score_lowest_1pct"), run), run.annotator])
     return Table(
         "alignment", "Label alignment (CLAP)",
         "µc: mean best-label CLAP score over the scored files; µ1%: mean over the lowest 1 % of them (at "
-        "least one). Before: the MLLM's labels; after: with the human annotations merged in.",
-        RUN_KEY + ["files", "scored", "µc", "µ1%", "µc after HITL", "µ1% after HITL"],
+        "least one). Before: the MLLM's labels; after: with the human annotations merged in (annotator: "
+        f"who wrote them; {SIMULATED_MARK.strip()} marks figures made with the simulated annotator's notes, "
+        "made up from the file names, not by a person).",
+        RUN_KEY + ["files", "scored", "µc", "µ1%", "µc after HITL", "µ1% after HITL", "annotator"],
         rows,
     )
 
@@ -219,14 +271,17 @@ def alignment_table(runs: list[Run]) -> Table:
 def boost_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        boost = results_of(run.folder / BOOST) or {}
-        rows.append(run.key + [fmt(boost.get("annotated_rows")), fmt(boost.get("mean_before")),
-                               fmt(boost.get("mean_after")), fmt(boost.get("boost"))])
+        boost = results_of(run.boost) or {}
+        rows.append(run.key + [run.annotator] + [fmt_marked(boost.get(name), run)
+                                                 for name in ("annotated_rows", "mean_before", "mean_after", "boost")])
     return Table(
         "hitl_boost", "HITL boost",
         "Mean CLAP score of the rows a human annotated, with the MLLM label (before) and with the "
-        "annotation merged in (after), as util_score_boost.py computes it (rows with no score left out).",
-        RUN_KEY + ["annotated rows", "before", "after", "boost"],
+        "annotation merged in (after), as util_score_boost.py computes it (rows with no score left out). "
+        "Annotator: a person (the review sheet), the authors' published notes, or the simulated annotator "
+        f"(notes made up from the file names; every such figure is marked {SIMULATED_MARK.strip()}); "
+        "\"waiting for a person\": the review sheet holds no note yet.",
+        RUN_KEY + ["annotator", "annotated rows", "before", "after", "boost"],
         rows,
     )
 
@@ -269,14 +324,14 @@ def silhouette_table(clusterings: list[Clustering]) -> Table:
 def hdbscan_table(clusterings: list[Clustering]) -> Table:
     rows = []
     for c in clusterings:
-        found = results_of(c.folder / COMPARE_DIR / HDBSCAN) or {}
-        rows.append(c.key + [fmt(found.get("clusters_found")), fmt(found.get("noise_points")),
-                             fmt(found.get("silhouette")), fmt(found.get("silhouette_without_noise"))])
+        for title, found in c.own_k():
+            rows.append(c.key + [title, fmt(found.get("clusters_found")), fmt(found.get("noise_points")),
+                                 fmt(found.get("silhouette")), fmt(found.get("silhouette_without_noise"))])
     return Table(
-        "hdbscan", "HDBSCAN",
-        "HDBSCAN chooses its own number of clusters. Silhouette: as published, the noise points (id -1) "
-        "count as one more group; without noise: the clustered points alone.",
-        CLUSTERING_KEY + ["clusters found", "noise points", "silhouette", "silhouette without noise"],
+        "hdbscan", "Algorithms that choose their own k (HDBSCAN)",
+        "Silhouette: as published, the noise points (id -1) count as one more group; without noise: the "
+        "clustered points alone.",
+        CLUSTERING_KEY + ["algorithm", "clusters found", "noise points", "silhouette", "silhouette without noise"],
         rows,
     )
 
@@ -290,12 +345,12 @@ def unlabelled_table(runs: list[Run], clusterings: list[Clustering]) -> Table:
             counts = [
                 result(run.text_labels, "rows_without_a_label"),
                 result(run.clap_npy, "nan_rows"),
-                result(run.folder / SCORES, "rows_without_a_label"),
-                result(run.folder / SCORES_WITH_ANNOTATIONS, "rows_without_a_label"),
-                result(c.folder / ST_NPY, "rows_without_a_label") if c else None,
-                result(c.folder / SWEEP_IDS, "rows_without_a_label") if c else None,
+                result(run.scores, "rows_without_a_label"),
+                result(run.scores_with_annotations, "rows_without_a_label"),
+                result(c.dir.st_npy, "rows_without_a_label") if c else None,
+                result(c.dir.sweep_ids, "rows_without_a_label") if c else None,
             ]
-            rows.append(key + [fmt(result(run.folder / SCORES, "rows_written"))] + [fmt(n) for n in counts])
+            rows.append(key + [fmt(result(run.scores, "rows_written"))] + [fmt(n) for n in counts])
     return Table(
         "unlabelled", "Rows without a label",
         "How many files each stage carried without a label: a blank or failed MLLM answer, an unreadable "
@@ -337,7 +392,7 @@ def plot_sweeps(clusterings: list[Clustering], png: Path) -> None:
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, columns, squeeze=False)
     for ax, c in zip(axes.flat, clusterings):
-        curve = formats.read_sweep_csv(c.folder / SWEEP_CSV)
+        curve = formats.read_sweep_csv(c.dir.sweep_csv)
         ax.plot(curve.k, curve.silhouette, label="S(k)")
         ax.plot(curve.k, curve.adjusted, label="S_adj(k)")
         if c.chosen_k is not None:
@@ -360,11 +415,25 @@ def build_tables(exp_dir: Path) -> tuple[list[Table], list[Clustering]]:
     return tables, clusterings
 
 
-def write_report(exp_dir: Path, out: Path, csv_dir: Path) -> list[Table]:
+def stand_ins(exp_dir: Path, inputs: list[Path]) -> list[str]:
+    """Every stand-in the experiment's records name, once."""
+    found: dict[str, None] = {}
+    for path in inputs:
+        output = Path(str(path).removesuffix(records.RECORD_SUFFIX))
+        found.update(dict.fromkeys(stand_ins_of(output)))
+    return list(found)
+
+
+def write_report(exp_dir: Path, out: Path, csv_dir: Path, inputs: list[Path]) -> list[Table]:
+    """The report of ``exp_dir``, from the run records ``inputs``."""
     tables, clusterings = build_tables(exp_dir)
     csv_dir.mkdir(parents=True, exist_ok=True)
     parts = [f"# AuditoryHuM results\n\nCollected from `{exp_dir}` by `python -m auditoryhum.scripts.report`, "
              "from the run records beside every result."]
+    not_real = stand_ins(exp_dir, inputs)
+    if not_real:
+        parts.append("**Not real results.** These results were made with stand-ins, as their run records say:\n\n"
+                     + "\n".join(f"- {item}" for item in not_real))
     for table in tables:
         csv_path = csv_dir / f"{table.name}.csv"
         formats.write_text_atomic(csv_path, table_csv(table))

@@ -8,7 +8,7 @@ MLLM's label. This module does the bookkeeping around that person:
         --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv
 
 1. The first run writes the review sheet, a CSV with a header
-   ``row,filename,label,score,reason,annotation`` and an empty annotation column: first every file
+   ``row,filename,label,score,reason,annotator,annotation`` and an empty annotation column: first every file
    with no label at all (reason ``no label``: an empty or non-English answer, or unreadable audio -
    the files that need a person most), in file order; then the lowest 1 % of the scored files
    (at least one), lowest first (reason ``lowest 1%``). With no annotation filled in yet it stops
@@ -19,7 +19,10 @@ MLLM's label. This module does the bookkeeping around that person:
 
 ``--simulate_from_filenames`` fills the sheet from each file's name instead of a person
 (``lincity_TraficHigh1.wav`` -> ``trafic high``): a stand-in annotator for the example data, whose
-file names say what the recording is.
+file names say what the recording is. Its notes are marked ``simulated (file name)`` in the sheet's
+annotator column, the annotations' run record names the stand-in, and so does every record, report
+and page made from them. A simulated note that a person has since changed (in the review app, or
+in a spreadsheet) counts as the person's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from .clap import LOWEST_FRACTION
 from .errors import UserError
 
 REASON_NO_LABEL = "no label"
+#: the annotator column of a note the stand-in made, and of one a person saved in the review app
+SIMULATED_ANNOTATOR = "simulated (file name)"
+REVIEWER = "reviewer"
 
 
 def has_label(row: formats.ScoreRow) -> bool:
@@ -71,13 +77,49 @@ def note_from_filename(filename: str) -> str:
     return " ".join(word.lower() for word in words if len(word) > 1)
 
 
-def format_sheet(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> str:
-    """The sheet for :func:`review_rows`' ``(row, reason)`` pairs."""
-    return formats.format_review_sheet([
-        formats.SheetEntry(row.index, row.filename, row.label, formats.format_score(row.score), reason,
-                   note_from_filename(row.filename) if simulate_from_filenames else "")
-        for row, reason in rows
-    ])
+def sheet_entries(rows: list[tuple[formats.ScoreRow, str]], simulate_from_filenames: bool) -> list[formats.SheetEntry]:
+    """The sheet's entries for :func:`review_rows`' ``(row, reason)`` pairs; with
+    ``simulate_from_filenames`` each holds the stand-in's note, marked as such."""
+    entries = []
+    for row, reason in rows:
+        note = note_from_filename(row.filename) if simulate_from_filenames else ""
+        entries.append(formats.SheetEntry(row.index, row.filename, row.label, formats.format_score(row.score), reason,
+                                          note, annotator=SIMULATED_ANNOTATOR if note else ""))
+    return entries
+
+
+def is_simulated(entry: formats.SheetEntry) -> bool:
+    """A note the stand-in annotator wrote and no person has changed since."""
+    return bool(entry.annotation) and entry.annotator == SIMULATED_ANNOTATOR \
+        and entry.annotation == note_from_filename(entry.filename)
+
+
+def simulated_stand_in(entries: list[formats.SheetEntry]) -> str | None:
+    """What a run record says of notes the stand-in annotator made; None when a person wrote them all."""
+    simulated = sum(map(is_simulated, entries))
+    if not simulated:
+        return None
+    notes = sum(bool(entry.annotation) for entry in entries)
+    return (f"simulated annotator: {simulated} of the {notes} human notes were made from the file names "
+            "(util_review_sheet.py --simulate_from_filenames), not by a person")
+
+
+def simulated_annotator_named(stand_ins: list[str]) -> bool:
+    """Whether a record's stand-ins include the simulated annotator."""
+    return any(item.startswith("simulated annotator") for item in stand_ins)
+
+
+def extend_sheet(entries: list[formats.SheetEntry], wanted: list[tuple[formats.ScoreRow, str]],
+                 simulate_from_filenames: bool) -> list[formats.SheetEntry]:
+    """An existing sheet with the rows of ``wanted`` it lacks added at its end (a larger
+    ``--fraction``); its rows and notes are kept as they are, but for blank notes, which
+    ``simulate_from_filenames`` fills (marked as the stand-in's)."""
+    present = {entry.row for entry in entries}
+    missing = [(row, reason) for row, reason in wanted if row.index not in present]
+    if simulate_from_filenames:
+        entries = [replace(entry, annotation=note_from_filename(entry.filename), annotator=SIMULATED_ANNOTATOR)
+                   if not entry.annotation and note_from_filename(entry.filename) else entry for entry in entries]
+    return entries + sheet_entries(missing, simulate_from_filenames)
 
 
 def read_sheet(review_csv: Path, rows: list[formats.ScoreRow]) -> list[formats.SheetEntry]:
@@ -103,8 +145,8 @@ def save_note(review_csv: Path, rows: list[formats.ScoreRow], row: int, note: st
     entries = read_sheet(review_csv, rows)
     if not any(entry.row == row for entry in entries):
         raise KeyError(row)
-    entries = [replace(entry, annotation=formats.one_line_note(note)) if entry.row == row else entry
-               for entry in entries]
+    entries = [replace(entry, annotation=formats.one_line_note(note), annotator=REVIEWER) if entry.row == row
+               else entry for entry in entries]
     formats.write_text_atomic(review_csv, formats.format_review_sheet(entries))
     return entries
 

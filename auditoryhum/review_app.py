@@ -138,6 +138,7 @@ class ReviewSession:
             "score": None if math.isnan(score) else score,
             "reason": entry.reason,
             "annotation": entry.annotation,
+            "simulated": review.is_simulated(entry),
             "live_scoring": self.scorer is not None and self.scorer.has_audio(entry.row),
         }
 

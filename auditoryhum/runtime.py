@@ -109,11 +109,20 @@ def resolve_model_path(path: str, flag: str) -> str:
     or path that does not exist - is a missing model folder and stops with one line."""
     if os.path.isdir(path):
         return path
+    check_model_exists(path, flag)
+    return path
+
+
+def check_model_exists(path: str, flag: str, what: str = "model folder") -> None:
+    """Stop with one line unless ``path`` is a local model folder or file, or a hub id ``owner/name``
+    where a model hub may be reached: cheap, so every script asks it before loading anything."""
+    if os.path.exists(path):
+        return
     parts = path.split("/")
     is_hub_id = len(parts) == 2 and all(parts) and not path.startswith((".", "~"))
     if not is_hub_id or os.environ.get("HF_HUB_OFFLINE") == "1":
-        raise UserError(f"{flag}={path}: model folder not found (git clone the model there, or pass its path)")
-    return path
+        how = "git clone the model there, or pass its path" if what == "model folder" else "pass its path"
+        raise UserError(f"{flag}={path}: {what} not found ({how})")
 
 
 def check_model_type(path: str, flag: str, model_types: tuple[str, ...], what: str) -> None:

@@ -40,6 +40,8 @@ LARGEST_SHOWN = 10
 #: Files without a label listed (with a player each); the rest are counted.
 NO_LABEL_SHOWN = 60
 NOISE_COLOUR = "#a8adb7"
+#: who wrote a note the stand-in made (auditoryhum.review), as the page says it beside each such label
+SIMULATED_NOTE = "simulated annotator"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Clip:
     filename: str
     label: str
     audio: str  # URL relative to the page
+    note_by: str = ""  # who wrote the human note the label came from ("" where none), e.g. "simulated annotator"
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Group:
     label_counts: list[tuple[str, int]]  # most frequent first, ties by label
     composite_label: str = ""
     representatives: list[Clip] = field(default_factory=list)
+    simulated_labels: set[str] = field(default_factory=set)  # labels that came from the simulated annotator
 
     @property
     def is_noise(self) -> bool:
@@ -146,11 +150,14 @@ def hex_colours(n: int) -> list[str]:
 
 def build_taxonomy(rows: list[formats.ScoreRow], audio_urls: list[str], cluster_ids: np.ndarray,
                    embeddings: np.ndarray, composite: dict[int, str] | None, sweep: Sweep | None,
-                   n_representatives: int) -> Taxonomy:
-    """Everything the page shows. Inputs line up row by row (checked by the caller)."""
+                   n_representatives: int, notes_by: dict[int, str] | None = None) -> Taxonomy:
+    """Everything the page shows. Inputs line up row by row (checked by the caller); ``notes_by``:
+    row (1-based) -> who wrote the human note its label came from."""
     from .tsne import tsne_coordinates
 
-    clips = [Clip(row.index, row.filename, row.label, url) for row, url in zip(rows, audio_urls)]
+    notes_by = notes_by or {}
+    clips = [Clip(row.index, row.filename, row.label, url, notes_by.get(row.index, ""))
+             for row, url in zip(rows, audio_urls)]
     on_map = np.isfinite(embeddings).all(axis=1)
     if on_map.sum() < 2:
         raise UserError(f"only {int(on_map.sum())} rows have an embedding; the map needs at least 2")
@@ -164,7 +171,8 @@ def build_taxonomy(rows: list[formats.ScoreRow], audio_urls: list[str], cluster_
         if not members:
             continue
         group = Group(cluster, colours.get(cluster, NOISE_COLOUR), members,
-                      _label_counts([rows[i].label for i in members]))
+                      _label_counts([rows[i].label for i in members]),
+                      simulated_labels={clips[i].label for i in members if clips[i].note_by == SIMULATED_NOTE})
         if composite is not None:
             group.composite_label = composite.get(cluster, "")
         if not group.is_noise:
@@ -182,6 +190,10 @@ def build_taxonomy(rows: list[formats.ScoreRow], audio_urls: list[str], cluster_
 def _hover(text: str) -> str:
     """Plotly shows hover text as its own small HTML; escaped, a label is shown as typed."""
     return html.escape(text, quote=True)
+
+
+def _shown_label(clip: Clip) -> str:
+    return (clip.label or "(no label)") + (f" ({clip.note_by})" if clip.note_by == SIMULATED_NOTE else "")
 
 
 def marker_size(n_points: int) -> int:
@@ -209,7 +221,7 @@ def map_figure(taxonomy: Taxonomy):
             marker={"size": marker_size(len(mapped_rows)),
                     "color": [colour_of[int(taxonomy.cluster_ids[row])] for row in rows],
                     "opacity": 0.55 if noise else 0.9, "line": {"width": 0.5, "color": "white"}},
-            customdata=[[row, _hover(taxonomy.clips[row].label or "(no label)"), _hover(taxonomy.clips[row].filename),
+            customdata=[[row, _hover(_shown_label(taxonomy.clips[row])), _hover(taxonomy.clips[row].filename),
                          "noise" if noise else f"cluster {int(taxonomy.cluster_ids[row])}"] for row in rows],
             hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[2]}<br>%{customdata[3]}<extra></extra>",
             selected={"marker": {"opacity": 1.0}}, unselected={"marker": {"opacity": 0.12}},
@@ -263,7 +275,8 @@ def _format_score(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str]) -> str:
+def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str], stand_ins: list[str] = ()) -> str:
+    """The page; ``stand_ins``: what in the results is not real, said at its top."""
     import jinja2
     import plotly.io as pio
     from markupsafe import Markup
@@ -280,7 +293,7 @@ def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str]) -> str:
     if sweep is not None:
         figures["sweep"] = pio.to_json(sweep_figure(sweep, len(clusters)), validate=False)
     data = {
-        "clips": [{"row": clip.row, "file": clip.filename, "label": clip.label, "audio": clip.audio}
+        "clips": [{"row": clip.row, "file": clip.filename, "label": _shown_label(clip), "audio": clip.audio}
                   for clip in taxonomy.clips],
         "groups": {str(group.cluster): [int(i) for i in group.members] for group in taxonomy.groups},
     }
@@ -292,6 +305,8 @@ def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str]) -> str:
     return template.render(
         title=title,
         sources=sources,
+        stand_ins=list(stand_ins),
+        simulated_note=SIMULATED_NOTE,
         n_files=len(taxonomy.clips),
         n_on_map=int(taxonomy.on_map.sum()),
         clusters=clusters,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -118,3 +119,24 @@ def screenshot(tmp_path):
         return path
 
     return take
+
+
+@contextlib.contextmanager
+def labelling_stopped_after(batches: int):
+    """A labelling run stopped as by Ctrl-C once ``batches`` batches are labelled: its partial
+    output (lines and file list) stays, as a killed run's does."""
+    from auditoryhum import labelling
+
+    original, calls = labelling.label_read_batch, []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > batches:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    labelling.label_read_batch = stopping
+    try:
+        yield
+    finally:
+        labelling.label_read_batch = original

@@ -296,7 +296,7 @@ def test_two_ray_workers_write_the_in_process_bytes(qwen2a, clap_model, clips, i
     assert label(qwen2a, f"{clips}/*.wav", tmp_path / "labels.csv", "--batch_size=2", "--shard_size=3",
                  *TWO_WORKERS, where) == 0
     out = capsys.readouterr().out
-    assert "1 unreadable files got a blank line" in out and "Ray: 2 workers, 12 files" in out
+    assert "1 unreadable file got a blank line" in out and "Ray: 2 workers, 12 files" in out
     assert embed_clap(clap_model, f"{clips}/*.wav", tmp_path / "clap.npy", "--batch_size=3", *TWO_WORKERS,
                       where) == 0
     assert (tmp_path / "labels.csv").read_bytes() == in_process["labels"]

@@ -195,6 +195,8 @@ def test_features_clap_text_scores_reports_and_means(tiny_checkpoint, wav_dir, t
     assert out[0] == f"Mean CLAP score: {np.mean(best_scores):.6f}{beside}"
     assert out[1] == f"Mean CLAP score (lowest 1%): {min(best_scores):.6f}{beside}"
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings.pop() == (f"not real results - made with random-weight model {tiny_checkpoint('clap')} (--clap_model): its "
+                              "outputs mean nothing")
     assert len(warnings) == 1 and warnings[0].startswith("3 of 6 files have no label (2 empty, only commas or "
                                                          "only non-ASCII; 1 with a NaN CLAP audio embedding")
     assert all(str(wav_dir / name) in warnings[0] for name in ("c.wav", "d.wav", "e.wav"))
@@ -205,6 +207,7 @@ def test_features_clap_text_row_count_mismatch_is_one_line_exit_2(wav_dir, tmp_p
     formats.write_labels_csv(labels_csv, ["car horn", "dog barking", "rain"])  # 4 files
     clap_npy = tmp_path / "clap.npy"
     formats.save_npy(clap_npy, _audio_embeddings(4))
+    (tmp_path / "unused").mkdir()  # a folder never loaded: the rows are checked first
     status = features_clap_text.main([
         f"--filedir={wav_dir / '*.wav'}", f"--clap_model={tmp_path / 'unused'}", f"--clap_npy={clap_npy}",
         f"--text_label_csv={labels_csv}", f"--top_label_scores_csv={tmp_path / 'top.csv'}"])

@@ -226,3 +226,30 @@ def test_taxonomy_json_malformed_is_one_line(tmp_path, text):
     path.write_text(text)
     with pytest.raises(UserError, match="taxonomy"):
         formats.read_taxonomy_json(path)
+
+
+@pytest.mark.parametrize("reader, text, line", [
+    (formats.read_scores_csv, '1, a.wav, "traffic noise, 0.5\n2, b.wav, birds, 0.4\n3, c.wav, rain, 0.3\n', 1),
+    (formats.read_review_sheet, 'row,filename,label,score,reason,annotator,annotation\n'
+                                '1,a.wav,"dog,0.1,lowest 1%,,\n2,b.wav,cat,0.2,lowest 1%,,\n', 2),
+    (formats.read_sweep_csv, 'k,silhouette,adjusted_silhouette\n2,"0.5,0.4\n3,0.6,0.3\n', 2),
+    (formats.read_composite_csv, 'cluster,n_samples,composite_label,top_labels\n0,3,"Rain,rain (3)\n', 2),
+])
+def test_an_unbalanced_quote_is_one_line_naming_the_file_and_line(tmp_path, reader, text, line):
+    """Read as CSV, the quote would swallow the lines after it (3 rows read as 1) and shift rows."""
+    path = tmp_path / "file.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match=rf"^{path}: line {line}: malformed quoted field"):
+        reader(path)
+
+
+def test_an_unbalanced_quote_in_a_scores_csv_stops_the_script_that_reads_it(tmp_path, capsys):
+    from auditoryhum.scripts import composite_label_stats
+
+    scores = tmp_path / "scores.csv"
+    scores.write_text('1, a.wav, "traffic noise, 0.5\n2, b.wav, birds, 0.4\n3, c.wav, rain, 0.3\n')
+    ids = tmp_path / "ids.csv"
+    ids.write_text("0\n1\n1\n")
+    assert composite_label_stats.main([f"--label_csv={ids}", f"--top_label_scores_csv={scores}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"error: {scores}: line 1: malformed quoted field" in err

@@ -12,7 +12,7 @@ def test_merge_takes_annotation_where_present_short_file(tmp_path, capsys):
                                 f"--csv3={tmp_path}/merged.csv"]) == 0
     assert (tmp_path / "merged.csv").read_text() == (
         "traffic noise, car horn\nbus engine, brakes squeal\nrain falling\n")
-    assert "Merged 1 annotations into 3 labels" in capsys.readouterr().out
+    assert "Merged 1 annotation into 3 label lines" in capsys.readouterr().out
 
 
 def test_merge_refuses_more_annotations_than_labels(tmp_path, capsys):

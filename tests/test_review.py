@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from auditoryhum import formats, review
-from auditoryhum.scripts import util_review_sheet
+from auditoryhum import formats, records, review
+from auditoryhum.scripts import util_merge_csv, util_review_sheet
 from auditoryhum.formats import ScoreRow
 
 
@@ -61,15 +61,18 @@ def run(scores_csv, tmp_path, *extra):
 
 
 def test_first_run_writes_the_sheet_and_waits_for_the_reviewer(scores_csv, tmp_path, capsys):
-    assert run(scores_csv, tmp_path) == 2
+    assert run(scores_csv, tmp_path) == util_review_sheet.EXIT_AWAITING_REVIEW
     captured = capsys.readouterr()
-    assert "review sheet: 2 of 4 files (0 without a label, 2 lowest 50% by CLAP score)" in captured.out
-    assert captured.err.startswith("error: ") and "no annotation filled in yet" in captured.err
+    assert captured.out == ""  # no result yet: the sheet is a message, the notes are the result
+    assert "review sheet: 2 files of 4 (0 without a label, 2 lowest 50% by CLAP score)" in captured.err
+    error = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "no note on the sheet yet, nothing to merge" in error[0]
+    assert "python3 util_review_app.py --review_csv=" in error[0]
     with open(tmp_path / "sheet.csv", newline="") as handle:
         sheet = list(csv.reader(handle))
-    assert sheet == [["row", "filename", "label", "score", "reason", "annotation"],
-                     ["4", "src_clip4.wav", "label 4", "0.020000", "lowest 50%", ""],
-                     ["2", "src_clip2.wav", "label 2", "0.050000", "lowest 50%", ""]]
+    assert sheet == [["row", "filename", "label", "score", "reason", "annotator", "annotation"],
+                     ["4", "src_clip4.wav", "label 4", "0.020000", "lowest 50%", "", ""],
+                     ["2", "src_clip2.wav", "label 2", "0.050000", "lowest 50%", "", ""]]
     assert not (tmp_path / "ann.csv").exists()
 
 
@@ -77,14 +80,16 @@ def test_a_label_less_file_reaches_the_reviewer_and_its_note_the_annotations(tmp
     path = tmp_path / "top_label_scores.csv"
     formats.write_scores_csv(path, [ScoreRow(1, "a.wav", "dog barking", 0.4), ScoreRow(2, "b.wav", "", math.nan),
                                     ScoreRow(3, "c.wav", "rain", 0.1)])
-    assert run(path, tmp_path, "--fraction", "0.01") == 2
-    assert "2 of 3 files (1 without a label, 1 lowest 1% by CLAP score)" in capsys.readouterr().out
+    assert run(path, tmp_path, "--fraction", "0.01") == util_review_sheet.EXIT_AWAITING_REVIEW
+    assert "2 files of 3 (1 without a label, 1 lowest 1% by CLAP score)" in capsys.readouterr().err
     with open(tmp_path / "sheet.csv", newline="") as handle:
         sheet = list(csv.reader(handle))
-    assert [row[:2] + row[4:] for row in sheet[1:]] == [["2", "b.wav", "no label", ""], ["3", "c.wav", "lowest 1%", ""]]
+    assert [row[:2] + row[4:] for row in sheet[1:]] == [["2", "b.wav", "no label", "", ""],
+                                                        ["3", "c.wav", "lowest 1%", "", ""]]
     lines = (tmp_path / "sheet.csv").read_text().splitlines()
     (tmp_path / "sheet.csv").write_text("\n".join([lines[0], lines[1] + "crow caw", lines[2]]) + "\n")
     assert run(path, tmp_path) == 0
+    assert capsys.readouterr().out == "1 annotation written to " + str(tmp_path / "ann.csv") + "\n"
     assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "crow caw", ""]
 
 
@@ -106,9 +111,56 @@ def test_filled_sheet_becomes_an_annotations_csv(scores_csv, tmp_path):
     assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "rain, thunder", "", "dog barking, car horn"]
 
 
-def test_simulated_annotator_fills_the_sheet_from_file_names(scores_csv, tmp_path):
+def test_simulated_annotator_fills_the_sheet_from_file_names_and_says_so(scores_csv, tmp_path, capsys):
     assert run(scores_csv, tmp_path, "--simulate_from_filenames") == 0
+    assert capsys.readouterr().out.startswith("2 annotations written to ")  # ... (2 simulated ...
     assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "clip", "", "clip"]
+    entries = formats.read_review_sheet(tmp_path / "sheet.csv")
+    assert [entry.annotator for entry in entries] == [review.SIMULATED_ANNOTATOR] * 2
+    record = records.read_record(tmp_path / "ann.csv")
+    assert record["stand_ins"] == ["simulated annotator: 2 of the 2 human notes were made from the file names "
+                                   "(util_review_sheet.py --simulate_from_filenames), not by a person"]
+    assert record["results"]["simulated_annotations"] == 2
+    # everything made from the notes says so too
+    labels = tmp_path / "labels.csv"
+    labels.write_text("a\nb\nc\nd\n")
+    assert util_merge_csv.main([f"--csv1={labels}", f"--csv2={tmp_path / 'ann.csv'}",
+                                f"--csv3={tmp_path / 'merged.csv'}"]) == 0
+    assert records.read_record(tmp_path / "merged.csv")["stand_ins"] == record["stand_ins"]
+    assert "not real results - made with simulated annotator" in capsys.readouterr().err
+
+    # a note a person changes is theirs: the sheet keeps the marker column, the text tells
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(sheet.read_text().replace(",clip\n", ",clip with a bell\n", 1))
+    assert run(scores_csv, tmp_path, "--simulate_from_filenames") == 0
+    assert records.read_record(tmp_path / "ann.csv")["stand_ins"] == [
+        "simulated annotator: 1 of the 2 human notes were made from the file names "
+        "(util_review_sheet.py --simulate_from_filenames), not by a person"]
+
+
+def test_a_larger_fraction_adds_rows_to_the_sheet_and_keeps_its_notes(scores_csv, tmp_path, capsys):
+    run(scores_csv, tmp_path, "--fraction", "0.25")
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(sheet.read_text().rstrip("\n") + "bell\n")
+    assert run(scores_csv, tmp_path, "--fraction", "0.75") == 0
+    err = capsys.readouterr().err
+    assert "2 rows added for --fraction=0.75; the 1 note already on it kept" in err
+    assert [entry.row for entry in formats.read_review_sheet(sheet)] == [4, 2, 3]
+    assert formats.read_annotations_csv(tmp_path / "ann.csv") == ["", "", "", "bell"]
+    # a smaller fraction keeps the sheet as it is, and says so
+    assert run(scores_csv, tmp_path, "--fraction", "0.25") == 0
+    assert "kept as it is, with 2 rows that --fraction=0.25 would not select" in capsys.readouterr().err
+    assert [entry.row for entry in formats.read_review_sheet(sheet)] == [4, 2, 3]
+
+
+def test_an_edited_sheet_makes_the_annotations_out_of_date(scores_csv, tmp_path):
+    args = [f"--top_label_scores_csv={scores_csv}", f"--review_csv={tmp_path / 'sheet.csv'}",
+            f"--annotations_csv={tmp_path / 'ann.csv'}", "--fraction", "0.5", "--simulate_from_filenames"]
+    assert util_review_sheet.main(args) == 0
+    assert records.up_to_date(tmp_path / "ann.csv", args) is None
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text(sheet.read_text().replace(",clip\n", ",a bell\n", 1))
+    assert records.up_to_date(tmp_path / "ann.csv", args) == f"--review_csv {sheet} changed"
 
 
 def test_sheet_from_another_run_is_refused(scores_csv, tmp_path, capsys):

@@ -77,9 +77,10 @@ def review_run(tmp_path_factory, tiny_checkpoint) -> ReviewRun:
                                     f"--clap_npy={run.clap_npy}", f"--text_label_csv={labels_csv}",
                                     f"--top_label_scores_csv={run.scores_csv}", "--device=cpu"]) == 0
     sheet = folder / "sheet.csv"
-    # exit 2: the sheet is written and waits for a reviewer
+    # the sheet is written and waits for a reviewer
     assert util_review_sheet.main([f"--top_label_scores_csv={run.scores_csv}", f"--review_csv={sheet}",
-                                   f"--annotations_csv={folder / 'unused.csv'}", "--fraction=0.5"]) == 2
+                                   f"--annotations_csv={folder / 'unused.csv'}", "--fraction=0.5"]) \
+        == util_review_sheet.EXIT_AWAITING_REVIEW
     run.sheet_text = sheet.read_text(encoding="utf-8")
     return run
 

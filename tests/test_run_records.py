@@ -49,7 +49,7 @@ DOC = REPO / "docs" / "run-records.md"
 TOP_LEVEL = {"format_version": int, "script": str, "argv": list, "cwd": str, "started": str, "finished": str,
              "package_version": str, "versions": dict, "output": dict, "outputs": list, "inputs": list,
              "parameters": dict, "results": dict}
-INPUT_FIELDS = {"input": {"path", "size", "sha256"}, "audio": {"pattern", "count", "size", "fingerprint"}}
+INPUT_FIELDS = {"input": {"path", "size", "sha256"}, "audio": {"pattern", "count", "size", "fingerprint", "content_fingerprint"}}
 
 
 SCRIPTS = {module.get_parser().prog: module for module in (

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import labelling_stopped_after
 
 from auditoryhum import example_data, soundnet
 from auditoryhum.errors import UserError
@@ -137,7 +138,7 @@ def test_outdoor_animals_and_water_get_matching_scenes_and_resume_finishes_the_s
     (folder / "zz_broken.wav").write_bytes(b"RIFF\x00\x00garbage")
     names = sorted(p.name for p in folder.glob("*.wav"))
     lines = label_lines(folder, tmp_path / "labels.csv", "--batch_size=3")
-    assert "1 unreadable files got a blank line" in capsys.readouterr().out
+    assert "1 unreadable file got a blank line" in capsys.readouterr().out
     assert "repeated end to end to 20 s" in caplog.text
     labels = dict(zip(names, [line.split(", ") for line in lines]))
     assert labels["zz_broken.wav"] == [""]
@@ -153,7 +154,11 @@ def test_outdoor_animals_and_water_get_matching_scenes_and_resume_finishes_the_s
 
     # An interrupted run (two lines written), resumed one file at a time, ends with the same bytes.
     resumed = tmp_path / "resumed.csv"
-    (tmp_path / "resumed.csv.partial").write_text("".join(f"{line}\n" for line in lines[:2]))
+    with labelling_stopped_after(1):
+        assert main([f"--filedir={folder}/*.wav", f"--text_label_csv={resumed}", "--device=cpu",
+                     "--batch_size=2"]) == 130
+    assert (tmp_path / "resumed.csv.partial").read_text() == "".join(f"{line}\n" for line in lines[:2])
+    capsys.readouterr()
     assert label_lines(folder, resumed, "--resume") == lines
     assert "Labelled 4 files (2 already done)" in capsys.readouterr().out
 

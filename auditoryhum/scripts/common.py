@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import cli, clustering, formats, records
 from ..audio import list_audio_files
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..features import AudioEmbedder, embed_audio_files
 from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
@@ -166,9 +166,9 @@ def run_labelling(args: argparse.Namespace, run: records.ScriptRun, make_labelle
         _record_ray_run(run, ray_run)
     else:
         writer = open_labels_output(files, args.text_label_csv, args.resume, made_with)
-        if writer.complete:
+        if writer.complete:  # an interrupted run that had written every line: this run finishes it
             writer.finish()
-            _nothing_left_to_label(run, args.text_label_csv, len(files))
+            _nothing_left_to_label(run, args.text_label_csv, len(files), keep_record=False)
         else:
             labeller = make_labeller()
             started = time.perf_counter()
@@ -189,9 +189,11 @@ def _finished_the_same_way(run: records.ScriptRun, labels_csv: str) -> bool:
             and run.made_as_before(labels_csv, then="labelling again") is not False)
 
 
-def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int) -> None:
-    print(f"Nothing left to do: {labels_csv} already holds a label line for each of the {total} files (drop "
+def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int, keep_record: bool = True) -> None:
+    print(f"Nothing left to do: {labels_csv} already holds a label line for each of the {counted(total, 'file')} (drop "
           "--resume to label them again)")
+    if keep_record:  # the record of the run that did the work stays as it was, with every figure of that run
+        run.keep_previous_record(labels_csv)
     run.results.update(rows_written=total, labelled_now=0, already_done=total)
 
 
@@ -261,7 +263,7 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     run.add_audio(args.filedir, files)
     made_with = run.made_with()
     if args.resume and _embedded_the_same_way(run, npy):
-        print(f"Nothing left to do: {npy} was made from these {len(files)} files with the same model, inputs and "
+        print(f"Nothing left to do: {npy} was made from these {counted(len(files), 'file')} with the same model, inputs and "
               "settings (drop --resume to embed them again)")
         run.keep_previous_record(npy)
         return 0
@@ -279,7 +281,7 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
         formats.save_npy(npy, embeddings)
     without = int((~np.isfinite(embeddings).all(axis=1)).sum())
     run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], nan_rows=without)
-    print(f"wrote {npy}: {embeddings.shape[0]} files x {embeddings.shape[1]} dimensions"
+    print(f"wrote {npy}: {counted(embeddings.shape[0], 'file')} x {embeddings.shape[1]} dimensions"
           + (f" ({without} NaN rows: files that could not be embedded)" if without else ""))
     return 0
 
@@ -334,7 +336,7 @@ def add_clustering_arguments(parser: argparse.ArgumentParser) -> None:
                    "see auditoryhum.tsne)")
 
 
-def k_script_parser(prog: str, algorithm: clustering.KAlgorithm) -> argparse.ArgumentParser:
+def k_script_parser(prog: str, algorithm: clustering.Algorithm) -> argparse.ArgumentParser:
     parser = cli.make_parser(
         prog,
         f"Cluster embeddings with {algorithm.title} (seed {clustering.SEED}), print the silhouette score, "
@@ -357,7 +359,7 @@ def load_clustering_input(args, run: records.ScriptRun) -> clustering.Embeddings
     return embeddings
 
 
-def run_k_script(args: argparse.Namespace, run: records.ScriptRun, algorithm: clustering.KAlgorithm) -> int:
+def run_k_script(args: argparse.Namespace, run: records.ScriptRun, algorithm: clustering.Algorithm) -> int:
     embeddings = load_clustering_input(args, run)
     clustering.check_n_clusters(args.n_clusters, embeddings, args.cluster_npy)
     fitted = algorithm.fit(embeddings.rows, args.n_clusters)

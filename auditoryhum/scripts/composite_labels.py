@@ -17,7 +17,7 @@ from ..composite import (
     top_labels_text,
 )
 from ..formats import CompositeLabel, write_composite_csv
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def get_parser():
 
 def _write_prompts(path: str, stats: LabelStats) -> None:
     formats.write_text_atomic(path, format_prompts_file(stats))
-    print(f"wrote {len(stats.clusters)} prompts (one per cluster) to {path}")
+    print(f"wrote {counted(len(stats.clusters), 'prompt')} (one per cluster) to {path}")
 
 
 @cli.script(get_parser)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import cli, clap, formats, records, runtime
 from ..audio import list_audio_files
-from ..errors import UserError
+from ..errors import UserError, counted
 from ..models import HUMAN_CLAP
 from ..prompting import parse_label_line
 from ..text_embedding import unique_in_order
@@ -102,7 +102,7 @@ def _print_summary(scores: list[float]) -> dict:
     mean, mean_lowest = clap.clap_summary(scores)
     n_unscored = sum(math.isnan(score) for score in scores)
     # The count goes beside each mean (the upstream line when every file was scored).
-    beside = f" ({len(scores) - n_unscored} of {len(scores)} files; {n_unscored} without a label left out)" \
+    beside = f" ({len(scores) - n_unscored} of {counted(len(scores), 'file')}; {n_unscored} without a label left out)" \
         if n_unscored else ""
     print(f"Mean CLAP score: {mean:.6f}{beside}")
     print(f"Mean CLAP score (lowest 1%): {mean_lowest:.6f}{beside}")

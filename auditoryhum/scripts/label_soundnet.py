@@ -28,7 +28,7 @@ def get_parser():
         'python3 label_soundnet.py --filedir="*.wav" --text_label_csv=soundnet_text_labels.csv',
     )
     cli.add_model(
-        parser, "--soundnet_weights",
+        parser, "--soundnet_weights", what="SoundNet weights file",
         default=None,
         help="the sound8.npy weights file (default: the one in the installed soundnet package, which "
         "also provides the class names)",

@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import cli, formats, records
+from .. import cli, formats, records, review
 from ..audio import list_audio_files
-from ..taxonomy_page import build_taxonomy, read_composite_labels, read_sweep, relative_audio_url, render_page
+from ..errors import counted
+from ..taxonomy_page import (
+    SIMULATED_NOTE,
+    build_taxonomy,
+    read_composite_labels,
+    read_sweep,
+    relative_audio_url,
+    render_page,
+)
 
 
 def get_parser():
@@ -37,6 +45,9 @@ def get_parser():
     cli.add_input(parser, "--composite_csv", default=None,
                   help="composite labels of composite_labels.py; when absent (or the file does not exist) "
                   "each cluster is named by its top labels")
+    cli.add_input(parser, "--review_csv", default=None,
+                  help="the review sheet (util_review_sheet.py) of the notes merged into the labels, when the "
+                  "reviewed labels were clustered: every label that came from a simulated note is marked so")
     cli.add_output(parser, "--out_html", default="taxonomy.html", help="output: the page")
     parser.add_argument("--title", default=None, help="page title; default: from the scores CSV's folder")
     parser.add_argument("--clips_per_cluster", type=int, default=3,
@@ -63,20 +74,27 @@ def main(args, run) -> int:
     elif args.composite_csv:
         print(f"{args.composite_csv} not found: each cluster is named by its top labels")
 
+    notes_by = None
+    if args.review_csv:
+        notes_by = {entry.row: SIMULATED_NOTE if review.is_simulated(entry) else "reviewer"
+                    for entry in review.read_sheet(Path(args.review_csv), rows) if entry.annotation}
     page_folder = Path(args.out_html).resolve().parent
     audio_urls = [relative_audio_url(path, page_folder) for path in files]
-    taxonomy = build_taxonomy(rows, audio_urls, cluster_ids, embeddings, composite, sweep, args.clips_per_cluster)
+    taxonomy = build_taxonomy(rows, audio_urls, cluster_ids, embeddings, composite, sweep, args.clips_per_cluster,
+                              notes_by)
     sources = {"scores": args.top_label_scores_csv, "embeddings": args.st_npy, "clusters": args.cluster_ids_csv}
     if args.sweep_csv:
         sources["sweep"] = args.sweep_csv
     if composite is not None:
         sources["composite labels"] = args.composite_csv
     title = args.title or f"Taxonomy of {Path(args.top_label_scores_csv).resolve().parent.name}"
-    formats.write_text_atomic(args.out_html, render_page(taxonomy, title, sources))
+    if args.review_csv:
+        sources["review sheet"] = args.review_csv
+    formats.write_text_atomic(args.out_html, render_page(taxonomy, title, sources, run.stand_ins()))
     n_noise = sum(group.size for group in taxonomy.groups if group.is_noise)
     run.results.update(clusters=len(taxonomy.clusters), noise_points=n_noise, rows_without_a_label=len(taxonomy.no_label))
-    print(f"{len(taxonomy.clusters)} clusters of {int(taxonomy.on_map.sum()) - n_noise} files"
-          + (f", {n_noise} noise points" if n_noise else "")
-          + (f", {len(taxonomy.no_label)} files without a label (listed, not mapped)" if taxonomy.no_label else ""))
+    print(f"{counted(len(taxonomy.clusters), 'cluster')} of {counted(int(taxonomy.on_map.sum()) - n_noise, 'file')}"
+          + (f", {counted(n_noise, 'noise point')}" if n_noise else "")
+          + (f", {counted(len(taxonomy.no_label), 'file')} without a label (listed, not mapped)" if taxonomy.no_label else ""))
     print(f"taxonomy page: {Path(args.out_html).resolve().as_uri()}")
     return 0

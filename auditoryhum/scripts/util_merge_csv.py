@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import cli, formats, records
+from ..errors import counted
 from ..hitl import merge_labels
 
 
@@ -30,5 +31,5 @@ def main(args, run):
     formats.write_labels_csv(args.csv3, merged)
     replaced = sum(1 for note in annotations if note.strip())
     run.results.update(rows_written=len(merged), annotations_merged=replaced)
-    print(f"Merged {replaced} annotations into {len(labels)} labels -> {args.csv3}")
+    print(f"Merged {counted(replaced, 'annotation')} into {counted(len(labels), 'label line')} -> {args.csv3}")
     return 0

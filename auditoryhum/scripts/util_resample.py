@@ -78,7 +78,7 @@ def main(args, run) -> int:
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag}={getattr(args, flag)}: must be a positive integer")
     ffmpeg = find_ffmpeg()
-    files = list_audio_files(args.filedir)
+    files = list_audio_files(args.filedir, unique_names=False)  # converted in place: names need not differ
     target = Target(args.sampling_rate, args.channels, args.bits)
     remove_stale_temporaries(files)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
-from .. import cli, formats, records, runtime
+from .. import cli, formats, records, review, runtime
 from ..audio import list_audio_files
 from ..errors import UserError
 from ..review_app import LiveScorer, create_app, is_loopback, load_session
@@ -118,6 +118,12 @@ def main(args, run) -> int:
         server.run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C is how a review session ends: uvicorn has stopped, every save is on disk
         print("review app stopped", flush=True)
-    run.results.update(reviewed=session.state()["reviewed"], on_the_sheet=len(state["entries"]))
+    entries = session.entries()
+    stand_in = review.simulated_stand_in(entries)
+    if stand_in:
+        run.add_stand_in(stand_in)
+    run.add_input_file("--review_csv", args.review_csv)
+    run.results.update(reviewed=sum(bool(entry.annotation) for entry in entries), on_the_sheet=len(entries),
+                       simulated_annotations=sum(map(review.is_simulated, entries)))
     return 0
 

@@ -3,11 +3,23 @@ made from it once a person has filled it in (see auditoryhum.review)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from .. import cli, formats
-from ..errors import UserError
-from ..review import LOWEST_FRACTION, REASON_NO_LABEL, format_sheet, read_sheet_notes, review_rows, write_annotations
+from .. import cli, formats, review
+from ..errors import UserError, counted
+from ..review import LOWEST_FRACTION, REASON_NO_LABEL
+
+log = logging.getLogger(__name__)
+
+#: exit status when the sheet holds no note yet: nothing to merge (the recipe waits for the review)
+EXIT_AWAITING_REVIEW = 3
+REVIEW_APP_COMMAND = ('python3 util_review_app.py --review_csv={sheet} --top_label_scores_csv={scores} '
+                      '--filedir="<the audio glob>" --text_label_csv=<the MLLM labels CSV> --annotations_csv={out}')
+
+
+class AwaitingReview(UserError):
+    exit_status = EXIT_AWAITING_REVIEW
 
 
 def get_parser():
@@ -16,25 +28,28 @@ def get_parser():
         "Human-in-the-loop review: write a sheet of the files that need a person - first every file "
         "with no label at all (an empty or non-English answer, or unreadable audio), then those whose "
         "best label aligns worst with the audio (lowest CLAP scores) - with a reason column saying "
-        "why each is there; once a person has filled in its annotation column, turn it into an "
-        "annotations CSV (one line per file, blank where not reviewed) for util_merge_csv.py or "
-        "label_*.py --annotations.",
+        "why each is there; once a person has filled in its annotation column (in a spreadsheet, or "
+        "in the review app, util_review_app.py), turn it into an annotations CSV (one line per file, "
+        "blank where not reviewed) for util_merge_csv.py or label_*.py --annotations. An existing "
+        "sheet is kept with its notes; rows a larger --fraction selects are added to it. Exit status "
+        f"{EXIT_AWAITING_REVIEW}: the sheet holds no note yet (nothing written but the sheet).",
         "python3 util_review_sheet.py --top_label_scores_csv=top_label_scores.csv "
         "--review_csv=review_sheet.csv --annotations_csv=human_annotations.csv",
     )
     cli.add_input(parser, "--top_label_scores_csv", required=True,
                   help="top-label scores CSV from features_clap_text.py")
     cli.add_output(parser, "--review_csv", required=True, extra=True,
-                   help="the review sheet: written when missing (row,filename,label,score,reason,annotation), "
-                   "read back once the annotation column is filled in")
+                   help="the review sheet: written when missing (" + ",".join(formats.REVIEW_SHEET_COLUMNS)
+                   + "), read back once the annotation column is filled in")
     cli.add_output(parser, "--annotations_csv", required=True,
                    help="output: annotations CSV, one line per file, the note where one was written")
     parser.add_argument("--fraction", type=float, default=LOWEST_FRACTION,
                         help="share of the scored files to review, lowest scores first (at least one file); "
                         "files without a label come on top of these")
     parser.add_argument("--simulate_from_filenames", action="store_true",
-                        help="fill the annotation column from each file's name instead of asking a person "
-                        "(a stand-in annotator for the example data)")
+                        help="fill blank notes from each file's name instead of asking a person: a stand-in "
+                        "annotator for the example data; its notes are marked 'simulated' on the sheet, in the "
+                        "run record and in everything made from them")
     return parser
 
 
@@ -44,20 +59,53 @@ def main(args, run) -> int:
         raise UserError(f"--fraction={args.fraction}: must be in (0, 1]")
     rows = formats.read_scores_csv(args.top_label_scores_csv)
     run.files = [row.filename for row in rows]
+    if not rows:
+        raise UserError(f"{args.top_label_scores_csv}: the scores CSV has no rows")
     review_csv = Path(args.review_csv)
-    if not review_csv.exists():
-        if not rows:
-            raise UserError(f"{args.top_label_scores_csv}: the scores CSV has no rows")
-        chosen = review_rows(rows, args.fraction)
-        n_unlabelled = sum(reason == REASON_NO_LABEL for _, reason in chosen)
-        formats.write_text_atomic(review_csv, format_sheet(chosen, args.simulate_from_filenames))
-        print(f"review sheet: {len(chosen)} of {len(rows)} files ({n_unlabelled} without a label, "
-              f"{len(chosen) - n_unlabelled} lowest {100 * args.fraction:g}% by CLAP score) written to {review_csv}")
-    notes = read_sheet_notes(review_csv, rows)
+    wanted = review.review_rows(rows, args.fraction)
+    if review_csv.exists():
+        entries = _update_sheet(review_csv, rows, wanted, args)
+    else:
+        entries = review.sheet_entries(wanted, args.simulate_from_filenames)
+        formats.write_text_atomic(review_csv, formats.format_review_sheet(entries))
+        n_unlabelled = sum(reason == REASON_NO_LABEL for _, reason in wanted)
+        log.info("review sheet: %s of %d (%d without a label, %d lowest %g%% by CLAP score) written to %s",
+                 counted(len(entries), "file"), len(rows), n_unlabelled, len(entries) - n_unlabelled,
+                 100 * args.fraction, review_csv)
+    run.add_input_file("--review_csv", args.review_csv)
+    notes = {entry.row: entry.annotation for entry in entries if entry.annotation}
     if not notes:
-        raise UserError(f"{review_csv}: no annotation filled in yet - describe each listed recording in the "
-                        "annotation column (e.g. word pairs), save, and re-run")
-    write_annotations(args.annotations_csv, len(rows), notes)
-    run.results.update(rows_written=len(rows), annotations=len(notes))
-    print(f"{len(notes)} annotations written to {args.annotations_csv}")
+        raise AwaitingReview(
+            f"{review_csv}: no note on the sheet yet, nothing to merge - review its {counted(len(entries), 'file')} "
+            "in the review app, " + REVIEW_APP_COMMAND.format(sheet=review_csv, scores=args.top_label_scores_csv,
+                                                             out=args.annotations_csv)
+            + " (or fill in the annotation column in a spreadsheet), then run this again")
+    stand_in = review.simulated_stand_in(entries)
+    if stand_in:
+        run.add_stand_in(stand_in)
+    review.write_annotations(args.annotations_csv, len(rows), notes)
+    simulated = sum(map(review.is_simulated, entries))
+    run.results.update(rows_written=len(rows), annotations=len(notes), simulated_annotations=simulated)
+    print(f"{counted(len(notes), 'annotation')} written to {args.annotations_csv}"
+          + (f" ({simulated} simulated from the file names, not by a person)" if simulated else ""))
     return 0
+
+
+def _update_sheet(review_csv: Path, rows, wanted, args) -> list[formats.SheetEntry]:
+    """The existing sheet, with what this run adds to it (said on stderr)."""
+    entries = review.read_sheet(review_csv, rows)
+    updated = review.extend_sheet(entries, wanted, args.simulate_from_filenames)
+    if updated != entries:
+        formats.write_text_atomic(review_csv, formats.format_review_sheet(updated))
+        added = len(updated) - len(entries)
+        filled = sum(map(review.is_simulated, updated[:len(entries)])) - sum(map(review.is_simulated, entries))
+        log.info("%s: %s added for --fraction=%g%s; the %s already on it kept", review_csv, counted(added, "row"),
+                 args.fraction, f", {counted(filled, 'blank note')} filled by the simulated annotator" if filled else "",
+                 counted(sum(bool(e.annotation) for e in entries), "note"))
+    wanted_rows = {row.index for row, _ in wanted}
+    beyond = [entry for entry in updated if entry.row not in wanted_rows]
+    if beyond:
+        log.info("%s: kept as it is, with %s that --fraction=%g would not select (it was made with a larger "
+                 "fraction); move the sheet away to start one for %g", review_csv, counted(len(beyond), "row"),
+                 args.fraction, args.fraction)
+    return updated

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import cli, formats
+from .. import cli, formats, records, review
 from ..hitl import load_boost_inputs, score_boost
 
 
@@ -26,15 +26,19 @@ def main(args, run):
     before, after, annotations = load_boost_inputs(args.csv1, args.csv2, args.csv3)
     run.files = [row.filename for row in before]
     boost = score_boost(before, after, annotations)
-    lines = [f"Annotated rows: {boost.annotated_rows}"]
+    # The notes' own record says whether a person wrote them; every boost figure carries it.
+    simulated = review.simulated_annotator_named(records.recorded_stand_ins(args.csv3))
+    lines = [f"Annotated rows: {boost.annotated_rows}" + (" (SIMULATED annotator: notes made from the file names, "
+                                                         "not by a person)" if simulated else "")]
     if boost.scored_rows < boost.annotated_rows:
         lines.append(f"Annotated rows without a score (left out): {boost.annotated_rows - boost.scored_rows}")
     lines += [f"Mean CLAP score before: {boost.mean_before:.6f}", f"Mean CLAP score after: {boost.mean_after:.6f}",
-              f"Boost: {boost.boost:+.6f}"]
+              f"Boost: {boost.boost:+.6f}" + (" (simulated annotator)" if simulated else "")]
     summary = "\n".join(lines) + "\n"
     print(summary, end="")
     if args.summary_txt:
         formats.write_text_atomic(args.summary_txt, summary)
     run.results.update(annotated_rows=boost.annotated_rows, scored_annotated_rows=boost.scored_rows,
-                       mean_before=boost.mean_before, mean_after=boost.mean_after, boost=boost.boost)
+                       mean_before=boost.mean_before, mean_after=boost.mean_after, boost=boost.boost,
+                       simulated_annotator=simulated)
     return 0

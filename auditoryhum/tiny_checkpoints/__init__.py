@@ -34,7 +34,14 @@ def available() -> list[str]:
 
 def build(name: str, dest: str | Path) -> Path:
     """Build checkpoint ``name`` into folder ``dest`` (created; existing files are overwritten)."""
+    from ..records import RANDOM_WEIGHTS_MARKER
+
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     importlib.import_module(BUILDERS[name]).build(dest)
+    # Every run record made with this folder names it as a stand-in, and so does every result
+    # downstream (docs/run-records.md).
+    (dest / RANDOM_WEIGHTS_MARKER).write_text(
+        f"A tiny random-weight checkpoint ({name}) built by auditoryhum.tiny_checkpoints: real architecture, "
+        "random weights. Its outputs mean nothing; results made with it are marked as stand-ins.\n")
     return dest

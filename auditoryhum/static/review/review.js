@@ -68,7 +68,9 @@ function refreshQueue() {
   [...$("queue").children].forEach((item, index) => {
     item.classList.toggle("done", Boolean(entries[index].annotation));
     item.classList.toggle("current", index === current);
-    item.title = entries[index].annotation ? `your label: ${entries[index].annotation}` : "not reviewed yet";
+    const entry = entries[index];
+    item.title = entry.simulated ? `simulated note (from the file name): ${entry.annotation}`
+      : entry.annotation ? `your label: ${entry.annotation}` : "not reviewed yet";
   });
   const active = $("queue").children[current];
   if (active) active.scrollIntoView({ block: "nearest" });
@@ -92,7 +94,11 @@ function show(index) {
   const note = $("note");
   note.value = entry.annotation;
   note.focus();
-  setStatus(entry.annotation ? "reviewed — edit and press Enter to change" : "");
+  if (entry.simulated) {
+    setStatus("this note was SIMULATED from the file name, not written by a person — edit and press Enter to make it yours");
+  } else {
+    setStatus(entry.annotation ? "reviewed — edit and press Enter to change" : "");
+  }
   refreshQueue();
   requestLiveScore(0);
 }
@@ -175,6 +181,7 @@ async function saveAndNext() {
   try {
     const result = await api("PUT", `api/rows/${entry.row}/annotation`, { annotation: $("note").value });
     entry.annotation = result.annotation;
+    entry.simulated = false;
     updateProgress();
     if (index < entries.length - 1) {
       show(index + 1);
