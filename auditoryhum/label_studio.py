@@ -92,8 +92,8 @@ def read_export(path: formats.PathLike) -> list[dict]:
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise UserError(f"{path}: not a Label Studio JSON export ({one_line(err, limit=200)})") from None
     if not isinstance(tasks, list):
-        raise UserError(f"{path}: not a Label Studio JSON export (expected a list of tasks; export the project as JSON, "
-                        "not JSON_MIN or CSV)")
+        raise UserError(f"{path}: not a Label Studio JSON export (expected a list of tasks; export the project as "
+                        "JSON, not JSON_MIN or CSV)")
     for number, item in enumerate(tasks, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
             raise UserError(f"{path}: task {number} has no \"data\" object; is this a Label Studio JSON export?")
@@ -117,8 +117,7 @@ def task_note(item: dict) -> str:
     for annotation in item.get("annotations") or []:
         if not isinstance(annotation, dict) or annotation.get("was_cancelled"):
             continue
-        texts = [text for result in annotation.get("result") or []
-                 if isinstance(result, dict) and result.get("type") == RESULT_TYPE and result.get("from_name") == FROM_NAME
+        texts = [text for result in annotation.get("result") or [] if _is_our_text(result)
                  for text in (result.get("value") or {}).get("text") or []]
         note = ", ".join(filter(None, (formats.one_line_note(str(text)) for text in texts)))
         if note:
@@ -126,7 +125,13 @@ def task_note(item: dict) -> str:
     return notes[-1] if notes else ""
 
 
-def notes_by_row(tasks: Sequence[dict], filenames: Sequence[str], export_path: str, files_source: str) -> dict[int, str]:
+def _is_our_text(result) -> bool:
+    """A result of the labeling config's text area (not another tag a team added to the project)."""
+    return isinstance(result, dict) and result.get("type") == RESULT_TYPE and result.get("from_name") == FROM_NAME
+
+
+def notes_by_row(tasks: Sequence[dict], filenames: Sequence[str], export_path: str,
+                 files_source: str) -> dict[int, str]:
     """Row (1-based, in ``filenames``' order) -> the note of the task about that file, for the
     tasks that have one. A task about a file not in ``filenames``, or two tasks with different notes
     for one file, stop with one line; where two files share a name, the task's ``data.row`` decides."""

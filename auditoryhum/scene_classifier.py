@@ -214,7 +214,8 @@ class Scores:
     confusion: np.ndarray  # (n_classes, n_classes): rows true class, columns predicted, class_ids order
 
 
-def scores(labels: np.ndarray, predictions: np.ndarray, class_ids: Sequence[int], class_names: Sequence[str]) -> Scores:
+def scores(labels: np.ndarray, predictions: np.ndarray, class_ids: Sequence[int],
+           class_names: Sequence[str]) -> Scores:
     """Per-class precision, recall and F1 (0 where undefined: a class never predicted), their
     unweighted mean (macro-F1), accuracy and the confusion matrix."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
@@ -247,7 +248,8 @@ def format_scores(result: Scores) -> str:
     lines = [f"{'cluster':>7}  {'name':<{width}}  {'files':>5}  {'precision':>9}  {'recall':>6}  {'f1':>6}"]
     for c in result.classes:
         name = c.name if len(c.name) <= width else c.name[: width - 3] + "..."
-        lines.append(f"{c.cluster:>7}  {name:<{width}}  {c.files:>5}  {c.precision:>9.3f}  {c.recall:>6.3f}  {c.f1:>6.3f}")
+        lines.append(f"{c.cluster:>7}  {name:<{width}}  {c.files:>5}  {c.precision:>9.3f}  {c.recall:>6.3f}  "
+                     f"{c.f1:>6.3f}")
     lines += [f"Macro-F1: {result.macro_f1:.4f}", f"Accuracy: {result.accuracy:.4f}"]
     if len(result.classes) <= MAX_PRINTED_CLASSES:
         cell = max(5, len(str(int(result.confusion.max()))) + 1)

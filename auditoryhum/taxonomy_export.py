@@ -113,8 +113,8 @@ def write_parquet(path: formats.PathLike, columns: dict[str, list]) -> None:
     types = {"index": pa.int64(), "clap_score": pa.float64()}
     fields = [pa.field(name, types.get(name, pa.int64() if name.startswith("cluster_level_") else pa.string()))
               for name in columns]
-    table = pa.table({name: pa.array(values, type=field.type) for (name, values), field in zip(columns.items(), fields)},
-                     schema=pa.schema(fields))
+    arrays = [pa.array(values, type=field.type) for values, field in zip(columns.values(), fields)]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
     with formats.atomic_open(path, "wb") as handle:
         pq.write_table(table, handle)
 
@@ -197,7 +197,8 @@ def dataset_card(rows: TaxonomyRows, columns: Sequence[str], title: str, inputs:
         ids, counts = np.unique(clustered, return_counts=True)
         order = sorted(zip(ids.tolist(), counts.tolist()), key=lambda item: (-item[1], item[0]))
         outside = len(level.ids) - clustered.size
-        lines += [f"Level {number}: {len(order)} clusters, {outside} row{'' if outside == 1 else 's'} in no cluster.", "",
+        rows_text = "1 row" if outside == 1 else f"{outside} rows"
+        lines += [f"Level {number}: {len(order)} clusters, {rows_text} in no cluster.", "",
                   "| cluster | files | composite label |", "| ---: | ---: | --- |"]
         lines += [f"| {c} | {n} | {_cell(level.name(c))} |" for c, n in order[:CARD_CLUSTERS_PER_LEVEL]]
         if len(order) > CARD_CLUSTERS_PER_LEVEL:
@@ -223,8 +224,7 @@ def provenance(what: str, flag: str, path: str) -> str:
     if record is None:
         return head + "; no run record (made outside the suite, or changed since)."
     command = shlex.join([str(record.get("script", "?")), *(str(arg) for arg in record.get("argv") or [])])
-    models = [item.get("name_or_path") or item.get("hub_id") or item.get("file") or os.path.basename(item.get("path", ""))
-              for item in record.get("inputs") or [] if item.get("kind") == records.MODEL]
+    models = [_model_name(item) for item in record.get("inputs") or [] if item.get("kind") == records.MODEL]
     parts = [head, f"made by `{command}`", f"finished {record.get('finished', '?')}",
              f"AuditoryHuM {record.get('package_version', '?')}"]
     if models:
@@ -250,13 +250,17 @@ def format_taxonomy_csv(rows: TaxonomyRows) -> str:
     return out.getvalue()
 
 
+def _model_name(described: dict) -> str:
+    """A model input of a run record by name: its config's name, hub id, file, or folder name."""
+    return (described.get("name_or_path") or described.get("hub_id") or described.get("file")
+            or os.path.basename(str(described.get("path", ""))))
+
+
 def model_version(scores_csv: str) -> str:
     """What made the scores, for Label Studio's ``model_version``: the CLAP model its run record
     names, else the scores file's name."""
     record = records.read_record(scores_csv) or {}
     for item in record.get("inputs") or []:
-        if item.get("flag") == "--clap_model":
-            name = item.get("name_or_path") or item.get("hub_id") or os.path.basename(str(item.get("path", "")))
-            if name:
-                return f"CLAP {name}"
+        if item.get("flag") == "--clap_model" and _model_name(item):
+            return f"CLAP {_model_name(item)}"
     return f"CLAP ({os.path.basename(scores_csv)})"

@@ -63,8 +63,8 @@ def get_parser():
                         "lowest CLAP score first (as util_review_sheet.py)")
     parser.add_argument("--audio_url_prefix",
                         help='put before each task\'s audio path (percent-encoded), e.g. "/data/local-files/?d=" for '
-                        "Label Studio's local files, with --filedir relative to its LOCAL_FILES_DOCUMENT_ROOT; default: "
-                        "the path as --filedir gives it")
+                        "Label Studio's local files, with --filedir relative to its LOCAL_FILES_DOCUMENT_ROOT; "
+                        "default: the path as --filedir gives it")
     cli.add_output(parser, "--taxonomy_csv", help="output: file,level_1,level_2,... (each level's cluster name)")
     return parser
 
@@ -142,9 +142,9 @@ def _write_label_studio(args, rows: TaxonomyRows) -> int:
     tasks = []
     for score_row, reason in queue:
         i = score_row.index - 1
-        tasks.append(label_studio.task(
-            score_row.filename, score_row.index, label_studio.audio_url(rows.audio_paths[i], args.audio_url_prefix or ""),
-            rows.answers[i], score_row.label, score_row.score, reason, rows.path_in_taxonomy(i), version))
+        audio = label_studio.audio_url(rows.audio_paths[i], args.audio_url_prefix or "")
+        tasks.append(label_studio.task(score_row.filename, score_row.index, audio, rows.answers[i], score_row.label,
+                                       score_row.score, reason, rows.path_in_taxonomy(i), version))
     formats.write_text_atomic(args.label_studio_json, label_studio.format_tasks(tasks))
     formats.write_text_atomic(args.label_studio_config_xml, label_studio.LABELING_CONFIG)
     print(f"{len(tasks)} Label Studio tasks written to {args.label_studio_json}, the labeling config to "

@@ -63,7 +63,8 @@ def get_parser():
                         help="linear: logistic regression (classes weighted by inverse frequency); "
                         "mlp: one hidden layer of 64 units (L-BFGS)")
     parser.add_argument("--folds", type=int, default=DEFAULT_FOLDS,
-                        help="stratified cross-validation folds (shuffled, seed 100); every class needs this many files")
+                        help="stratified cross-validation folds (shuffled, seed 100); every class needs this many "
+                        "files")
     parser.add_argument("--min_class_files", type=int, default=0,
                         help="leave out (and count) the files of classes with fewer files than this; "
                         "default: refuse such a class with a message")
