@@ -25,17 +25,15 @@ confirmed CLAP's label).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
+import re
 from collections import defaultdict
 from typing import Iterable, Sequence
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import formats
 from .errors import UserError, one_line
-
-log = logging.getLogger(__name__)
 
 #: The names tying the tasks' predictions and the exported annotations to the labeling config.
 FROM_NAME, TO_NAME, RESULT_TYPE = "label", "audio", "textarea"
@@ -100,15 +98,21 @@ def read_export(path: formats.PathLike) -> list[dict]:
     return tasks
 
 
-def task_file_name(item: dict) -> str:
-    """The file a task is about: ``data.filename`` as our tasks carry it, else the last part of the
-    audio URL (``/data/local-files/?d=audio/a.wav`` -> ``a.wav``)."""
+#: Label Studio stores an uploaded file as ``upload/<project>/<8 hex digits>-<its name>``.
+UPLOAD_PREFIX = re.compile(r"^[0-9a-f]{8}-")
+
+
+def task_file_names(item: dict) -> list[str]:
+    """The names the file a task is about may have in the file list: ``data.filename`` as our tasks
+    carry it; else the last part of the audio URL (``/data/local-files/?d=audio/a.wav`` -> ``a.wav``)
+    and, for a file uploaded to Label Studio, that name without the prefix the upload gave it."""
     data = item["data"]
     if isinstance(data.get("filename"), str) and data["filename"]:
-        return data["filename"]
+        return [data["filename"]]
     url = urlsplit(str(data.get("audio") or ""))
     local = parse_qs(url.query).get("d")
-    return os.path.basename(unquote(local[0] if local else url.path))
+    name = os.path.basename(unquote(local[0] if local else url.path))
+    return [name, UPLOAD_PREFIX.sub("", name)] if UPLOAD_PREFIX.match(name) else [name]
 
 
 def task_note(item: dict) -> str:
@@ -142,7 +146,8 @@ def notes_by_row(tasks: Sequence[dict], filenames: Sequence[str], export_path: s
     note_from: dict[int, str] = {}
     for number, item in enumerate(tasks, start=1):
         label = f"task {item.get('id', number)}"
-        name = task_file_name(item)
+        names = task_file_names(item)
+        name = next((name for name in names if name in rows_of), names[0])
         rows = rows_of.get(name)
         if not rows:
             raise UserError(f"{export_path}: {label} is about {name!r}, which is not a file of {files_source}; "

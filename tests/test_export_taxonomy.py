@@ -11,6 +11,7 @@ import pytest
 from conftest import error_line, write_tone
 
 from auditoryhum import formats
+from auditoryhum.records import read_record
 from auditoryhum.scripts import export_taxonomy, util_label_studio_import, util_review_sheet
 
 # Six clips; e has no label (unreadable audio), so it is in no cluster at any level.
@@ -212,23 +213,27 @@ def test_label_studio_export_imports_back_to_the_same_annotations(run_folder, ca
     assert status == 0, err
     assert (run_folder / "imported.csv").read_bytes() == (run_folder / "annotations.csv").read_bytes()
     assert "2 annotations from 6 Label Studio tasks" in out
+    assert read_record(run_folder / "imported.csv")["files"] == FILES
+    assert read_record(run_folder / "tasks.json")["results"]["label_studio_tasks"] == 6
 
 
 def test_importer_reads_tasks_it_did_not_make_by_audio_url(run_folder, capsys):
     """Tasks without our data.filename (made by hand in Label Studio) are matched by the audio URL's
-    file; the last annotation counts; a note typed on several lines becomes one line."""
+    file (a local file, or an upload, whose name Label Studio prefixed); the last annotation counts; a
+    note typed on several lines becomes one line."""
     exported = [{"id": 1, "data": {"audio": "/data/local-files/?d=audio/c_Rain.wav"}, "annotations": [
         {"result": [{"from_name": "label", "to_name": "audio", "type": "textarea", "value": {"text": ["drizzle"]}}]},
         {"result": [{"from_name": "label", "to_name": "audio", "type": "textarea",
                      "value": {"text": ["heavy rain,\nthunder", "gutter"]}}]}]},
-        {"id": 2, "data": {"audio": "/data/upload/3/f_DogBark.wav"}, "annotations": []}]
+        {"id": 2, "data": {"audio": "/data/upload/3/0c9f31ab-f_DogBark.wav"}, "annotations": [
+            {"result": [{"from_name": "label", "to_name": "audio", "type": "textarea", "value": {"text": ["dog"]}}]}]}]
     (run_folder / "export.json").write_text(json.dumps(exported))
     status = util_label_studio_import.main(["--label_studio_json", str(run_folder / "export.json"),
                                             "--top_label_scores_csv", str(run_folder / "scores.csv"),
                                             "--annotations_csv", str(run_folder / "imported.csv")])
     assert status == 0, capsys.readouterr().err
     assert formats.read_annotations_csv(run_folder / "imported.csv") == ["", "", "heavy rain, thunder, gutter", "",
-                                                                         "", ""]
+                                                                         "", "dog"]
 
 
 BAD_EXPORTS = {

@@ -167,12 +167,11 @@ def _train(args, features_npy: str, features: np.ndarray, chosen: TrainingSet, c
     }
     description = (f"AuditoryHuM scene classifier ({args.model}) on {os.path.basename(features_npy)} "
                    f"({x.shape[1]} features) -> {len(chosen.class_ids)} taxonomy classes")
-    held_out = None
+    held_out = onnx_model.Agreement(rows=0, max_difference=0.0, label_disagreements=0)
     for fold, fold_model in enumerate(folds.fold_models):
         test = folds.fold_of_row == fold
-        exported = onnx_model.to_onnx(fold_model, x.shape[1], metadata, description)
-        agreement = onnx_model.compare(exported, fold_model, x[test])
-        held_out = agreement if held_out is None else held_out.merged(agreement)
+        fold_onnx = onnx_model.to_onnx(fold_model, x.shape[1], metadata, description)
+        held_out = held_out.merged(onnx_model.compare(fold_onnx, fold_model, x[test]))
     final = fit(args.model, x, chosen.labels, f"{features_npy}, every row")
     model = onnx_model.to_onnx(final, x.shape[1], metadata, description)
     exported = onnx_model.compare(model, final, x)
