@@ -148,6 +148,10 @@ class Trained:
     exported: onnx_model.Agreement  # the exported model against the model trained on every row
     latency_ms: float
 
+    @property
+    def max_difference(self) -> float:
+        return max(self.held_out.max_difference, self.exported.max_difference)
+
 
 def _train(args, features_npy: str, features: np.ndarray, chosen: TrainingSet, classes: Classes) -> Trained:
     x = features[chosen.rows]
@@ -192,10 +196,9 @@ def _onnx_json(trained: Trained, path: str | None, runs: int) -> dict:
         "latency_ms_median": trained.latency_ms,
         "latency_runs": runs,
         "threads": 1,
-        "check": {"held_out_rows": trained.held_out.rows, "max_probability_difference": max(
-            trained.held_out.max_difference, trained.exported.max_difference),
-            "class_disagreements": trained.held_out.label_disagreements + trained.exported.label_disagreements,
-            "tolerance": onnx_model.TOLERANCE},
+        "check": {"held_out_rows": trained.held_out.rows, "max_probability_difference": trained.max_difference,
+                  "class_disagreements": trained.held_out.label_disagreements + trained.exported.label_disagreements,
+                  "tolerance": onnx_model.TOLERANCE},
     }
 
 
@@ -205,8 +208,7 @@ def _onnx_lines(trained: Trained, path: str | None, runs: int, folds: int) -> li
         f"ONNX model: {where}{len(trained.onnx):,} bytes; single-clip CPU latency {trained.latency_ms:.4f} ms "
         f"(onnxruntime, 1 thread, median of {runs} runs)",
         f"ONNX check: same class and probabilities within {onnx_model.TOLERANCE:g} on the {trained.held_out.rows} "
-        f"held-out rows of {folds} folds and on every training row (largest difference "
-        f"{max(trained.held_out.max_difference, trained.exported.max_difference):.2g})",
+        f"held-out rows of {folds} folds and on every training row (largest difference {trained.max_difference:.2g})",
     ]
 
 
@@ -239,8 +241,8 @@ def main(args, run) -> int:
     print(f"Features: {args.features_npy} ({trained.dimensions} dimensions)")
     print(format_scores(trained.result))
     print("\n".join(_onnx_lines(trained, args.onnx_out, args.latency_runs, args.folds)))
+    gap = trained.result.macro_f1 - edge.result.macro_f1 if edge is not None else None
     if edge is not None:
-        gap = trained.result.macro_f1 - edge.result.macro_f1
         print(f"\nEdge features: {args.edge_features_npy} ({edge.dimensions} dimensions), the same files and folds")
         print(format_scores(edge.result))
         print("\n".join(_onnx_lines(edge, args.edge_onnx_out, args.latency_runs, args.folds)))
@@ -274,11 +276,12 @@ def main(args, run) -> int:
                        onnx_bytes=len(trained.onnx), latency_ms=trained.latency_ms)
     if edge is not None:
         summary["edge"] = {"features_npy": args.edge_features_npy, "dimensions": edge.dimensions,
-                           **scores_json(edge.result), "macro_f1_gap": trained.result.macro_f1 - edge.result.macro_f1,
+                           **scores_json(edge.result), "macro_f1_gap": gap,
                            "onnx": _onnx_json(edge, args.edge_onnx_out, args.latency_runs)}
         run.results.update(edge_macro_f1=edge.result.macro_f1, edge_accuracy=edge.result.accuracy,
-                           macro_f1_gap=trained.result.macro_f1 - edge.result.macro_f1,
+                           macro_f1_gap=gap,
                            edge_onnx_bytes=len(edge.onnx), edge_latency_ms=edge.latency_ms)
     if args.json_out:
         formats.write_text_atomic(args.json_out, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+        print(f"figures written to {args.json_out}")
     return 0
