@@ -158,8 +158,9 @@ def made(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
     # classes the classifier can be cross-validated on (2 folds), whatever the sweep chose for 6 tones
     formats.write_cluster_ids(root / "classes.csv", [0, 1, 0, 1, 0, 1])
     add(train_scene_classifier, root / "classifier.json", f"--features_npy={clap_npy}",
-        f"--label_csv={root / 'classes.csv'}", f"--edge_features_npy={root / 'mfcc.npy'}", f"--onnx_out={root / 'classifier.onnx'}",
-        f"--json_out={root / 'classifier.json'}", "--folds=2", "--latency_runs=3")
+        f"--label_csv={root / 'classes.csv'}", f"--edge_features_npy={root / 'mfcc.npy'}",
+        f"--onnx_out={root / 'classifier.onnx'}", f"--json_out={root / 'classifier.json'}", "--folds=2",
+        "--latency_runs=3")
     tasks = root / "tasks.json"
     add(export_taxonomy, root / "taxonomy.csv", files, f"--top_label_scores_csv={scores}", f"--text_label_csv={labels}",
         f"--annotations_csv={notes}", f"--label_csv={sweep_ids}", f"--composite_csv={composite}",
