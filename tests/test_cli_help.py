@@ -39,6 +39,11 @@ UPSTREAM_FLAGS = {
                         "--clap_npy", "--port", "--host", "--token"],
     "taxonomy_report": ["--filedir", "--top_label_scores_csv", "--st_npy", "--cluster_ids_csv", "--sweep_csv",
                         "--composite_csv", "--out_html"],
+    "train_scene_classifier": ["--features_npy", "--label_csv", "--taxonomy_json", "--onnx_out", "--json_out",
+                               "--edge_features_npy", "--confusion_png"],
+    "export_taxonomy": ["--filedir", "--top_label_scores_csv", "--text_label_csv", "--annotations_csv",
+                        "--taxonomy_json", "--label_csv", "--dataset_dir", "--label_studio_json", "--taxonomy_csv"],
+    "util_label_studio_import": ["--label_studio_json", "--top_label_scores_csv", "--annotations_csv"],
 }
 
 

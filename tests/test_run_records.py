@@ -28,6 +28,7 @@ from auditoryhum.scripts import (
     cluster_sweep,
     composite_label_stats,
     composite_labels,
+    export_taxonomy,
     features_ast,
     features_clap,
     features_clap_text,
@@ -38,6 +39,8 @@ from auditoryhum.scripts import (
     label_qwen2a,
     label_soundnet,
     taxonomy_report,
+    train_scene_classifier,
+    util_label_studio_import,
     util_merge_csv,
     util_resample,
     util_review_sheet,
@@ -56,7 +59,7 @@ SCRIPTS = {module.get_parser().prog: module for module in (
     util_resample, label_qwen2a, label_soundnet, features_mfcc, features_ast, features_qwen2a, features_gemma3n,
     features_clap, features_clap_text, util_review_sheet, util_merge_csv, util_score_boost, features_st, cluster_sweep,
     cluster_ag, cluster_kmeans, cluster_spectral, cluster_hdbscan, composite_label_stats, composite_labels,
-    taxonomy_report)}
+    taxonomy_report, train_scene_classifier, export_taxonomy, util_label_studio_import)}
 #: scripts whose main output has one row per audio file (row i = file i)
 #: the per-file model scripts, whose --resume compares how an output was made
 MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
@@ -64,7 +67,7 @@ MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "featur
 PER_FILE = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
             "features_gemma3n.py", "features_clap.py", "features_clap_text.py", "util_review_sheet.py",
             "util_merge_csv.py", "features_st.py", "cluster_sweep.py", "cluster_ag.py", "cluster_kmeans.py",
-            "cluster_spectral.py", "cluster_hdbscan.py"}
+            "cluster_spectral.py", "cluster_hdbscan.py", "util_label_studio_import.py"}
 
 
 def documented_results() -> dict[str, set[str]]:
@@ -152,6 +155,22 @@ def made(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
     add(taxonomy_report, root / "taxonomy.html", files, f"--top_label_scores_csv={scores}", f"--st_npy={st}",
         f"--cluster_ids_csv={sweep_ids}", f"--sweep_csv={root / 'sweep.csv'}", f"--composite_csv={composite}",
         f"--out_html={root / 'taxonomy.html'}")
+    # classes the classifier can be cross-validated on (2 folds), whatever the sweep chose for 6 tones
+    formats.write_cluster_ids(root / "classes.csv", [0, 1, 0, 1, 0, 1])
+    add(train_scene_classifier, root / "classifier.json", f"--features_npy={clap_npy}",
+        f"--label_csv={root / 'classes.csv'}", f"--edge_features_npy={root / 'mfcc.npy'}",
+        f"--onnx_out={root / 'classifier.onnx'}", f"--json_out={root / 'classifier.json'}", "--folds=2",
+        "--latency_runs=3")
+    tasks = root / "tasks.json"
+    add(export_taxonomy, root / "taxonomy.csv", files, f"--top_label_scores_csv={scores}", f"--text_label_csv={labels}",
+        f"--annotations_csv={notes}", f"--label_csv={sweep_ids}", f"--composite_csv={composite}",
+        f"--dataset_dir={root / 'dataset'}", f"--label_studio_json={tasks}", "--label_studio_all_files",
+        f"--taxonomy_csv={root / 'taxonomy.csv'}")
+    first = json.loads(tasks.read_text(encoding="utf-8"))[0]  # a reviewer changes its label in Label Studio
+    note = {**first["predictions"][0]["result"][0], "value": {"text": ["dog"]}}
+    (root / "export.json").write_text(json.dumps([{**first, "annotations": [{"result": [note]}]}]), encoding="utf-8")
+    add(util_label_studio_import, root / "imported.csv", f"--label_studio_json={root / 'export.json'}",
+        f"--top_label_scores_csv={scores}", f"--annotations_csv={root / 'imported.csv'}")
     out["util_review_app.py"] = review_app_record(root, files, scores, labels)
     return out
 
