@@ -31,6 +31,7 @@ import logging
 import math
 import os
 import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -226,9 +227,17 @@ def _jsonable(value: Any) -> Any:
 # locks
 
 
+#: how long a run waits for another run writing the same output, in seconds (AUDITORYHUM_LOCK_WAIT)
+DEFAULT_LOCK_WAIT = 600.0
+_LOCK_POLL = 0.2
+
+
 class OutputLock:
-    """An exclusive, non-blocking lock on one output for the length of a run (``flock`` on a
-    hidden ``.<name>.lock`` beside it, holding the pid)."""
+    """An exclusive lock on one output for the length of a run (``flock`` on a hidden
+    ``.<name>.lock`` beside it, holding the pid). A second run on the same output waits for the
+    first - saying so once - for at most ``AUDITORYHUM_LOCK_WAIT`` seconds (default 600), then stops
+    with one line naming the holder. The kernel releases the lock of a process that died, so a lock
+    file a killed run left behind is simply taken over."""
 
     def __init__(self, output: str | os.PathLike):
         output = Path(output)
@@ -237,16 +246,36 @@ class OutputLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        deadline, said = None, False
+        while True:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                wait = _lock_wait()
+                deadline = deadline or time.monotonic() + wait
+                if time.monotonic() >= deadline:
+                    raise UserError(f"{self.output}: another run (pid {holder}) is still writing this output after "
+                                    f"{wait:g} s; wait for it to finish or stop it") from None
+                if not said:
+                    log.info("%s: another run (pid %s) is writing this output; waiting for it (at most %g s)",
+                             self.output, holder, wait)
+                    said = True
+                time.sleep(_LOCK_POLL)
+                continue
+            # The holder before us unlinks the file as it lets go: a lock on that unlinked file is no
+            # lock at all (a third run makes a new one), so hold only the file the name still names.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            if err.errno in (errno.EAGAIN, errno.EACCES):
-                raise UserError(f"{self.output}: another run (pid {holder}) is writing this output; wait for it "
-                                "to finish or stop it") from None
-            raise
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -257,6 +286,16 @@ class OutputLock:
             raise OSError(err.errno, err.strerror, str(self.output)) from None
         self._fd = fd
 
+    def _open(self) -> int:
+        """The lock file, never through a symbolic link (it would write the pid into its target)."""
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise UserError(f"{self.path}: the lock file of {self.output} is a symbolic link; remove it "
+                                "(the suite never makes one)") from None
+            raise
+
     def release(self) -> None:
         if self._fd is None:
             return
@@ -265,6 +304,13 @@ class OutputLock:
             os.unlink(self.path)
         os.close(self._fd)
         self._fd = None
+
+
+def _lock_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get("AUDITORYHUM_LOCK_WAIT", DEFAULT_LOCK_WAIT)))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT
 
 
 # ----------------------------------------------------------------------------------------------

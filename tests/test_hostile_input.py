@@ -128,25 +128,54 @@ def test_a_file_the_model_fails_on_costs_only_that_file(short_clips, tiny_checkp
 # two runs at once, and --resume after the files changed
 
 
-def test_a_second_run_on_the_same_output_stops_at_once_naming_the_holder(short_clips, tiny_checkpoint, tmp_path,
-                                                                         capsys):
-    out = tmp_path / "labels.csv"
+def start_labelling_holder(short_clips, tiny_checkpoint, out: Path) -> subprocess.Popen:
+    """label_qwen2a.py writing ``out`` in another process, returned once it holds the output's lock."""
     holder = subprocess.Popen(
         [sys.executable, str(REPO / "label_qwen2a.py"), f"--filedir={short_clips}/*.wav",
          f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}", f"--text_label_csv={out}", "--device=cpu"],
         env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lock = out.with_name(f".{out.name}.lock")
+    deadline = time.monotonic() + 60
+    while not (lock.exists() and lock.read_text().strip()):
+        assert time.monotonic() < deadline and holder.poll() is None, "the first run never took its lock"
+        time.sleep(0.01)
+    return holder
+
+
+def test_a_second_run_on_the_same_output_waits_for_the_first_then_runs(short_clips, tiny_checkpoint, tmp_path,
+                                                                       capsys, monkeypatch):
+    out = tmp_path / "labels.csv"
+    args = [f"--filedir={short_clips}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
+            f"--text_label_csv={out}", "--device=cpu"]
+    holder = start_labelling_holder(short_clips, tiny_checkpoint, out)
     try:
-        lock = tmp_path / ".labels.csv.lock"
-        deadline = time.monotonic() + 60
-        while not (lock.exists() and lock.read_text().strip()):
-            assert time.monotonic() < deadline and holder.poll() is None, "the first run never took its lock"
-            time.sleep(0.01)
-        assert label_qwen2a.main([f"--filedir={short_clips}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
-                                  f"--text_label_csv={out}", "--device=cpu"]) == 2
-        assert f"another run (pid {holder.pid}) is writing this output" in one_error_line(capsys)
+        assert label_qwen2a.main(args) == 0  # waits, then labels
+        assert f"another run (pid {holder.pid}) is writing this output; waiting for it" in capsys.readouterr().err
     finally:
         assert holder.wait(timeout=120) == 0
-    assert len(formats.read_labels_csv(out)) == 4 and not lock.exists()
+    assert len(formats.read_labels_csv(out)) == 4 and not out.with_name(".labels.csv.lock").exists()
+
+    # the wait is bounded: past it, one line naming the holder, and its output is left to it
+    monkeypatch.setenv("AUDITORYHUM_LOCK_WAIT", "0.3")
+    holder = start_labelling_holder(short_clips, tiny_checkpoint, out)
+    try:
+        assert label_qwen2a.main(args) == 2
+        assert f"another run (pid {holder.pid}) is still writing this output after 0.3 s" in one_error_line(capsys)
+    finally:
+        assert holder.wait(timeout=120) == 0
+    assert len(formats.read_labels_csv(out)) == 4
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_not_written_through(tmp_path, capsys):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me\n")
+    npy = tmp_path / "m.npy"
+    (tmp_path / ".m.npy.lock").symlink_to(target)
+    write_tone(tmp_path / "a.wav", seconds=0.2)
+    assert features_mfcc.main([f"--filedir={tmp_path}/a.wav", f"--mfcc_npy={npy}"]) == 2
+    line = one_error_line(capsys)
+    assert f"the lock file of {npy} is a symbolic link" in line
+    assert target.read_text() == "keep me\n" and not npy.exists()
 
 
 def label_interrupted_after_two_batches(monkeypatch, args: list[str]) -> None:
