@@ -62,10 +62,13 @@ of groups.
 The sweep's purpose is the adjusted score S_adj(k) = S(k) - lambda * k, default lambda = 1/U
 (:func:`adjusted_silhouette` says why); the k that maximises it is chosen.
 
-Above k = U the clusters can only split groups of identical rows; scores there only reflect how
-those ties are broken (scikit-learn's depend on its distance round-off). We split off the repeated
-rows one at a time in row order (the j-th row that repeats an earlier row becomes cluster U + j),
-which makes those clusters' points score 0.
+Above k = U the clusters can only split groups of identical rows, and which rows split off is
+decided by how scikit-learn's Ward breaks the ties among them (its distances between identical
+rows are round-off, not 0). The published runs swept up to k = 840, past U, so for those k the sweep
+takes the slow exact path: scikit-learn's ``AgglomerativeClustering(linkage="ward")`` on all n rows
+- its tree built once and cut at each k, which is what it does for each k alone - and
+``silhouette_score``, with a progress bar. That needs scipy's n x n condensed distances (4 n^2
+bytes), counted in :func:`sweep_memory_bytes`.
 """
 
 from __future__ import annotations
@@ -505,25 +508,26 @@ def _silhouettes_up_to(tree: WardTree, layout: _LeafLayout, groups: DistinctRows
     return totals.sum(axis=0) / rows_before[-1]
 
 
-def _silhouettes_above_distinct(groups: DistinctRows, k_max: int) -> np.ndarray:
-    """S(k) for k = U+1..k_max: each further cluster is one row that repeats an earlier row
-    (in row order). A group of identical rows scores 1 while whole, 0 once split."""
-    n_rows, n_distinct = len(groups.inverse), len(groups.counts)
-    repeats = _repeated_rows(groups.inverse)[: k_max - n_distinct]
-    whole = float(groups.counts[groups.counts > 1].sum())
-    # A group stops scoring when its first repeat (its second row) is split off.
-    is_second_row = np.zeros(len(repeats), dtype=bool)
-    _, first_repeat = np.unique(groups.inverse[repeats], return_index=True)
-    is_second_row[first_repeat] = True
-    lost = np.cumsum(np.where(is_second_row, groups.counts[groups.inverse[repeats]], 0))
-    return (whole - lost) / n_rows
+def scikit_learn_ward_above_distinct(X: np.ndarray, ks: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """S(k) and the partition of scikit-learn's Ward clustering of all rows of ``X`` for each k in
+    ``ks`` (the k above the number of distinct rows, where only its ties between identical rows
+    decide): its tree is built once (cached, as it builds the same one for every k) and cut at each k."""
+    import tempfile
 
+    from joblib import Memory
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_score
+    from tqdm.auto import tqdm
 
-def _repeated_rows(inverse: np.ndarray) -> np.ndarray:
-    """Indices of the rows equal to an earlier row, ascending."""
-    is_first = np.zeros(len(inverse), dtype=bool)
-    is_first[np.unique(inverse, return_index=True)[1]] = True
-    return np.flatnonzero(~is_first)
+    scores, partitions = np.empty(len(ks)), {}
+    with tempfile.TemporaryDirectory(prefix="auditoryhum-ward-") as cache:
+        memory = Memory(cache, verbose=0)
+        for i, k in enumerate(tqdm(ks.tolist(), desc="k above U (scikit-learn's Ward on every row)", unit="k")):
+            ids = AgglomerativeClustering(n_clusters=k, linkage="ward", memory=memory,
+                                          compute_full_tree=True).fit_predict(X)
+            scores[i] = silhouette_score(X, ids)
+            partitions[k] = ids
+    return scores, partitions
 
 
 # ----------------------------------------------------------------------------------------------
@@ -574,7 +578,10 @@ def sweep_memory_bytes(n_rows: int, n_distinct: int, dim: int, k_max: int, max_g
     reduction = 0
     if n_leaves < n_distinct:  # k-means in float32: rows, centres, a chunk of distances per thread
         reduction = 4 * (n_distinct + 3 * n_leaves) * dim + 4 * 256 * n_leaves * threads + 16 * n_distinct
-    return rows + kept + max(tree, silhouettes, reduction) + 8 * 4 * n_rows
+    above = 0
+    if k_max > n_distinct:  # scikit-learn's Ward on every row: scipy's condensed float64 distances
+        above = 8 * (n_rows * (n_rows - 1) // 2) + 8 * n_rows * (dim + 8)
+    return rows + kept + max(tree, silhouettes, reduction, above) + 8 * 4 * n_rows
 
 
 def largest_fitting_groups(n_rows: int, n_distinct: int, dim: int, k_max: int, budget: int) -> int | None:
@@ -619,6 +626,8 @@ class Sweep:
     silhouette: np.ndarray
     #: None for the exact sweep; for the approximate one, the group (tree leaf) of each distinct row.
     leaf_of_distinct: np.ndarray | None = None
+    #: k above the number of distinct rows -> scikit-learn's partition of every row (n,)
+    above_distinct: dict[int, np.ndarray] | None = None
 
     @property
     def n_distinct(self) -> int:
@@ -640,17 +649,17 @@ class Sweep:
         largest = n_leaves if self.approximate else len(self.groups.inverse)
         if not 1 <= k <= largest:
             raise ValueError(f"k={k} is outside 1..{largest}")
-        leaf_ids = np.empty(n_leaves, dtype=np.int64)
-        cut = min(k, n_leaves)
-        undone = np.arange(n_leaves - cut, n_leaves - 1)  # merges undone by the cut
-        clusters = self.tree.children[undone].reshape(-1)
-        clusters = clusters[clusters < 2 * n_leaves - cut] if cut > 1 else np.array([2 * n_leaves - 2])
-        for cluster_id, node in enumerate(clusters.tolist()):
-            leaf_ids[self.layout.order[self.layout.start[node] : self.layout.stop[node]]] = cluster_id
-        distinct_ids = leaf_ids if self.leaf_of_distinct is None else leaf_ids[self.leaf_of_distinct]
-        ids = distinct_ids[self.groups.inverse]
-        repeats = _repeated_rows(self.groups.inverse)[: k - cut]
-        ids[repeats] = cut + np.arange(len(repeats))
+        if k > n_leaves:
+            ids = self.above_distinct[k]
+        else:
+            leaf_ids = np.empty(n_leaves, dtype=np.int64)
+            undone = np.arange(n_leaves - k, n_leaves - 1)  # merges undone by the cut
+            clusters = self.tree.children[undone].reshape(-1)
+            clusters = clusters[clusters < 2 * n_leaves - k] if k > 1 else np.array([2 * n_leaves - 2])
+            for cluster_id, node in enumerate(clusters.tolist()):
+                leaf_ids[self.layout.order[self.layout.start[node] : self.layout.stop[node]]] = cluster_id
+            distinct_ids = leaf_ids if self.leaf_of_distinct is None else leaf_ids[self.leaf_of_distinct]
+            ids = distinct_ids[self.groups.inverse]
         _, first_row, renumbered = np.unique(ids, return_index=True, return_inverse=True)
         rank = np.empty_like(first_row)
         rank[np.argsort(first_row)] = np.arange(len(first_row))
@@ -662,7 +671,8 @@ def silhouette_sweep(X: np.ndarray, k_max: int | None = None, groups: DistinctRo
     """Silhouette of the Ward partition of X's rows for every k = 2..k_max.
 
     ``k_max`` defaults to the number of distinct rows U (capped at n - 1, the largest k a
-    silhouette exists for); k above U is allowed (see the module notes). ``X`` must be a finite
+    silhouette exists for); k above U is allowed, and computed as scikit-learn computes it (see the
+    module notes). ``X`` must be a finite
     2-D float array with at least 3 rows and 2 distinct rows; pass ``groups`` when already grouped.
     ``max_groups``: when U is larger, sweep approximately on at most that many k-means groups of
     the distinct rows (seeded with ``seed``); k_max is then at most the number of groups.
@@ -698,10 +708,12 @@ def silhouette_sweep(X: np.ndarray, k_max: int | None = None, groups: DistinctRo
     layout = _leaf_layout(tree)
     silhouettes = _silhouettes_up_to(tree, layout, groups, leaf_of_distinct, min(k_max, n_leaves), kept)
     del kept
+    above = None
     if k_max > n_leaves:
-        silhouettes = np.concatenate([silhouettes, _silhouettes_above_distinct(groups, k_max)])
+        above_scores, above = scikit_learn_ward_above_distinct(X, np.arange(n_leaves + 1, k_max + 1))
+        silhouettes = np.concatenate([silhouettes, above_scores])
     return Sweep(groups=groups, tree=tree, layout=layout, ks=np.arange(2, k_max + 1), silhouette=silhouettes,
-                 leaf_of_distinct=leaf_of_distinct)
+                 leaf_of_distinct=leaf_of_distinct, above_distinct=above)
 
 
 # ----------------------------------------------------------------------------------------------

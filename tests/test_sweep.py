@@ -146,15 +146,22 @@ def test_hash_collisions_fall_back_to_the_exact_grouping(monkeypatch):
     assert np.array_equal(collided.rows, expected.rows) and np.array_equal(collided.counts, expected.counts)
 
 
-def test_above_the_distinct_rows_repeated_rows_split_off_one_at_a_time():
-    x = np.array([[0, 0], [0, 0], [5, 5], [0, 0], [5, 5], [9, 0]], dtype=np.float32)
-    result = sweep.silhouette_sweep(x, k_max=5)
-    # U = 3; at k = 3 both repeated groups are whole (5 of 6 rows score 1). Row 1 (a repeat of
-    # row 0) is split off at k = 4, row 3 at k = 5: group [0,0] stops scoring at k = 4.
-    assert result.silhouette[3 - 2] == pytest.approx(5 / 6)
-    assert result.silhouette[4 - 2] == pytest.approx(2 / 6)
-    assert result.silhouette[5 - 2] == pytest.approx(2 / 6)
-    assert result.cluster_ids(5).tolist() == [0, 1, 2, 3, 2, 4]
+def test_above_the_distinct_rows_the_sweep_gives_scikit_learns_per_k_values():
+    """k > U splits identical rows as scikit-learn's Ward breaks their ties: the sweep gives the
+    published per-k values there (its own clustering on every row, then silhouette_score)."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    rng = np.random.default_rng(5)
+    labels = rng.normal(size=(12, 6)).astype(np.float32)
+    x = labels[rng.integers(0, len(labels), size=80)]  # 80 rows, U = 12 distinct (repeated labels)
+    u = len(np.unique(x, axis=0))
+    result = sweep.silhouette_sweep(x, k_max=u + 15)
+    for k in range(2, u + 16):
+        ids = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x)
+        assert result.silhouette[k - 2] == pytest.approx(silhouette_score(x, ids), abs=1e-6), k
+        assert adjusted_rand_score(ids, result.cluster_ids(k)) == 1.0, k
+        assert result.cluster_ids(k).max() == k - 1
 
 
 def test_adjusted_silhouette_and_choice():
@@ -235,16 +242,23 @@ def test_script_range_penalty_and_tsne(st_npy, tmp_path, capsys, monkeypatch):
     assert matplotlib.image.imread(tsne_png).shape[:2] == (1200, 1200)
 
 
-def test_script_warns_above_the_distinct_rows(st_npy, tmp_path, capsys, caplog):
+def test_script_beyond_the_distinct_rows_gives_a_per_k_scikit_learn_loops_values(st_npy, tmp_path, capsys):
+    """The published runs swept k = 2..840, past U: cluster_sweep.py --k_max beyond U gives what one
+    process per k would print (AgglomerativeClustering + silhouette_score), on repeated labels."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import silhouette_score
+
     paths = outputs(tmp_path)
-    n_distinct = len(np.unique(np.load(st_npy), axis=0))
-    with caplog.at_level(logging.WARNING):
-        status, _, _ = run(sweep_argv(st_npy, paths, "--k_max", n_distinct + 10), capsys)
+    x = np.load(st_npy)
+    n_distinct = len(np.unique(x, axis=0))
+    status, _, err = run(sweep_argv(st_npy, paths, "--k_max", n_distinct + 10), capsys)
     assert status == 0
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any(f"above the {n_distinct} distinct rows" in w and "ties" in w for w in warnings)
-    _, rows = read_sweep_csv(paths["sweep.csv"])
+    assert f"above the {n_distinct} distinct rows" in err and "computed its way, on every row" in err
+    ks, rows = read_sweep_csv(paths["sweep.csv"])
     assert rows[-1, 0] == n_distinct + 10
+    for k, silhouette in zip(rows[:, 0].astype(int), rows[:, 1]):
+        expected = silhouette_score(x, AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(x))
+        assert silhouette == pytest.approx(expected, abs=1e-6), k
 
 
 def test_script_default_range_gives_no_warning(st_npy, tmp_path, capsys, caplog):
@@ -264,9 +278,9 @@ def test_label_less_rows_get_minus_one_and_leave_the_sweep_as_without_them(tmp_p
     for name, array in (("clean", x), ("nan", with_nan)):
         np.save(tmp_path / f"{name}.npy", array)
         paths = outputs(tmp_path / name)
-        status, out, _ = run(sweep_argv(tmp_path / f"{name}.npy", paths), capsys)
+        status, _, err = run(sweep_argv(tmp_path / f"{name}.npy", paths), capsys)
         assert status == 0
-        results[name] = (paths["sweep.csv"].read_text(), formats.read_cluster_ids(paths["ids.csv"]), out)
+        results[name] = (paths["sweep.csv"].read_text(), formats.read_cluster_ids(paths["ids.csv"]), err)
     assert results["nan"][0] == results["clean"][0]  # the same curve, the same U
     ids = results["nan"][1]
     assert len(ids) == len(with_nan) and (ids[label_less] == -1).all()
@@ -321,10 +335,10 @@ def test_a_sweep_beyond_the_memory_budget_stops_before_any_work_and_says_what_fi
     assert sweep.sweep_memory_bytes(600, 400, 6, groups + 1, max_groups=groups + 1) > budget
 
     monkeypatch.undo()
-    status, out, _ = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9, "--approximate", "--max_groups",
+    status, _, err = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9, "--approximate", "--max_groups",
                                     groups), capsys)
     assert status == 0
-    assert f"Approximate sweep: the 400 distinct rows were reduced to {groups} k-means groups" in out
+    assert f"Approximate sweep: the 400 distinct rows were reduced to {groups} k-means groups" in err
     _, rows = read_sweep_csv(paths["sweep.csv"])
     assert rows[-1, 0] == groups
     status, _, err = run(sweep_argv(npy, paths, "--max_memory_gb", budget / 1e9, "--approximate", "--max_groups",

@@ -18,7 +18,9 @@ by their multiplicities and cut at every k, and silhouettes come from per-cluste
 (auditoryhum.sweep). For every k <= U the partition is exactly scikit-learn's
 AgglomerativeClustering(n_clusters=k, linkage="ward") on all rows (up to renumbering) and S(k) is
 silhouette_score to within float rounding. --k_max defaults to U; above U a cluster can only split
-identical rows, so scores there only reflect how those ties are broken (a warning says so).
+identical rows, as scikit-learn's Ward breaks their ties, so those k (the published runs swept to
+840, past U) are computed by scikit-learn itself on every row - the published per-k values, on a
+slower path with its own progress bar.
 
 Memory is checked before any work: the exact sweep needs about 4 U^2 bytes (U = 20,000: 1.6 GB;
 50,000: 10 GB), estimated from the rows, U, the dimension and --k_max; when that is more than
@@ -120,8 +122,9 @@ def _k_range(args, n_rows: int, n_distinct: int, n_leaves: int) -> tuple[int, in
         where = "" if args.k_max is not None else f" (default: the {n_distinct} distinct rows of {args.cluster_npy})"
         raise UserError(f"--k_min={args.k_min} is above --k_max={k_max}{where}")
     if k_max > n_distinct:
-        log.warning("--k_max=%d is above the %d distinct rows of %s: scores for k > %d only reflect how ties "
-                    "among identical rows are broken", k_max, n_distinct, args.cluster_npy, n_distinct)
+        log.info("--k_max=%d is above the %d distinct rows of %s: k > %d only split identical rows, as "
+                 "scikit-learn's Ward breaks their ties; those k are computed its way, on every row (slower)",
+                 k_max, n_distinct, args.cluster_npy, n_distinct)
     return args.k_min, k_max
 
 
@@ -180,16 +183,16 @@ def main(args, run) -> int:
     k_min, k_max = _k_range(args, n_rows, n_distinct, n_leaves)
     penalty = _penalty(args, n_distinct)
     budget = _check_memory(args, n_rows, n_distinct, embeddings.shape[1], k_max, n_leaves)
-    print(f"Distinct rows: {n_distinct} of {n_rows}"
-          + (f" ({all_rows.n_unusable} rows without a label left out, id -1)" if all_rows.n_unusable else ""))
+    log.info("Distinct rows: %d of %d%s", n_distinct, n_rows,
+             f" ({all_rows.n_unusable} rows without a label left out, id -1)" if all_rows.n_unusable else "")
 
     log.info("Ward tree of the %d %s and silhouettes for k = 2..%d", n_leaves,
              "distinct rows" if n_leaves == n_distinct else "k-means groups of the distinct rows", k_max)
     sweep = silhouette_sweep(embeddings, k_max, groups=groups, max_groups=n_leaves if args.approximate else None,
                              memory_budget=budget)
     if sweep.approximate:
-        print(f"Approximate sweep: the {n_distinct} distinct rows were reduced to {sweep.n_groups} k-means groups; "
-              "the curve and the partitions are approximate (silhouettes measured on every distinct row)")
+        log.warning("Approximate sweep: the %d distinct rows were reduced to %d k-means groups; the curve and the "
+                    "partitions are approximate (silhouettes measured on every distinct row)", n_distinct, sweep.n_groups)
     in_range = sweep.ks >= k_min
     ks, silhouette = sweep.ks[in_range], sweep.silhouette[in_range]
     _check_penalty_scale(penalty, ks)
@@ -207,18 +210,18 @@ def main(args, run) -> int:
 
     # Cheapest and most valuable first, so a failing plot loses nothing.
     formats.write_sweep_csv(args.sweep_csv, ks, silhouette, adjusted)
-    print(f"sweep written to {args.sweep_csv}")
+    log.info("sweep written to %s", args.sweep_csv)
     ids = all_rows.expand(sweep.cluster_ids(chosen_k))
     formats.write_cluster_ids(args.label_csv, ids)
-    print(f"cluster ids written to {args.label_csv}")
+    log.info("cluster ids written to %s", args.label_csv)
     name = Path(args.cluster_npy).name
     plot_sweep(ks, silhouette, adjusted, chosen_k, penalty, args.png_plot, n_distinct=n_distinct,
                title=f"Ward k sweep of {name} ({n_rows} rows, {n_distinct} distinct)")
-    print(f"sweep plot written to {args.png_plot}")
+    log.info("sweep plot written to %s", args.png_plot)
     if args.tsne_png:
         from auditoryhum.tsne import plot_tsne
 
         plot_tsne(all_rows.array, ids, args.tsne_png,
                   title=f"Ward agglomerative, chosen k = {chosen_k} (t-SNE of {name})")
-        print(f"t-SNE plot written to {args.tsne_png}")
+        log.info("t-SNE plot written to %s", args.tsne_png)
     return 0
