@@ -188,19 +188,21 @@ def read_labels_csv(path: PathLike) -> list[str]:
     return [_unquote_whole_line(line) for line in _split_lines(_read_text(path, "labels CSV"))]
 
 
-def read_annotations_csv(path: PathLike, n_files: int | None = None) -> list[str]:
+def read_annotations_csv(path: PathLike, n_files: int | None = None, keep_whitespace: bool = False) -> list[str]:
     """Human notes, one line per file; blank = no note. Padded with blanks to ``n_files``.
 
     Blank lines past the last file are dropped (spreadsheet exports add them); a note past the
-    last file is an error naming its line: it would belong to no file.
+    last file is an error naming its line: it would belong to no file. ``keep_whitespace``: each
+    line as it is, so a line of spaces is a note of spaces (as the published scripts read it).
     """
-    notes = [_unquote_whole_line(line).strip() for line in _split_lines(_read_text(path, "annotations CSV"))]
+    lines = [_unquote_whole_line(line) for line in _split_lines(_read_text(path, "annotations CSV"))]
+    notes = lines if keep_whitespace else [line.strip() for line in lines]
     if n_files is not None:
-        extra = [line_no for line_no, note in enumerate(notes[n_files:], start=n_files + 1) if note]
+        extra = [line_no for line_no, note in enumerate(notes[n_files:], start=n_files + 1) if note.strip()]
         if extra:
             raise UserError(
-                f"{path}: line {extra[0]} holds a note ({notes[extra[0] - 1]!r}) but there are only {n_files} "
-                "audio files; an annotations CSV has one line per file"
+                f"{path}: line {extra[0]} holds a note ({notes[extra[0] - 1]!r}) but there are only "
+                f"{counted(n_files, 'audio file')}; an annotations CSV has one line per file"
             )
         notes = notes[:n_files] + [""] * (n_files - len(notes))
     return notes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import cli, formats, records, review
-from ..hitl import load_boost_inputs, score_boost
+from ..hitl import WHITESPACE_NOTES_HELP, load_boost_inputs, score_boost
 
 
 def get_parser():
@@ -18,14 +18,15 @@ def get_parser():
     cli.add_input(parser, "--csv2", required=True, help="top-label scores CSV of the merged labels (after)")
     cli.add_input(parser, "--csv3", required=True, help="human annotations CSV (selects the rows)")
     cli.add_output(parser, "--summary_txt", help="also write the printed summary to this file")
+    parser.add_argument("--whitespace_notes", action="store_true", help=WHITESPACE_NOTES_HELP)
     return parser
 
 
 @cli.script(get_parser)
 def main(args, run):
-    before, after, annotations = load_boost_inputs(args.csv1, args.csv2, args.csv3)
+    before, after, annotations = load_boost_inputs(args.csv1, args.csv2, args.csv3, args.whitespace_notes)
     run.files = [row.filename for row in before]
-    boost = score_boost(before, after, annotations)
+    boost = score_boost(before, after, annotations, args.whitespace_notes)
     # The notes' own record says whether a person wrote them; every boost figure carries it.
     simulated = review.simulated_annotator_named(records.recorded_stand_ins(args.csv3))
     lines = [f"Annotated rows: {boost.annotated_rows}" + (" (SIMULATED annotator: notes made from the file names, "
