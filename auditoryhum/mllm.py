@@ -65,6 +65,10 @@ class ChatLabeller:
         """The decoding settings, for the run record."""
         return dict(GENERATION_KWARGS)
 
+    #: flags of this model family's label script beyond the shared ones: ``(flag, add_argument
+    #: keywords)``; their values reach the constructor as keywords named by the flag
+    extra_flags: tuple[tuple[str, dict], ...] = ()
+
     # -- hooks a model family may override ---------------------------------------------------
 
     def model_class(self):

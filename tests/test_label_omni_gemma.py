@@ -187,6 +187,22 @@ def test_gemma_feeds_the_templates_own_token_ids_with_one_bos(tiny_checkpoint, w
     naive = labeller.tokenizer(labeller.render_chat(PROMPT_TEXT)).input_ids
     assert naive[:2] == [bos, bos]
 
+    # which is what the published script fed, and what --double_bos gives back
+    published = Gemma3nLabeller(str(tiny_checkpoint("gemma3n")), resolve_runtime("cpu"), "--gemma3n_model",
+                                double_bos=True)
+    doubled = published.processor_inputs([published.render_chat(PROMPT_TEXT)], [audio])["input_ids"][0].tolist()
+    assert doubled == [bos] + fed
+
+
+def test_double_bos_is_a_flag_of_the_gemma_script_and_changes_its_record(tiny_checkpoint, wavs, tmp_path):
+    import json
+
+    out = tmp_path / "labels.csv"
+    assert label_gemma3n.main([f"--filedir={wavs}/0.wav", f"--gemma3n_model={tiny_checkpoint('gemma3n')}",
+                               f"--text_label_csv={out}", "--device=cpu", "--double_bos"]) == 0
+    record = json.loads(Path(f"{out}.run.json").read_text())
+    assert record["parameters"]["double_bos"] is True and record["made_with"]["double_bos"] is True
+
 
 def test_clip_longer_than_the_window(family, labeller, tmp_path, caplog, capsys):
     long_clip = write_tone(tmp_path / "long.wav", seconds=31.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from ..labelling import Labeller, label_files, open_labels_output
 from ..models import Model
 from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT, Runtime
+
+log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------------
 # backends: in process (the default) or on a Ray cluster, for every per-file script
@@ -190,8 +193,8 @@ def _finished_the_same_way(run: records.ScriptRun, labels_csv: str) -> bool:
 
 
 def _nothing_left_to_label(run: records.ScriptRun, labels_csv: str, total: int, keep_record: bool = True) -> None:
-    print(f"Nothing left to do: {labels_csv} already holds a label line for each of the {counted(total, 'file')} (drop "
-          "--resume to label them again)")
+    log.info("Nothing left to do: %s already holds a label line for each of the %s (drop --resume to label them "
+             "again)", labels_csv, counted(total, "file"))
     if keep_record:  # the record of the run that did the work stays as it was, with every figure of that run
         run.keep_previous_record(labels_csv)
     run.results.update(rows_written=total, labelled_now=0, already_done=total)
@@ -215,6 +218,8 @@ def labeller_parser(model: Model) -> argparse.ArgumentParser:
     )
     cli.add_model(parser, f"--{model.model_flag}", required=True, help=model.model_help)
     add_labelling_arguments(parser)
+    for flag, kwargs in model.labeller_class().extra_flags:
+        parser.add_argument(flag, **kwargs)
     cli.add_runtime_arguments(parser, CUDA_4BIT)
     return parser
 
@@ -228,7 +233,9 @@ def run_local_labeller(args, run: records.ScriptRun, model: Model) -> int:
     run.parameters.update(seed=SEED, prompt=PROMPT_TEXT, system_text=labeller_class.system_text,
                           **labeller_class.generation_parameters())
     flag = model.model_flag
-    return run_labelling(args, run, lambda: labeller_class(getattr(args, flag), runtime(), f"--{flag}"), runtime)
+    options = {name.lstrip("-"): getattr(args, name.lstrip("-")) for name, _ in labeller_class.extra_flags}
+    return run_labelling(args, run, lambda: labeller_class(getattr(args, flag), runtime(), f"--{flag}", **options),
+                         runtime)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,8 +270,8 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
     run.add_audio(args.filedir, files)
     made_with = run.made_with()
     if args.resume and _embedded_the_same_way(run, npy):
-        print(f"Nothing left to do: {npy} was made from these {counted(len(files), 'file')} with the same model, inputs and "
-              "settings (drop --resume to embed them again)")
+        log.info("Nothing left to do: %s was made from these %s with the same model, inputs and settings (drop "
+                 "--resume to embed them again)", npy, counted(len(files), "file"))
         run.keep_previous_record(npy)
         return 0
     if args.backend == RAY:
@@ -281,8 +288,8 @@ def embed_files_to_npy(args, run: records.ScriptRun, npy: str, make_embedder: Ca
         formats.save_npy(npy, embeddings)
     without = int((~np.isfinite(embeddings).all(axis=1)).sum())
     run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], nan_rows=without)
-    print(f"wrote {npy}: {counted(embeddings.shape[0], 'file')} x {embeddings.shape[1]} dimensions"
-          + (f" ({without} NaN rows: files that could not be embedded)" if without else ""))
+    log.info("wrote %s: %s x %d dimensions%s", npy, counted(embeddings.shape[0], "file"), embeddings.shape[1],
+             f" ({without} NaN rows: files that could not be embedded)" if without else "")
     return 0
 
 
