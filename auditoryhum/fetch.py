@@ -239,6 +239,7 @@ class Layout:
     """Where a dataset's files go."""
 
     root: Path  # <data_dir>/<name>, or <data_dir>/supplementary
+    wav_folder: Path | None = None  # where the WAVs go, when not <root>/wav (the authors' tau2019.sh: here)
 
     @property
     def downloads(self) -> Path:
@@ -246,7 +247,7 @@ class Layout:
 
     @property
     def wav_dir(self) -> Path:
-        return self.root / "wav"
+        return self.wav_folder or self.root / "wav"
 
     def hub_destination(self, dataset: Dataset) -> Path:
         """Hub files go to wav/, except the supplementary CSVs, which stay at the root."""
@@ -256,8 +257,8 @@ class Layout:
         return self.downloads / f"{filename}.done"
 
 
-def layout_for(dataset: Dataset, data_dir: Path) -> Layout:
-    return Layout(Path(data_dir) / dataset.name)
+def layout_for(dataset: Dataset, data_dir: Path, wav_dir: Path | None = None) -> Layout:
+    return Layout(Path(data_dir) / dataset.name, wav_dir)
 
 
 def archive_state(archive: Archive, layout: Layout) -> str:
@@ -275,11 +276,11 @@ def archive_state(archive: Archive, layout: Layout) -> str:
 
 def fetch_archive(archive: Archive, layout: Layout, keep_archives: bool) -> None:
     if archive_state(archive, layout) == "done":
-        print(f"already done: {archive.filename}")
+        log.info("already done: %s", archive.filename)
         return
     path = layout.downloads / archive.filename
     if not path.exists():
-        print(f"downloading {archive.url}")
+        log.info("downloading %s", archive.url)
         download(archive.url, path, archive.size)
     hashes = verify(path, size=archive.size, md5=archive.md5, sha256=archive.sha256)
     checked = [what for what in ("size", "md5", "sha256") if getattr(archive, what) is not None]
@@ -288,7 +289,7 @@ def fetch_archive(archive: Archive, layout: Layout, keep_archives: bool) -> None
     if archive.unpack == UNPACK_KEEP:
         return
     count = unpack_wavs(path, layout.wav_dir)
-    print(f"unpacked {count} WAV files from {archive.filename} into {layout.wav_dir}")
+    log.info("unpacked %d WAV files from %s into %s", count, archive.filename, layout.wav_dir)
     layout.done_marker(archive.filename).write_text(hashes.sha256 + "\n", encoding="utf-8")
     if not keep_archives:
         path.unlink()
@@ -382,8 +383,9 @@ def fetch_hub_files(source: HubFiles, dest_dir: Path, downloads: Path, jobs: int
 # datasets
 
 
-def fetch_dataset(dataset: Dataset, data_dir: Path, keep_archives: bool = False, jobs: int = 4) -> Layout:
-    layout = layout_for(dataset, data_dir)
+def fetch_dataset(dataset: Dataset, data_dir: Path, keep_archives: bool = False, jobs: int = 4,
+                  wav_dir: Path | None = None) -> Layout:
+    layout = layout_for(dataset, data_dir, wav_dir)
     layout.downloads.mkdir(parents=True, exist_ok=True)
     print(f"== {dataset.name}: {dataset.title} ({dataset.homepage}; licence: {dataset.licence})")
     for source in dataset.sources:
@@ -394,9 +396,9 @@ def fetch_dataset(dataset: Dataset, data_dir: Path, keep_archives: bool = False,
     return layout
 
 
-def describe_plan(dataset: Dataset, data_dir: Path) -> list[str]:
+def describe_plan(dataset: Dataset, data_dir: Path, wav_dir: Path | None = None) -> list[str]:
     """What a fetch would do, without touching the network."""
-    layout = layout_for(dataset, data_dir)
+    layout = layout_for(dataset, data_dir, wav_dir)
     size = dataset.size
     lines = [f"{dataset.name}: {dataset.title}; {len(dataset.sources)} source(s), "
              f"{_human_size(size) if size else 'total size not published'}"]

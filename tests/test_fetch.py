@@ -270,3 +270,40 @@ def test_supplementary_names_follow_the_published_scheme():
         "ahead-ds_gemma3n_e2b_labels_annotations.csv"
     assert datasets.supplementary_name("tau2019", "qwen2_5o", "labels") == "tau2019_qwen2_5o_labels.csv"
     assert datasets.supplementary_name("mydata", "qwen2a", "labels") == "mydata_qwen2a_labels.csv"
+
+
+# ----------------------------------------------------------------------------------------------
+# the authors' dataset scripts
+
+
+@pytest.mark.parametrize("script, dataset", [("tau2019.sh", "tau2019"), ("tau2021.sh", "tau2021")])
+def test_the_authors_tau_scripts_put_every_wav_in_the_current_folder(script, dataset, tiny_dataset, server,
+                                                                     tmp_path):
+    """./tau2019.sh as the authors' README runs it: the WAVs end up beside it, verified. The registry
+    entry is pointed at the local server's archives (in the script's own Python, by sitecustomize)."""
+    import os
+    import subprocess
+    import sys
+
+    _, wavs, _ = tiny_dataset
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import dataclasses, auditoryhum.datasets as d\n"
+        f"d.DATASETS[{dataset!r}] = dataclasses.replace(d.DATASETS[{dataset!r}], sources=("
+        + ", ".join(f"d.{source!r}" for source in tiny_dataset[0].sources) + "))\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(os.environ, PYTHONPATH=f"{hook}{os.pathsep}{Path(fetch.__file__).parents[1]}")
+    repo = Path(fetch.__file__).resolve().parents[1]
+    done = subprocess.run(["bash", str(repo / script)], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in work.glob("*.wav")) == sorted(wavs)
+    assert all((work / name).read_bytes() == data for name, data in wavs.items())
+    assert "verified: size, md5, sha256" in done.stdout
+    # a second run downloads nothing
+    requests = len(server.requests)
+    assert subprocess.run(["bash", str(repo / script)], cwd=work, env=env, capture_output=True,
+                          timeout=120).returncode == 0
+    assert len(server.requests) == requests

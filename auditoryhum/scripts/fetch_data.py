@@ -24,6 +24,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--datasets", nargs="+", required=True, metavar="NAME",
                         help=f"datasets to fetch: {', '.join(DATASETS)}")
     parser.add_argument("--data_dir", default="data", help="folder that receives one sub-folder per dataset")
+    parser.add_argument("--wav_dir", default=None,
+                        help="put the WAVs here instead of <data_dir>/<dataset>/wav/ (one dataset only; the authors' "
+                        "tau2019.sh and tau2021.sh put them in the current folder)")
     parser.add_argument("--dry_run", action="store_true",
                         help="print what would be downloaded and where, with sizes and checksums; fetch nothing")
     parser.add_argument("--keep_archives", action="store_true",
@@ -39,13 +42,18 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         raise UserError(f"--jobs={args.jobs}: must be a positive integer")
     data_dir = Path(args.data_dir)
+    wav_dir = Path(args.wav_dir) if args.wav_dir else None
+    if wav_dir is not None and len(datasets) != 1:
+        raise UserError(f"--wav_dir={wav_dir}: takes one dataset, got {len(datasets)}")
+    if wav_dir is not None and not wav_dir.is_dir():
+        raise UserError(f"--wav_dir={wav_dir}: folder not found")
     if args.dry_run:
         for dataset in datasets:
-            print("\n".join(describe_plan(dataset, data_dir)))
+            print("\n".join(describe_plan(dataset, data_dir, wav_dir)))
         print("dry run: nothing fetched")
         return 0
     for dataset in datasets:
-        fetch_dataset(dataset, data_dir, args.keep_archives, args.jobs)
+        fetch_dataset(dataset, data_dir, args.keep_archives, args.jobs, wav_dir)
     return 0
 
 
