@@ -22,13 +22,13 @@ than 3 usable rows is refused.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from . import formats
-from .errors import UserError
+from .errors import UserError, counted
 from .runtime import SEED
 
 log = logging.getLogger(__name__)
@@ -209,22 +209,20 @@ def silhouette(points: np.ndarray, ids: np.ndarray) -> float | None:
     return float(silhouette_score(points, ids))
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 @dataclass(frozen=True)
 class Report:
-    """What a cluster script prints, and the same figures for its run record."""
+    """What a cluster script prints - its result ``lines`` on stdout (the published ones), its
+    ``notes`` on stderr - and the same figures for its run record."""
 
     lines: list[str]
     figures: dict
+    notes: list[str] = field(default_factory=list)
 
 
 def _silhouette_line(prefix: str, score: float | None, ids: np.ndarray) -> str:
     if score is None:
         n_found = np.unique(ids).size
-        return f"{prefix} undefined: {_count(n_found, 'distinct group')} for {len(ids)} rows"
+        return f"{prefix} undefined: {counted(n_found, 'distinct group')} for {len(ids)} rows"
     return f"{prefix} {score}"
 
 
@@ -243,13 +241,11 @@ def hdbscan_report(clustering: Clustering) -> Report:
     score = silhouette(clustering.points, clustering.ids)
     without_noise = silhouette(clustering.points[clustered], clustering.ids[clustered])
     return Report(
-        [
-            _silhouette_line("Silhouette Score", score, clustering.ids),
-            _silhouette_line("Silhouette Score without noise", without_noise, clustering.ids[clustered]),
-            f"HDBSCAN found {_count(n_found, 'cluster')} and {_count(n_noise, 'noise point')} (id {NOISE})",
-        ],
+        [_silhouette_line("Silhouette Score", score, clustering.ids)],
         {"silhouette": score, "silhouette_without_noise": without_noise, "clusters_found": n_found,
          "noise_points": n_noise},
+        [_silhouette_line("Silhouette Score without noise", without_noise, clustering.ids[clustered]),
+         f"HDBSCAN found {counted(n_found, 'cluster')} and {counted(n_noise, 'noise point')} (id {NOISE})"],
     )
 
 
@@ -263,6 +259,6 @@ def write_outputs(embeddings: np.ndarray, ids: np.ndarray, label_csv: str, png_p
     from .tsne import plot_tsne
 
     formats.write_cluster_ids(label_csv, ids)
-    print(f"cluster ids written to {label_csv}")
+    log.info("cluster ids written to %s", label_csv)
     plot_tsne(embeddings, ids, png_plot, title=title)
-    print(f"t-SNE plot written to {png_plot}")
+    log.info("t-SNE plot written to %s", png_plot)

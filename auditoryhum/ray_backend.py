@@ -373,7 +373,7 @@ def label_on_ray(make_labeller: Callable[[], Any], files: Sequence[str], annotat
     store.remove()
     summary = job.summary(run.files_done_before, run.files_now)
     labelling.report(summary, out_csv)
-    print(run.line())
+    log.info("%s", run.line())
     return summary, run
 
 
@@ -392,7 +392,7 @@ def embed_on_ray(make_embedder: Callable[[], Any], files: Sequence[str], npy: st
     features.report_rows(files, job.batches, run.settings.name)
     formats.save_npy(npy, rows)
     store.remove()
-    print(run.line())
+    log.info("%s", run.line())
     return rows, run
 
 

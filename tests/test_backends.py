@@ -195,7 +195,7 @@ def test_finished_output_with_resume_needs_no_ray(qwen2a, clips, in_process, tmp
     out.write_bytes(in_process["labels"])
     # an address nobody listens on: the run must not try to reach it
     assert label(qwen2a, f"{clips}/*.wav", out, "--backend=ray", "--ray_address=127.0.0.1:9", "--resume") == 0
-    assert "Nothing left to do" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().err
     assert out.read_bytes() == in_process["labels"]
 
 
@@ -295,8 +295,8 @@ def test_two_ray_workers_write_the_in_process_bytes(qwen2a, clap_model, clips, i
     where = f"--ray_address={ray_cluster.address}"
     assert label(qwen2a, f"{clips}/*.wav", tmp_path / "labels.csv", "--batch_size=2", "--shard_size=3",
                  *TWO_WORKERS, where) == 0
-    out = capsys.readouterr().out
-    assert "1 unreadable file got a blank line" in out and "Ray: 2 workers, 12 files" in out
+    out, err = capsys.readouterr()
+    assert "1 unreadable file got a blank line" in out and "Ray: 2 workers, 12 files" in err
     assert embed_clap(clap_model, f"{clips}/*.wav", tmp_path / "clap.npy", "--batch_size=3", *TWO_WORKERS,
                       where) == 0
     assert (tmp_path / "labels.csv").read_bytes() == in_process["labels"]

@@ -82,7 +82,7 @@ def test_features_clap_embeddings_deterministic_batch_independent_nan_for_corrup
         assert features_clap.main([f"--filedir={pattern}", f"--clap_model={model}",
                                    f"--clap_npy={tmp_path / f'b{batch_size}.npy'}",
                                    f"--batch_size={batch_size}", "--device=cpu"]) == 0
-    assert "wrote" in capsys.readouterr().out
+    assert "wrote" in capsys.readouterr().err
     batched, single = np.load(tmp_path / "b3.npy"), np.load(tmp_path / "b1.npy")
 
     assert batched.dtype == np.float32 and batched.shape == (len(names), 32)
@@ -189,11 +189,11 @@ def test_features_clap_text_scores_reports_and_means(tiny_checkpoint, wav_dir, t
     for i in (2, 3, 4):
         assert rows[i].label == "" and math.isnan(rows[i].score)
 
-    out = capsys.readouterr().out.splitlines()
-    # the means leave out the three unscored files; 1 % of 3 files is still one file
-    beside = " (3 of 6 files; 3 without a label left out)"
-    assert out[0] == f"Mean CLAP score: {np.mean(best_scores):.6f}{beside}"
-    assert out[1] == f"Mean CLAP score (lowest 1%): {min(best_scores):.6f}{beside}"
+    out, err = capsys.readouterr()
+    # the means leave out the three unscored files (said on stderr); 1 % of 3 files is still one file
+    assert out.splitlines() == [f"Mean CLAP score: {np.mean(best_scores):.6f}",
+                                f"Mean CLAP score (lowest 1%): {min(best_scores):.6f}"]
+    assert "both means are over the 3 of 6 files with a label (3 without one left out)" in err
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert warnings.pop() == (f"not real results - made with random-weight model {tiny_checkpoint('clap')} (--clap_model): its "
                               "outputs mean nothing")
@@ -244,11 +244,11 @@ def test_features_clap_resume_of_a_finished_output_does_not_load_the_model(tiny_
 
     monkeypatch.setattr(features_clap, "load_clap", no_model)
     assert features_clap.main([*args, "--resume"]) == 0
-    assert "Nothing left to do" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().err
     assert out.read_bytes() == before and (tmp_path / "clap.npy.run.json").read_text() == record
     # another batch size changes nothing that is written; another --dtype does: made again
     assert features_clap.main([*args, "--resume", "--batch_size=3"]) == 0
-    assert "Nothing left to do" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().err
     with pytest.raises(AssertionError, match="the model was loaded"):
         features_clap.main([*args, "--resume", "--dtype=float32"])
     # a file changed since: the output is made again (here: the model is needed)

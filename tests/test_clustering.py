@@ -125,33 +125,30 @@ def test_hdbscan_silhouette_counts_noise_as_published_and_says_it_without(tmp_pa
     npy, ids_csv, png = tmp_path / "st.npy", tmp_path / "ids.csv", tmp_path / "tsne.png"
     x = blobs(n_blobs=3, per_blob=12, outliers=3, seed=3)
     np.save(npy, x)
-    status, out, _ = run(cluster_hdbscan, ["--cluster_npy", npy, "--min_cluster_size", 5,
-                                           "--label_csv", ids_csv, "--png_plot", png], capsys)
+    status, out, err = run(cluster_hdbscan, ["--cluster_npy", npy, "--min_cluster_size", 5,
+                                             "--label_csv", ids_csv, "--png_plot", png], capsys)
     assert status == 0
     expected = HDBSCAN(min_cluster_size=5, min_samples=2, cluster_selection_epsilon=0.0001, copy=True).fit_predict(x)
     ids = formats.read_cluster_ids(ids_csv)
     np.testing.assert_array_equal(ids, expected)
     noise = ids == -1
     assert noise.sum() == 3 and np.unique(ids[~noise]).size == 3
-    assert out.splitlines()[:3] == [
-        f"Silhouette Score {silhouette_score(x, ids)}",  # noise as one more group, as published
-        f"Silhouette Score without noise {silhouette_score(x[~noise], ids[~noise])}",
-        "HDBSCAN found 3 clusters and 3 noise points (id -1)",
-    ]
+    # stdout: the published line alone (noise as one more group); the rest on stderr
+    assert out.splitlines() == [f"Silhouette Score {silhouette_score(x, ids)}"]
+    assert f"Silhouette Score without noise {silhouette_score(x[~noise], ids[~noise])}\n" in err
+    assert "HDBSCAN found 3 clusters and 3 noise points (id -1)\n" in err
     assert_png_12in(png)
 
 
 def test_hdbscan_with_fewer_than_two_clusters_says_so(tmp_path, capsys):
     npy, ids_csv, png = tmp_path / "st.npy", tmp_path / "ids.csv", tmp_path / "tsne.png"
     np.save(npy, np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32))
-    status, out, _ = run(cluster_hdbscan, ["--cluster_npy", npy, "--min_cluster_size", 5,
-                                           "--label_csv", ids_csv, "--png_plot", png], capsys)
+    status, out, err = run(cluster_hdbscan, ["--cluster_npy", npy, "--min_cluster_size", 5,
+                                             "--label_csv", ids_csv, "--png_plot", png], capsys)
     assert status == 0
-    assert out.splitlines()[:3] == [
-        "Silhouette Score undefined: 1 distinct group for 10 rows",
-        "Silhouette Score without noise undefined: 0 distinct groups for 0 rows",
-        "HDBSCAN found 0 clusters and 10 noise points (id -1)",
-    ]
+    assert out.splitlines() == ["Silhouette Score undefined: 1 distinct group for 10 rows"]
+    assert "Silhouette Score without noise undefined: 0 distinct groups for 0 rows" in err
+    assert "HDBSCAN found 0 clusters and 10 noise points (id -1)" in err
     assert list(formats.read_cluster_ids(ids_csv)) == [-1] * 10
     assert_png_12in(png)
 

@@ -36,7 +36,7 @@ def run_ast(wav_dir, model, out_npy, *extra):
 def test_mfcc_rows_follow_sorted_files_and_match_librosa(wav_dir, tmp_path, capsys):
     out = tmp_path / "mfcc.npy"
     assert run_mfcc(wav_dir, out) == 0
-    assert f"wrote {out}: 4 files x 20 dimensions" in capsys.readouterr().out
+    assert f"wrote {out}: 4 files x 20 dimensions" in capsys.readouterr().err
 
     mfcc = np.load(out)
     assert mfcc.shape == (4, 20) and mfcc.dtype == np.float32
@@ -99,7 +99,7 @@ def test_ast_shape_and_determinism(wav_dir, ast_model, tmp_path, capsys):
     first, second = tmp_path / "first.npy", tmp_path / "second.npy"
     assert run_ast(wav_dir, ast_model, first) == 0
     assert run_ast(wav_dir, ast_model, second) == 0
-    assert f"wrote {first}: 5 files x 32 dimensions" in capsys.readouterr().out
+    assert f"wrote {first}: 5 files x 32 dimensions" in capsys.readouterr().err
 
     embeddings = np.load(first)
     assert embeddings.shape == (5, 32) and embeddings.dtype == np.float32

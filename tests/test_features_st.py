@@ -67,7 +67,7 @@ def test_features_st_real_minilm_identical_labels_identical_rows(minilm_folder, 
     np.testing.assert_allclose(np.linalg.norm(distinct, axis=1), 1.0, atol=1e-5)
     assert float(distinct[0] @ distinct[1]) < 0.9
     assert "f4.wav" in caplog.text  # the empty-label row is reported
-    assert "6 rows x 384 dimensions (3 distinct labels)" in capsys.readouterr().out
+    assert "6 rows x 384 dimensions (3 distinct labels)" in capsys.readouterr().err
 
 
 def test_features_st_missing_model_folder_is_one_line_exit_2(tmp_path, capsys):

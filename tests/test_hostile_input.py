@@ -232,7 +232,7 @@ def test_resume_continues_only_what_was_begun_the_same_way(short_clips, tiny_che
     assert "(2 already done)" in capsys.readouterr().out
 
     assert label_qwen2a.main([*args, f"--qwen2a_model={model}", "--resume"]) == 0
-    assert "Nothing left to do" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().err
     original, calls = Qwen2AudioLabeller.label_prepared, []
     monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared",
                         lambda self, requests, prepared: calls.append(1) or original(self, requests, prepared))

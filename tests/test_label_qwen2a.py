@@ -119,7 +119,7 @@ def test_finished_output_with_resume_exits_before_loading_the_model(model_dir, w
     assert {"seconds", "files_per_second", "padded_to_minimum", "cut_to_window"} <= set(made["results"])
     monkeypatch.setattr(Qwen2AudioLabeller, "__init__", no_model)
     assert run_label(model_dir, f"{wav_dir}/*.wav", out, "--resume") == 0
-    assert "Nothing left to do" in capsys.readouterr().out
+    assert "Nothing left to do" in capsys.readouterr().err
     assert out.read_bytes() == before
     # the record of the run that did the work is kept, every field of it
     assert json.loads(record.read_text()) == made

@@ -1,5 +1,6 @@
 """cluster_hdbscan.py - HDBSCAN clustering of an embeddings .npy; noise points get id -1."""
 
+import logging
 from pathlib import Path
 
 from .. import cli
@@ -14,6 +15,7 @@ from ..clustering import (
 from .common import add_clustering_arguments, load_clustering_input
 
 PROG = "cluster_hdbscan.py"
+log = logging.getLogger(__name__)
 
 
 def get_parser():
@@ -39,6 +41,8 @@ def main(args, run) -> int:
     clustering = fit_hdbscan(embeddings.rows, args.min_cluster_size)
     report = hdbscan_report(clustering)
     print("\n".join(report.lines))
+    for note in report.notes:
+        log.info("%s", note)
     run.results.update(report.figures)
     title = f"HDBSCAN, min_cluster_size = {args.min_cluster_size} (t-SNE of {Path(args.cluster_npy).name})"
     write_outputs(embeddings.array, embeddings.expand(clustering.ids), args.label_csv, args.png_plot, title)

@@ -61,6 +61,6 @@ def main(args, run) -> int:
     n_distinct = len(set(labels) - {""})
     run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], distinct_labels=n_distinct,
                        rows_without_a_label=len(unlabelled))
-    print(f"wrote {args.st_npy}: {embeddings.shape[0]} rows x {embeddings.shape[1]} dimensions "
-          f"({n_distinct} distinct labels)")
+    log.info("wrote %s: %d rows x %d dimensions (%d distinct labels)", args.st_npy, embeddings.shape[0],
+             embeddings.shape[1], n_distinct)
     return 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from .. import cli
 from ..errors import UserError
 from ..recipe import report_inputs
 from ..report import stand_ins, write_report
+
+log = logging.getLogger(__name__)
 
 
 def get_parser():
@@ -45,7 +48,7 @@ def main(args, run) -> int:
     for item in stand_ins(exp_dir, inputs):
         run.add_stand_in(item)
     tables = write_report(exp_dir, out, csv_dir, inputs)
-    print(f"report written to {out} ({len(tables)} tables, CSVs in {csv_dir})")
+    log.info("report written to %s (%d tables, CSVs in %s)", out, len(tables), csv_dir)
     return 0
 
 
