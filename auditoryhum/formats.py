@@ -592,12 +592,17 @@ def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
 GROUND_TRUTH_HEADER = ("filename", "class")
 
 
-def write_ground_truth_csv(path: PathLike, pairs: Iterable[tuple[str, str]]) -> None:
+def format_ground_truth_csv(pairs: Iterable[tuple[str, str]]) -> str:
     """One row per (file, class), under the header ``filename,class``."""
-    with atomic_open(path, "w") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(GROUND_TRUTH_HEADER)
-        writer.writerows(pairs)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GROUND_TRUTH_HEADER)
+    writer.writerows(pairs)
+    return out.getvalue()
+
+
+def write_ground_truth_csv(path: PathLike, pairs: Iterable[tuple[str, str]]) -> None:
+    write_text_atomic(path, format_ground_truth_csv(pairs))
 
 
 def read_ground_truth_csv(path: PathLike) -> dict[str, tuple[str, ...]]:
