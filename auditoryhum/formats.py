@@ -648,6 +648,17 @@ def write_evaluation_csv(path: PathLike, columns: dict[str, Sequence[float | Non
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
+def read_evaluation_json(path: PathLike) -> dict:
+    """evaluate_taxonomy.py's JSON (every figure); anything else is one line naming the file."""
+    try:
+        data = json.loads(_read_text(path, "evaluation JSON"))
+    except ValueError as err:
+        raise UserError(f"{path}: not JSON ({one_line(err, limit=120)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), int):
+        raise UserError(f"{path}: not an evaluation as evaluate_taxonomy.py --json_out writes it")
+    return data
+
+
 # ----------------------------------------------------------------------------------------------
 # taxonomy tree (taxonomy.json): the levels of a hierarchy of clusters, each node named
 
