@@ -31,14 +31,18 @@ UPSTREAM_FLAGS = {
     "cluster_hdbscan": ["--cluster_npy", "--min_cluster_size", "--label_csv", "--png_plot"],
     "cluster_sweep": ["--cluster_npy", "--k_min", "--k_max", "--penalty", "--sweep_csv", "--label_csv", "--png_plot"],
     "composite_label_stats": ["--label_csv", "--top_label_scores_csv", "--json_out"],
-    "composite_labels": ["--label_csv", "--top_label_scores_csv", "--llm_model"],
+    "composite_labels": ["--label_csv", "--top_label_scores_csv", "--llm_model", "--naming", "--cluster_npy",
+                         "--taxonomy_json", "--levels"],
     "util_merge_csv": ["--csv1", "--csv2", "--csv3"],
     "util_score_boost": ["--csv1", "--csv2", "--csv3"],
     # new commands of this suite
     "util_review_app": ["--review_csv", "--filedir", "--top_label_scores_csv", "--text_label_csv", "--clap_model",
                         "--clap_npy", "--port", "--host", "--token"],
     "taxonomy_report": ["--filedir", "--top_label_scores_csv", "--st_npy", "--cluster_ids_csv", "--sweep_csv",
-                        "--composite_csv", "--out_html"],
+                        "--composite_csv", "--taxonomy_json", "--evaluation_json", "--out_html"],
+    "evaluate_taxonomy": ["--label_csv", "--top_label_scores_csv", "--ground_truth_csv", "--cluster_npy", "--sweep_csv",
+                          "--composite_csv", "--taxonomy_json", "--bootstrap", "--seed", "--json_out", "--eval_csv",
+                          "--png_plot"],
 }
 
 
