@@ -1,5 +1,5 @@
 """How good is a taxonomy: agreement with ground truth, stability under resampling, and its names
-(docs/method.md §8, "Evaluating a taxonomy").
+(docs/method.md §11, "Evaluating a taxonomy").
 
 **Against ground truth.** A ground-truth CSV gives each file one class or several. A file with m
 classes counts as m (file, class) pairs, each with the file's cluster, and every figure is the one
@@ -424,3 +424,33 @@ def check_names(names: dict[int, str], embeddings: np.ndarray | None, ids: np.nd
         vectors = np.asarray(embed([text or " " for text in texts]))
         nearest = tuple(int(clusters[i]) for i in nearest_centroids(vectors, centroids))
     return NameCheck(clusters, texts, tuple(duplicate_names(texts)), nearest)
+
+
+# ----------------------------------------------------------------------------------------------
+# a summary of evaluate_taxonomy.py's JSON
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The evaluation's main figures in a few lines (what the example prints at its end)."""
+    lines = []
+    if report.get("nmi") is not None:
+        lines.append(f"Against ground truth ({report['rows_evaluated']} files): NMI {report['nmi']:.3f}, "
+                     f"ARI {report['ari']:.3f}, V-measure {report['v_measure']:.3f}, purity {report['purity']:.3f}")
+    sweep = report.get("sweep") or {}
+    best = sweep.get("best_k") or {}
+    if best:
+        lines.append(f"  the k that maximises NMI: {best['nmi']['k']}, ARI: {best['ari']['k']}; "
+                     f"the adjusted silhouette chose k = {sweep['chosen_k']}")
+    stability = report.get("stability")
+    if stability and stability.get("swept"):
+        again = round(stability["share_at_chosen_k"] * stability["swept"])
+        lines.append(f"Stability over {stability['resamples']} bootstrap resamples: k = {sweep.get('chosen_k')} chosen "
+                     f"again in {again} of {stability['swept']}; mean ARI to the full partition "
+                     f"{stability['mean_ari']:.3f}")
+    for entry in report.get("names", []) + report.get("levels", []):
+        what = f"level {entry['level']}" if "level" in entry else "composite labels"
+        retrieval = "" if entry.get("retrieval") is None else \
+            f"; retrieval {entry['retrieved']} of {entry['clusters']}"
+        lines.append(f"Names ({what}, {entry['clusters']} clusters): {'unique' if entry['unique'] else 'NOT unique'}"
+                     f"{retrieval}")
+    return lines

@@ -1,5 +1,5 @@
 """The taxonomy tree (taxonomy.json): coarser levels above a partition, and a unique name for every
-node (docs/method.md §9).
+node (docs/method.md §10).
 
 **Levels.** The partition given (the chosen k of the sweep) is the last level. The level above it
 is chosen by the same adjusted silhouette, restricted to merges of the level below: every file is

@@ -16,7 +16,7 @@ from sklearn.metrics import silhouette_score
 
 from auditoryhum import composite, formats, taxonomy_tree
 from auditoryhum.evaluation import name_key
-from auditoryhum.scripts import cluster_ag, composite_labels, evaluate_taxonomy, features_st
+from auditoryhum.scripts import cluster_ag, composite_labels, evaluate_taxonomy, features_st, show_taxonomy
 from test_composite import smollm2_folder
 
 THEMES = {
@@ -176,6 +176,18 @@ def test_smollm2_short_names_make_a_tree_of_unique_names(themed, capsys):
     report = json.loads((root / "eval.json").read_text())
     assert [level["unique"] for level in report["levels"]] == [True] * len(tree.levels)
     assert all(level["retrieval"] is not None for level in report["levels"])
+
+    # the example's last words: the table, the tree (indented by level) and the names' figures
+    capsys.readouterr()
+    assert show_taxonomy.main([str(names_csv), f"--taxonomy_json={taxonomy_json}",
+                               f"--evaluation_json={root / 'eval.json'}"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    for node in tree.nodes:
+        assert f"{'  ' * (node.level - 1)}{node.name} ({len(node.rows)} files; level {node.level}, cluster " \
+               f"{node.cluster})" in shown
+    for level in report["levels"]:
+        assert f"Names (level {level['level']}, {level['clusters']} clusters): unique; retrieval " \
+               f"{level['retrieved']} of {level['clusters']}" in shown
 
 
 def test_a_random_model_names_a_tree_uniquely_in_sentence_mode(themed, tiny_checkpoint, capsys):

@@ -1,6 +1,6 @@
 """evaluate_taxonomy.py - how good is a taxonomy: against ground truth, under resampling, and its names.
 
-Figures (docs/method.md §10 says what each means and how to read them):
+Figures (docs/method.md §11 says what each means and how to read them):
 
 * with --ground_truth_csv (header filename,class; a file on several rows has several classes):
   NMI, ARI, V-measure (homogeneity, completeness) and purity of the partition in --label_csv, the
