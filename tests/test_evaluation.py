@@ -222,7 +222,7 @@ def test_names_are_checked_for_uniqueness_and_retrieval(labelled, capsys):
     assert [entry["nearest_cluster"] for entry in checked["names"]] == nearest
     assert checked["retrieved"] == sum(a == b for a, b in zip(clusters, nearest)) >= len(clusters) - 2
     out = capsys.readouterr().out
-    assert f"NOT unique: 1 names held by several clusters" in out
+    assert f"NOT unique: 1 name held by more than one cluster ({names[clusters[-2]]!r})" in out
     assert f"name-to-cluster retrieval {checked['retrieved']} of {len(clusters)}" in out
 
 

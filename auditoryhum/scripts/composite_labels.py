@@ -170,8 +170,8 @@ def main(args, run) -> int:
     named: list[CompositeLabel] = []
 
     def keep_partial(i: int, name: str) -> None:
-        if len(named) < len(order):
-            cluster = by_cluster[order[len(named)]]
+        if i == len(named) < len(order):  # the last level is named first, one cluster after the other
+            cluster = by_cluster[order[i]]
             named.append(CompositeLabel(cluster.cluster, cluster.n_samples, name, top_labels_text(cluster, args.top_n)))
             write_composite_csv(partial, named)
 

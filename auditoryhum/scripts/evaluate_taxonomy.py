@@ -128,14 +128,15 @@ def _figures_line(scores) -> str:
 # inputs
 
 
-def _read_partition(args, run):
+def _read_partition(args, run) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The files of the rows, their cluster ids, and which rows have a label."""
     rows = formats.read_scores_csv(args.top_label_scores_csv)
     filenames = list(rows.filenames)
     run.files = filenames
     ids = formats.read_cluster_ids(args.label_csv)
     records.check_rows_belong(args.label_csv, len(ids), args.top_label_scores_csv, filenames)
     has_label = np.array([bool(label.strip()) for label in rows.labels], dtype=bool)
-    return rows, filenames, ids, has_label
+    return filenames, ids, has_label
 
 
 def _read_embeddings(args, filenames, ids) -> clustering.Embeddings:
@@ -268,8 +269,9 @@ def _sweep_part(args, embeddings, truth: GroundTruth | None, report: dict, run) 
 
 def _names_part(what: str, names: dict[int, str], ids: np.ndarray, embeddings, embed, run_key: str, run) -> dict:
     check: NameCheck = check_names(names, None if embeddings is None else embeddings.array, ids, embed)
-    unique = "unique" if check.unique else f"NOT unique: {len(check.duplicates)} names held by several clusters " \
-        f"({'; '.join(repr(name) for name in check.duplicates[:3])})"
+    shared = len(check.duplicates)
+    unique = "unique" if check.unique else f"NOT unique: {shared} name{'' if shared == 1 else 's'} held by more " \
+        f"than one cluster ({'; '.join(repr(name) for name in check.duplicates[:3])})"
     retrieval = "" if check.retrieval is None else \
         f"; name-to-cluster retrieval {_share(check.retrieved, len(check.clusters))}"
     print(f"Names, {what}: {len(check.clusters)} clusters, {unique}{retrieval}")
@@ -306,7 +308,7 @@ def _names_of_composite(path: str, ids: np.ndarray) -> dict[int, str]:
 @cli.script(get_parser)
 def main(args, run) -> int:
     _check_flags(args)
-    rows, filenames, ids, has_label = _read_partition(args, run)
+    filenames, ids, has_label = _read_partition(args, run)
     embeddings = _read_embeddings(args, filenames, ids) if args.cluster_npy else None
     truth = _read_ground_truth(args, filenames) if args.ground_truth_csv else None
     clustered = ids != formats.NO_CLUSTER
