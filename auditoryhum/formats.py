@@ -22,6 +22,11 @@ Formats, as the published supplementary data has them:
 * **taxonomy JSON** - a hierarchy of partitions of the same rows: ``files``, ``levels`` (coarsest
   first; each ``{"level", "k", "ids"}`` with one cluster id per row) and ``nodes`` (``level``,
   ``cluster``, ``name``, ``parent`` - its cluster one level up -, ``rows``, ``label_counts``).
+* **ground-truth CSV** - header ``filename,class``, one row per (file, class): a file with several
+  classes has several rows; files are named as in the scores CSV (base names).
+* **evaluation CSV** - header ``k,silhouette,adjusted_silhouette,nmi,ari,v_measure,homogeneity,
+  completeness,purity``, one row per k of the sweep (evaluate_taxonomy.py); a figure that was not
+  computed (no ground truth) is empty.
 * **cluster ids CSV** - one integer per line; ``-1`` (:data:`NO_CLUSTER`) marks a row in no
   cluster: a file without a label (its embedding row is NaN), or a point HDBSCAN calls noise.
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
@@ -617,6 +622,79 @@ def read_composite_csv(path: PathLike) -> list[CompositeLabel]:
         except (TypeError, ValueError):
             raise UserError(f"{path}: line {line_no}: cluster or n_samples is not an integer") from None
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# ground truth (filename,class) and the evaluation table of evaluate_taxonomy.py
+
+GROUND_TRUTH_HEADER = ("filename", "class")
+
+
+def format_ground_truth_csv(pairs: Iterable[tuple[str, str]]) -> str:
+    """One row per (file, class), under the header ``filename,class``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(GROUND_TRUTH_HEADER)
+    writer.writerows(pairs)
+    return out.getvalue()
+
+
+def write_ground_truth_csv(path: PathLike, pairs: Iterable[tuple[str, str]]) -> None:
+    write_text_atomic(path, format_ground_truth_csv(pairs))
+
+
+def read_ground_truth_csv(path: PathLike) -> dict[str, tuple[str, ...]]:
+    """file name -> its classes, in the order first listed (a file listed on several rows has several
+    classes; a row repeated is one class). A row without a file name or a class is an error naming
+    its line."""
+    reader = csv.reader(io.StringIO(_read_text(path, "ground-truth CSV").removeprefix("\ufeff")))
+    header = [field.strip().lower() for field in next(reader, [])]
+    if header[:2] != list(GROUND_TRUTH_HEADER):
+        raise UserError(f"{path}: expected the header {','.join(GROUND_TRUTH_HEADER)} (one row per file and class)")
+    classes: dict[str, dict[str, None]] = {}
+    for line_no, fields in enumerate(reader, start=2):
+        if not any(field.strip() for field in fields):
+            continue
+        filename, label = (fields + ["", ""])[:2]
+        filename, label = filename.strip(), label.strip()
+        if not filename or not label:
+            raise UserError(f"{path}: line {line_no}: expected a file name and a class, got {fields!r}")
+        classes.setdefault(filename, {})[label] = None
+    if not classes:
+        raise UserError(f"{path}: the ground-truth CSV has no rows")
+    return {filename: tuple(labels) for filename, labels in classes.items()}
+
+
+EVALUATION_CSV_HEADER = ("k", "silhouette", "adjusted_silhouette", "nmi", "ari", "v_measure", "homogeneity",
+                         "completeness", "purity")
+
+
+def write_evaluation_csv(path: PathLike, columns: dict[str, Sequence[float | None]]) -> None:
+    """The per-k table: ``columns`` maps each name of :data:`EVALUATION_CSV_HEADER` to one value per k
+    (a missing column, or a None or NaN value, is written empty)."""
+    n = len(columns["k"])
+
+    def cell(name: str, i: int) -> str:
+        values = columns.get(name)
+        value = None if values is None else values[i]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return str(int(value)) if name == "k" else f"{float(value):.8f}"
+
+    lines = [",".join(EVALUATION_CSV_HEADER)]
+    lines += [",".join(cell(name, i) for name in EVALUATION_CSV_HEADER) for i in range(n)]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_evaluation_json(path: PathLike) -> dict:
+    """evaluate_taxonomy.py's JSON (every figure); anything else is one line naming the file."""
+    try:
+        data = json.loads(_read_text(path, "evaluation JSON"))
+    except ValueError as err:
+        raise UserError(f"{path}: not JSON ({one_line(err, limit=120)})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), int):
+        raise UserError(f"{path}: not an evaluation as evaluate_taxonomy.py --json_out writes it")
+    return data
 
 
 # ----------------------------------------------------------------------------------------------

@@ -287,3 +287,32 @@ def test_the_real_clip_list_is_varied_and_names_are_unique():
     assert len(set(names)) == len(names)
     assert {name.split("_")[0] for name in names} == {"animals", "sonicpi", "lincity"}
     assert all(name.endswith(".wav") for name in names)
+
+
+def test_every_real_clip_has_a_sound_class_and_the_ground_truth_is_written_once(tmp_path):
+    names = sorted(example_data.output_name(s, clip) for s in example_data.SOURCES for clip in s.clips)
+    truth = example_data.example_ground_truth()
+    assert sorted(truth) == names
+    per_class = {}
+    for name, classes in truth.items():
+        for label in classes:
+            per_class.setdefault(label, []).append(name)
+    assert sorted(per_class) == ["animal", "bird", "construction", "crowd", "fire", "machine", "music", "traffic",
+                                 "water"]
+    assert all(len(files) >= 2 for files in per_class.values())
+    # classes follow the sources' names: a few of each kind
+    assert truth["animals_owl.wav"] == truth["sonicpi_misc_crow.wav"] == ("bird",)
+    assert truth["lincity_TraficHigh1.wav"] == truth["lincity_RailTrain2.wav"] == ("traffic",)
+    assert truth["lincity_SportsCroud1.wav"] == ("crowd",) and truth["sonicpi_loop_tabla.wav"] == ("music",)
+    assert truth["sonicpi_perc_till.wav"] == ("music", "machine")
+
+    path = tmp_path / "ground_truth.csv"
+    assert example_data.write_ground_truth(path, names)
+    from auditoryhum import formats
+
+    assert formats.read_ground_truth_csv(path) == truth
+    assert path.read_text().splitlines()[0] == "filename,class"
+    stamp = path.stat().st_mtime_ns
+    assert example_data.write_ground_truth(path, names) and path.stat().st_mtime_ns == stamp
+    assert not example_data.write_ground_truth(tmp_path / "none.csv", ["fake_crow.wav"])
+    assert not (tmp_path / "none.csv").exists()

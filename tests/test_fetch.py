@@ -283,7 +283,6 @@ def test_the_authors_tau_scripts_put_every_wav_in_the_current_folder(script, dat
     entry is pointed at the local server's archives (in the script's own Python, by sitecustomize)."""
     import os
     import subprocess
-    import sys
 
     _, wavs, _ = tiny_dataset
     hook = tmp_path / "hook"

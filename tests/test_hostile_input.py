@@ -412,13 +412,13 @@ def test_composite_labels_stopped_part_way_leave_no_short_csv(tmp_path, tiny_che
     formats.write_cluster_ids(ids, [i % 3 for i in range(9)])
     answers = iter(["falling rain", KeyboardInterrupt()])
 
-    def answer(self, prompt):
+    def chat(self, messages):
         value = next(answers)
         if isinstance(value, BaseException):
             raise value
         return value
 
-    monkeypatch.setattr(LocalLLM, "answer", answer)
+    monkeypatch.setattr(LocalLLM, "chat", chat)
     out = tmp_path / "composite.csv"
     assert composite_labels.main([f"--label_csv={ids}", f"--top_label_scores_csv={scores}", "--device=cpu",
                                   f"--llm_model={tiny_checkpoint('causal_lm')}", f"--composite_csv={out}"]) == 130

@@ -29,6 +29,7 @@ from auditoryhum.scripts import (
     composite_label_stats,
     composite_labels,
     export_taxonomy,
+    evaluate_taxonomy,
     features_ast,
     features_clap,
     features_clap_text,
@@ -59,7 +60,8 @@ SCRIPTS = {module.get_parser().prog: module for module in (
     util_resample, label_qwen2a, label_soundnet, features_mfcc, features_ast, features_qwen2a, features_gemma3n,
     features_clap, features_clap_text, util_review_sheet, util_merge_csv, util_score_boost, features_st, cluster_sweep,
     cluster_ag, cluster_kmeans, cluster_spectral, cluster_hdbscan, composite_label_stats, composite_labels,
-    taxonomy_report, train_scene_classifier, export_taxonomy, util_label_studio_import)}
+    taxonomy_report, train_scene_classifier, export_taxonomy, util_label_studio_import,
+    evaluate_taxonomy)}
 #: scripts whose main output has one row per audio file (row i = file i)
 #: the per-file model scripts, whose --resume compares how an output was made
 MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
@@ -152,6 +154,11 @@ def made(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
     composite = add(composite_labels, root / "composite.csv", f"--label_csv={sweep_ids}",
                     f"--top_label_scores_csv={scores}", f"--llm_model={tiny_checkpoint('causal_lm')}",
                     f"--composite_csv={root / 'composite.csv'}", "--max_new_tokens=4", "--device=cpu")
+    truth = root / "truth.csv"
+    formats.write_ground_truth_csv(truth, [(f"src_clip{i}.wav", "animal" if i in (0, 4) else "other") for i in range(6)])
+    add(evaluate_taxonomy, root / "evaluation.json", f"--label_csv={sweep_ids}", f"--top_label_scores_csv={scores}",
+        f"--cluster_npy={st}", f"--sweep_csv={root / 'sweep.csv'}", f"--ground_truth_csv={truth}",
+        f"--composite_csv={composite}", "--bootstrap=3", f"--json_out={root / 'evaluation.json'}")
     add(taxonomy_report, root / "taxonomy.html", files, f"--top_label_scores_csv={scores}", f"--st_npy={st}",
         f"--cluster_ids_csv={sweep_ids}", f"--sweep_csv={root / 'sweep.csv'}", f"--composite_csv={composite}",
         f"--out_html={root / 'taxonomy.html'}")

@@ -13,8 +13,9 @@ import pytest
 from conftest import write_tone
 
 from auditoryhum import formats, taxonomy_page
+from auditoryhum.evaluation import name_key
 from auditoryhum.formats import CompositeLabel, write_composite_csv
-from auditoryhum.scripts import cluster_sweep, features_st, taxonomy_report
+from auditoryhum.scripts import cluster_sweep, composite_labels, evaluate_taxonomy, features_st, taxonomy_report
 
 SCRIPT_LABEL = "<script>window.__pwned=1</script>"
 THEMES = {
@@ -76,12 +77,14 @@ def clustered_run(tmp_path_factory) -> ClusteredRun:
 
 
 def point_centre(page, row: int) -> tuple[float, float]:
-    """Where the map draws row ``row`` (0-based): traces and their points are drawn in data order."""
+    """Where the map draws row ``row`` (0-based), on the point of its label: traces and their points
+    are drawn in data order, and each point names its rows in the page's data."""
     box = page.evaluate("""row => {
         const map = document.getElementById('map');
+        const points = JSON.parse(document.getElementById('taxonomy-data').textContent).points;
         const traces = map.querySelectorAll('.scatterlayer .trace');
         for (let t = 0; t < map.data.length; t++) {
-            const i = map.data[t].customdata.findIndex(point => point[0] === row);
+            const i = map.data[t].customdata.findIndex(point => points[point[4]].includes(row));
             if (i >= 0) {
                 const r = traces[t].querySelectorAll('.point')[i].getBoundingClientRect();
                 return [r.x + r.width / 2, r.y + r.height / 2];
@@ -117,7 +120,17 @@ def test_the_page_opens_from_disk_maps_every_labelled_file_and_plays_a_clicked_c
     try:
         page.goto(url)
         page.wait_for_function("document.querySelectorAll('#map .scatterlayer .point').length > 0")
-        assert page.locator("#map .scatterlayer .point").count() == len(labelled) == 49
+        # one point per label of a cluster, as wide as sqrt(its files)
+        points = {(run.rows[i].label, int(run.ids[i])) for i in labelled}
+        assert page.locator("#map .scatterlayer .point").count() == len(points) < len(labelled) == 49
+        sizes = page.evaluate("""() => {
+            const map = document.getElementById('map');
+            const points = JSON.parse(document.getElementById('taxonomy-data').textContent).points;
+            return map.data.flatMap(trace => trace.customdata.map((p, i) => [points[p[4]].length, trace.marker.size[i]]));
+        }""")
+        assert sorted(n for n, _ in sizes) == sorted(sum(1 for i in labelled if (run.rows[i].label, int(run.ids[i]))
+                                                         == point) for point in points)
+        assert all(size == pytest.approx(11 * min(math.sqrt(n), 4)) for n, size in sizes)
         assert page.locator(".cluster-card").count() == len(clusters)
         assert page.inner_text("#n-clusters") == str(len(clusters))
         assert page.locator(".no-label .rep-file").all_inner_texts() == ["unknown_a.wav", "unknown_b.wav"]
@@ -153,7 +166,8 @@ def test_the_page_opens_from_disk_maps_every_labelled_file_and_plays_a_clicked_c
         largest = page.locator(".cluster-card").first
         largest.locator("button.show").click()
         selected = page.evaluate("document.getElementById('map').data[0].selectedpoints.length")
-        assert selected == int((run.ids == int(largest.get_attribute("data-cluster"))).sum())
+        shown = int(largest.get_attribute("data-cluster"))
+        assert selected == len({run.rows[i].label for i in labelled if run.ids[i] == shown})
         page.locator("#show-all").click()
         # the README's picture: a clip playing, another point hovered
         page.evaluate("window.scrollTo(0, 0)")
@@ -210,3 +224,108 @@ def test_rows_that_do_not_line_up_are_one_line_and_a_missing_composite_csv_falls
     assert not (tmp_path / "t.html").exists()
     assert taxonomy_report.main(run.args(tmp_path / "t.html", f"--composite_csv={tmp_path / 'absent.csv'}")) == 0
     assert 'class="composite"' not in (tmp_path / "t.html").read_text(encoding="utf-8")
+
+
+def test_the_tree_every_file_of_a_cluster_the_search_and_the_evaluation(clustered_run, tmp_path, chromium, screenshot,
+                                                                        tiny_checkpoint):
+    """The page with the tree of composite_labels.py (a tiny random chat model names it: the names
+    mean nothing but are unique) and evaluate_taxonomy.py's figures, against the themes as ground truth."""
+    run = clustered_run
+    ids_csv, scores_csv, st_npy = run.run / "sweep" / "cluster_ids.csv", run.run / "top_label_scores.csv", run.run / "st.npy"
+    tree_json, names_csv, evaluation_json = tmp_path / "taxonomy.json", tmp_path / "names.csv", tmp_path / "eval.json"
+    assert composite_labels.main([f"--label_csv={ids_csv}", f"--top_label_scores_csv={scores_csv}",
+                                  f"--llm_model={tiny_checkpoint('causal_lm')}", f"--cluster_npy={st_npy}",
+                                  f"--taxonomy_json={tree_json}", f"--composite_csv={names_csv}", "--levels=2",
+                                  "--max_new_tokens=4", "--device=cpu"]) == 0
+    truth = tmp_path / "truth.csv"
+    formats.write_ground_truth_csv(truth, [(row.filename, row.filename.split("_")[0]) for row in run.rows])
+    assert evaluate_taxonomy.main([f"--label_csv={ids_csv}", f"--top_label_scores_csv={scores_csv}",
+                                   f"--cluster_npy={st_npy}", f"--sweep_csv={run.run / 'sweep' / 'sweep.csv'}",
+                                   f"--ground_truth_csv={truth}", f"--composite_csv={names_csv}",
+                                   f"--taxonomy_json={tree_json}", "--bootstrap=8", f"--json_out={evaluation_json}"]) == 0
+    page_path = run.run / "taxonomy_tree.html"
+    assert taxonomy_report.main(run.args(page_path, f"--composite_csv={names_csv}", f"--taxonomy_json={tree_json}",
+                                         f"--evaluation_json={evaluation_json}")) == 0
+    tree = formats.read_taxonomy_json(tree_json)
+    evaluation = formats.read_evaluation_json(evaluation_json)
+    clusters = sorted(set(run.ids.tolist()) - {-1})
+    labelled = [i for i, row in enumerate(run.rows) if row.label]
+
+    page = chromium.new_page(viewport={"width": 1400, "height": 1300})
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type in ("error", "warning") else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(page_path.resolve().as_uri())
+        page.wait_for_function("document.querySelectorAll('#map .scatterlayer .point').length > 0")
+
+        # the tree: every node with its name and size, the top level first, collapsible
+        roots = [node for node in tree.nodes if node.level == 1]
+        assert sorted(page.locator(".tree-panel > .tree > .tree-node > details > summary .name").all_inner_texts()) \
+            == sorted(node.name for node in roots)
+        leaves = page.locator(".tree-panel .tree-leaf")
+        assert leaves.count() == len(clusters)
+        shown = dict(zip(leaves.locator(".name").all_inner_texts(), map(int, leaves.locator(".size").all_inner_texts())))
+        assert shown == {node.name: len(node.rows) for node in tree.nodes if node.level == 2}
+        for level in (1, 2):  # names unique at every level, on the page as in the file
+            names = list(tree.names(level).values())
+            assert len({name_key(name) for name in names}) == len(names)
+        top = page.locator(".tree-panel > .tree > .tree-node").first
+        first_leaf = top.locator(".tree-leaf").first
+        assert first_leaf.is_visible()
+        top.locator("summary").first.click()
+        assert not first_leaf.is_visible()
+        top.locator("summary").first.click()
+        assert first_leaf.is_visible()
+        first_leaf.click()  # a cluster of the tree shown on the map
+        cluster = int(first_leaf.get_attribute("data-show"))
+        assert page.evaluate("document.getElementById('map').data[0].selectedpoints.length") == \
+            len({run.rows[i].label for i in labelled if run.ids[i] == cluster})
+
+        # every file of every cluster, each with a player; the composite names are the tree's last level
+        for cluster in clusters:
+            card = page.locator(f".cluster-card[data-cluster='{cluster}']")
+            assert card.locator("h3.composite").inner_text() == tree.names(2)[cluster]
+            card.locator("details.files summary").click()
+            items = card.locator(".file-list li")
+            members = [run.rows[i].filename for i in np.flatnonzero(run.ids == cluster)]
+            assert items.locator(".rep-file").all_inner_texts() == members
+            assert items.locator("button.play").count() == len(members)
+        card = page.locator(f".cluster-card[data-cluster='{clusters[0]}']")
+        last = card.locator(".file-list li").last
+        last.locator("button.play").click()
+        page.wait_for_function("document.getElementById('player').currentTime > 0.05")
+        assert page.evaluate("document.getElementById('player').src").endswith(
+            last.locator(".rep-file").inner_text().replace(" ", "%20"))
+
+        # the search: files whose label or name holds the text, in the clusters, the tree and on the map
+        page.fill("#search", "DOG")
+        found = [i for i, row in enumerate(run.rows) if "dog" in row.label.lower() or "dog" in row.filename.lower()]
+        found_clusters = sorted({int(run.ids[i]) for i in found})
+        assert page.locator(".cluster-card:visible").evaluate_all("cards => cards.map(c => Number(c.dataset.cluster))") \
+            == [c for c in page.locator(".cluster-card").evaluate_all("cards => cards.map(c => Number(c.dataset.cluster))")
+                if c in found_clusters]
+        assert sorted(page.locator(".file-list li:visible .rep-file").all_inner_texts()) == \
+            sorted(run.rows[i].filename for i in found if run.ids[i] != -1)
+        assert page.inner_text("#search-count") == f"{len(found)} files in {len(found_clusters)} clusters"
+        dimmed = page.locator(".tree-node.dim[data-leaf]").evaluate_all("nodes => nodes.map(n => Number(n.dataset.leaf))")
+        assert sorted(dimmed) == [c for c in clusters if c not in found_clusters]
+        selected = page.evaluate("document.getElementById('map').data.flatMap(t => t.selectedpoints || []).length")
+        assert selected == len({(run.rows[i].label, int(run.ids[i])) for i in found if i in labelled})
+        screenshot(page, "taxonomy_page_search")
+        page.fill("#search", "")
+        assert page.locator(".cluster-card:visible").count() == len(clusters)
+        assert page.locator(".tree-node.dim").count() == 0 and page.inner_text("#search-count") == ""
+
+        # the evaluation: the figures as evaluate_taxonomy.py wrote them, the curves, the stability
+        figures = dict(zip(page.locator(".figures td:first-child").all_inner_texts(),
+                           page.locator(".figures td.num").all_inner_texts()))
+        assert figures == {title: f"{evaluation[name]:.4f}" for name, title in taxonomy_page.METRIC_TITLES}
+        assert page.locator("#eval-curves .scatterlayer .trace").count() == len(taxonomy_page.METRIC_CURVES)
+        assert page.locator("#stability .barlayer .point").count() == len(evaluation["stability"]["chosen_k_counts"])
+        assert page.locator(".names td.ok").count() == 3  # the composite names and both levels: unique
+        page.locator("#evaluation").scroll_into_view_if_needed()
+        screenshot(page, "taxonomy_page_evaluation")
+    finally:
+        page.close()
+    assert errors == []

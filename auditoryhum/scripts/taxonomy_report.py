@@ -7,10 +7,11 @@ from pathlib import Path
 
 from .. import cli, formats, records, review
 from ..audio import list_audio_files
-from ..errors import counted
+from ..errors import UserError, counted
 from ..taxonomy_page import (
     SIMULATED_NOTE,
     build_taxonomy,
+    check_tree_matches,
     read_composite_labels,
     read_sweep,
     relative_audio_url,
@@ -22,17 +23,22 @@ def get_parser():
     parser = cli.make_parser(
         "taxonomy_report.py",
         "Write one self-contained HTML page to explore a clustering of the labels: the S(k)/S_adj(k)\n"
-        "curve of the k sweep with the chosen k; a map of the label embeddings (the cached t-SNE)\n"
-        "where hovering a point shows its label and file and clicking plays the clip; and the\n"
-        "clusters, largest first, each with its composite label (or its top labels), its label\n"
-        "distribution and the clips nearest its centroid to play. The page opens from disk with\n"
+        "curve of the k sweep with the chosen k; a map of the label embeddings (the cached t-SNE),\n"
+        "one point per label of a cluster sized by its files, where hovering a point shows its label\n"
+        "and files and clicking plays a clip; the taxonomy tree (--taxonomy_json), collapsible; the\n"
+        "evaluation (--evaluation_json): figures against ground truth and against k, the stability\n"
+        "of the chosen k, the names' uniqueness and retrieval; a search box over labels and file\n"
+        "names; and the clusters, largest first, each with its composite label (or its top labels),\n"
+        "its label distribution, the clips nearest its centroid, and every file with a player.\n"
+        "The page opens from disk with\n"
         "no server and no network (plotly.js is inside it); audio is referenced by paths relative\n"
         "to the page's folder, so keep the page where it was written, beside the audio's folder.\n"
         "Rows with cluster id -1 and a NaN embedding (files without a label) get no point and are\n"
         "listed apart; rows with id -1 and an embedding (HDBSCAN noise) are drawn in grey.",
         'python3 taxonomy_report.py --filedir="*.wav" --top_label_scores_csv=top_label_scores.csv '
         "--st_npy=st.npy --cluster_ids_csv=cluster_ids.csv --sweep_csv=sweep.csv "
-        "--composite_csv=composite_labels.csv --out_html=taxonomy.html",
+        "--composite_csv=composite_labels.csv --taxonomy_json=taxonomy.json --evaluation_json=evaluation.json "
+        "--out_html=taxonomy.html",
     )
     cli.add_filedir_argument(parser)
     cli.add_input(parser, "--top_label_scores_csv", required=True,
@@ -48,6 +54,10 @@ def get_parser():
     cli.add_input(parser, "--review_csv", default=None,
                   help="the review sheet (util_review_sheet.py) of the notes merged into the labels, when the "
                   "reviewed labels were clustered: every label that came from a simulated note is marked so")
+    cli.add_input(parser, "--taxonomy_json", default=None,
+                  help="taxonomy tree of composite_labels.py --taxonomy_json, made from --cluster_ids_csv: the tree")
+    cli.add_input(parser, "--evaluation_json", default=None,
+                  help="evaluate_taxonomy.py --json_out of this partition: the evaluation and stability panels")
     cli.add_output(parser, "--out_html", default="taxonomy.html", help="output: the page")
     parser.add_argument("--title", default=None, help="page title; default: from the scores CSV's folder")
     parser.add_argument("--clips_per_cluster", type=int, default=3,
@@ -78,15 +88,29 @@ def main(args, run) -> int:
     if args.review_csv:
         notes_by = {entry.row: SIMULATED_NOTE if review.is_simulated(entry) else "reviewer"
                     for entry in review.read_sheet(Path(args.review_csv), rows) if entry.annotation}
+    tree = None
+    if args.taxonomy_json:
+        tree = formats.read_taxonomy_json(args.taxonomy_json)
+        records.check_same_files(args.taxonomy_json, list(tree.files), args.top_label_scores_csv, run.files)
+        check_tree_matches(tree, cluster_ids, args.taxonomy_json, args.cluster_ids_csv)
+    evaluation = formats.read_evaluation_json(args.evaluation_json) if args.evaluation_json else None
+    if evaluation is not None and evaluation["rows"] != len(cluster_ids):
+        raise UserError(f"{args.evaluation_json}: evaluates {evaluation['rows']} rows, {args.cluster_ids_csv} has "
+                        f"{len(cluster_ids)}; pass the evaluation of this partition")
+
     page_folder = Path(args.out_html).resolve().parent
     audio_urls = [relative_audio_url(path, page_folder) for path in files]
     taxonomy = build_taxonomy(rows, audio_urls, cluster_ids, embeddings, composite, sweep, args.clips_per_cluster,
-                              notes_by)
+                              tree, evaluation, notes_by)
     sources = {"scores": args.top_label_scores_csv, "embeddings": args.st_npy, "clusters": args.cluster_ids_csv}
     if args.sweep_csv:
         sources["sweep"] = args.sweep_csv
     if composite is not None:
         sources["composite labels"] = args.composite_csv
+    if tree is not None:
+        sources["tree"] = args.taxonomy_json
+    if evaluation is not None:
+        sources["evaluation"] = args.evaluation_json
     title = args.title or f"Taxonomy of {Path(args.top_label_scores_csv).resolve().parent.name}"
     if args.review_csv:
         sources["review sheet"] = args.review_csv
