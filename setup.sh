@@ -41,7 +41,9 @@ if [ ! -f "$STAMP" ]; then
     $VENV/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" >&2 || true
     # torch first, from its exact pin, so nothing later resolves to the CUDA build.
     $VENV/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" >&2 || true
-    $VENV/bin/python -m pip install -q -r requirements.txt -c constraints.txt 2>&1 | grep -v "is ignored" >&2 || true
+    # requirements.txt but torchvision (below), kept on the CPU torch by constraints.txt
+    grep -v '^torchvision==' requirements.txt > $VENV/requirements-cpu.txt
+    $VENV/bin/python -m pip install -q -r $VENV/requirements-cpu.txt -c constraints.txt 2>&1 | grep -v "is ignored" >&2 || true
     # Without their dependencies (requirements-nodeps.txt): torchvision (needed by the Qwen-Omni
     # processors and by timm for Gemma-3n), whose only wheel for torch 2.13 declares a CUDA torch,
     # plus a start-up hook that lets its CUDA-only ops library fail quietly

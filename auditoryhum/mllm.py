@@ -20,7 +20,14 @@ from .errors import UserError
 from .labelling import LabelRequest
 from .models import Model
 from .prompting import SYSTEM_TEXT_DEFAULT
-from .runtime import Runtime, check_model_type, loading_model, resolve_model_path, seed_everything
+from .runtime import (
+    Runtime,
+    bitsandbytes_installed,
+    check_model_type,
+    loading_model,
+    resolve_model_path,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +146,6 @@ class ChatLabeller:
         if not self.runtime.device.startswith("cuda"):
             raise UserError(f"{flag}={self.model_path}: a bitsandbytes-quantised checkpoint needs a CUDA GPU "
                             "(use the unquantised model on CPU)")
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
+        if not bitsandbytes_installed():
             raise UserError(f'{flag}={self.model_path}: a bitsandbytes-quantised checkpoint needs bitsandbytes: '
-                            'pip install ".[gpu]"') from None
+                            'pip install bitsandbytes')

@@ -15,6 +15,7 @@ explicitly. 4-bit needs CUDA; bitsandbytes itself does not refuse on a CPU machi
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -80,19 +81,22 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto", load_in_4bit: boo
     if dtype == "auto" and on_cuda and cuda_default == CUDA_4BIT:
         load_in_4bit = True
         _require_bitsandbytes("4-bit loading (NF4, the published setting and this script's default on CUDA) "
-                              "needs bitsandbytes: pip install \".[gpu]\", or pass --dtype bfloat16 to load unquantised")
+                              "needs bitsandbytes: pip install bitsandbytes, or pass --dtype bfloat16 to load unquantised")
     elif load_in_4bit:
-        _require_bitsandbytes('--load_in_4bit needs bitsandbytes: pip install ".[gpu]"')
+        _require_bitsandbytes('--load_in_4bit needs bitsandbytes: pip install bitsandbytes')
     if dtype == "auto":
         dtype = (CUDA_BFLOAT16 if cuda_default != CUDA_FLOAT32 else "float32") if on_cuda else "float32"
     return Runtime(device=device, dtype=dtype, load_in_4bit=load_in_4bit)
 
 
+def bitsandbytes_installed() -> bool:
+    """Found, not imported: importing it reaches for CUDA at once."""
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 def _require_bitsandbytes(message: str) -> None:
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        raise UserError(message) from None
+    if not bitsandbytes_installed():
+        raise UserError(message)
 
 
 def seed_everything(seed: int = SEED) -> None:

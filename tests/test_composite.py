@@ -135,14 +135,14 @@ def test_row_count_mismatch_names_both_files(inputs, capsys):
 def test_composite_labels_without_llm_writes_prompts(inputs, tmp_path, capsys, monkeypatch):
     ids, scores = inputs
     monkeypatch.chdir(tmp_path)
-    status, out, _ = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores], capsys)
+    status, out, err = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores], capsys)
     assert status == 0
     assert (tmp_path / "composite_prompts.txt").read_text() == (
         f"# cluster 0 (3 samples)\n{CLUSTER_0}\n\n"
         f"# cluster 2 (3 samples)\n{CLUSTER_2}\n\n"
         f"# cluster 10 (1 sample)\n{CLUSTER_10}\n\n"
     )
-    assert "wrote 3 prompts" in out and "no --llm_model given" in out
+    assert out == "" and "wrote 3 prompts" in err and "no --llm_model given" in err
     assert not (tmp_path / "composite_labels.csv").exists()
 
 
@@ -163,7 +163,7 @@ def test_composite_labels_with_tiny_llm(inputs, tmp_path, capsys, tiny_checkpoin
     ids, scores = inputs
     model_dir = tiny_checkpoint("causal_lm")
     out_csv = tmp_path / "composite_labels.csv"
-    status, out, _ = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
+    status, out, err = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
                                             "--llm_model", model_dir, "--composite_csv", out_csv,
                                             "--device", "cpu"], capsys)
     assert status == 0
@@ -177,7 +177,7 @@ def test_composite_labels_with_tiny_llm(inputs, tmp_path, capsys, tiny_checkpoin
     expected = clean_composite_label(_expected_answer(model_dir, CLUSTER_0))
     assert expected and rows[1][2] == expected  # the tiny model's random weights still give some text
     assert out.splitlines()[0].split() == ["cluster", "n_samples", "composite_label", "top_labels"]
-    assert f"composite labels written to {out_csv}" in out
+    assert f"composite labels written to {out_csv}" in err
 
 
 def test_composite_labels_missing_model_folder(inputs, tmp_path, capsys):
@@ -213,7 +213,7 @@ def test_composite_labels_with_a_real_gguf_model(tmp_path, capsys):
                       "4, d.wav, football stadium, 0.6\n5, e.wav, playground, 0.2\n")
     ids.write_text("0\n0\n0\n1\n1\n")
     out_csv = tmp_path / "composite_labels.csv"
-    status, out, _ = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
+    status, out, err = run(composite_labels, ["--label_csv", ids, "--top_label_scores_csv", scores,
                                             "--llm_model", smollm2_folder(), "--composite_csv", out_csv,
                                             "--max_new_tokens", 16, "--device", "cpu"], capsys)
     assert status == 0

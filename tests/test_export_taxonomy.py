@@ -94,7 +94,7 @@ def test_parquet_dataset_loads_with_load_dataset_with_every_column(run_folder, c
     schema = pq.read_table(dataset_dir / "data" / "train-00000-of-00001.parquet").schema
     assert [str(schema.field(name).type) for name in ("index", "clap_score", "cluster_level_2", "human_note")] == \
         ["int64", "double", "int64", "string"]
-    assert "6 rows, 11 columns" in out
+    assert "6 rows, 11 columns" in err
     record = read_record(dataset_dir, check_output=False)  # beside the folder
     assert record["files"] == FILES and record["results"] == {"rows": 6, "levels": 2, "rows_in_no_cluster": 1,
                                                               "label_studio_tasks": 2}

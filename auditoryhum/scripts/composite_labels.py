@@ -95,7 +95,7 @@ def get_parser():
 
 def _write_prompts(path: str, stats: LabelStats) -> None:
     formats.write_text_atomic(path, format_prompts_file(stats))
-    print(f"wrote {counted(len(stats.clusters), 'prompt')} (one per cluster) to {path}")
+    log.info(f"wrote {counted(len(stats.clusters), 'prompt')} (one per cluster) to {path}")
 
 
 def _check_flags(args) -> None:
@@ -149,7 +149,7 @@ def main(args, run) -> int:
             args.prompts_txt = DEFAULT_PROMPTS_TXT
             run.add_output("--prompts_txt", args.prompts_txt)
         _write_prompts(args.prompts_txt, stats)
-        print("no --llm_model given: paste each prompt into a chat tool to get the composite labels")
+        log.info("no --llm_model given: paste each prompt into a chat tool to get the composite labels")
         return 0
     if args.prompts_txt:
         _write_prompts(args.prompts_txt, stats)
@@ -188,11 +188,11 @@ def main(args, run) -> int:
     if os.path.exists(partial):
         os.unlink(partial)
     print(format_table(rows))
-    print(f"composite labels written to {args.composite_csv}")
+    log.info(f"composite labels written to {args.composite_csv}")
     if args.taxonomy_json:
         formats.write_taxonomy_json(args.taxonomy_json, tree)
         print(format_tree(tree))
-        print(f"taxonomy tree written to {args.taxonomy_json}")
+        log.info(f"taxonomy tree written to {args.taxonomy_json}")
     run.results.update(empty_answers=namer.fallbacks, levels=len(levels),
                        clusters_per_level=[level.k for level in levels], **namer.stats())
     return 0

@@ -364,10 +364,10 @@ def main(args, run) -> int:
 
     formats.write_text_atomic(args.json_out, json.dumps(_jsonable(report), indent=1, ensure_ascii=False,
                                                         allow_nan=False) + "\n")
-    print(f"evaluation written to {args.json_out}")
+    log.info(f"evaluation written to {args.json_out}")
     if args.eval_csv:
         formats.write_evaluation_csv(args.eval_csv, report["sweep"])
-        print(f"figures at every k written to {args.eval_csv}")
+        log.info(f"figures at every k written to {args.eval_csv}")
     if args.png_plot:
         from ..evaluation_plot import plot_evaluation
 
@@ -376,7 +376,7 @@ def main(args, run) -> int:
                         sweep["chosen_k"], {name: sweep[name] for name in METRICS} if truth is not None else None,
                         report.get("stability", {}).get("chosen_k"),
                         f"Evaluation of {Path(args.label_csv).name}")
-        print(f"evaluation plot written to {args.png_plot}")
+        log.info(f"evaluation plot written to {args.png_plot}")
     return 0
 
 

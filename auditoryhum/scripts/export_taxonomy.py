@@ -3,6 +3,7 @@ Studio tasks, and taxonomy.csv (see auditoryhum.taxonomy_export and auditoryhum.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .. import cli, formats, label_studio, records
@@ -24,6 +25,8 @@ from ..taxonomy_export import (
 
 PROG = "export_taxonomy.py"
 
+
+log = logging.getLogger(__name__)
 
 def get_parser():
     parser = cli.make_parser(
@@ -130,7 +133,7 @@ def _write_dataset(args, rows: TaxonomyRows, about: dict | None) -> None:
     write_parquet(folder / PARQUET_NAME, columns)
     title = args.dataset_name or f"{folder.resolve().name} (AuditoryHuM taxonomy)"
     formats.write_text_atomic(folder / CARD_NAME, dataset_card(rows, list(columns), title, _inputs(args), about))
-    print(f"Parquet dataset ({len(rows)} rows, {len(columns)} columns) and its card written to {folder}")
+    log.info(f"Parquet dataset ({len(rows)} rows, {len(columns)} columns) and its card written to {folder}")
 
 
 def _write_label_studio(args, rows: TaxonomyRows) -> int:
@@ -147,7 +150,7 @@ def _write_label_studio(args, rows: TaxonomyRows) -> int:
                                        score_row.score, reason, rows.path_in_taxonomy(i), version))
     formats.write_text_atomic(args.label_studio_json, label_studio.format_tasks(tasks))
     formats.write_text_atomic(args.label_studio_config_xml, label_studio.LABELING_CONFIG)
-    print(f"{len(tasks)} Label Studio tasks written to {args.label_studio_json}, the labeling config to "
+    log.info(f"{len(tasks)} Label Studio tasks written to {args.label_studio_json}, the labeling config to "
           f"{args.label_studio_config_xml}")
     return len(tasks)
 
@@ -167,5 +170,5 @@ def main(args, run) -> int:
         run.results["label_studio_tasks"] = _write_label_studio(args, rows)
     if args.taxonomy_csv:
         formats.write_text_atomic(args.taxonomy_csv, format_taxonomy_csv(rows))
-        print(f"taxonomy.csv ({len(rows.levels)} levels) written to {args.taxonomy_csv}")
+        log.info(f"taxonomy.csv ({len(rows.levels)} levels) written to {args.taxonomy_csv}")
     return 0

@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from .. import cli, clap, formats, records, runtime
+from .. import clap, cli, formats, records, runtime
 from ..audio import list_audio_files
 from ..errors import UserError, counted
 from ..models import HUMAN_CLAP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..taxonomy_page import (
     render_page,
 )
 
+log = logging.getLogger(__name__)
 
 def get_parser():
     parser = cli.make_parser(
@@ -82,7 +84,7 @@ def main(args, run) -> int:
     if args.composite_csv and os.path.exists(args.composite_csv):
         composite = read_composite_labels(args.composite_csv)
     elif args.composite_csv:
-        print(f"{args.composite_csv} not found: each cluster is named by its top labels")
+        log.info(f"{args.composite_csv} not found: each cluster is named by its top labels")
 
     notes_by = None
     if args.review_csv:

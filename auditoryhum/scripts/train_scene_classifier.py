@@ -4,6 +4,7 @@ to ONNX for the edge (see auditoryhum.scene_classifier and auditoryhum.onnx_mode
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from ..scene_classifier import (
 PROG = "train_scene_classifier.py"
 DEFAULT_LATENCY_RUNS = 200
 
+
+log = logging.getLogger(__name__)
 
 def get_parser():
     parser = cli.make_parser(
@@ -258,7 +261,7 @@ def main(args, run) -> int:
         plot_confusion(trained.result, args.confusion_png,
                        f"{os.path.basename(args.features_npy)}, {args.model}, {args.folds}-fold: "
                        f"macro-F1 {trained.result.macro_f1:.3f}")
-        print(f"confusion matrix written to {args.confusion_png}")
+        log.info(f"confusion matrix written to {args.confusion_png}")
 
     summary = {
         "model": args.model, "folds": args.folds, "seed": SEED, "features_npy": args.features_npy,
@@ -283,5 +286,5 @@ def main(args, run) -> int:
                            edge_onnx_bytes=len(edge.onnx), edge_latency_ms=edge.latency_ms)
     if args.json_out:
         formats.write_text_atomic(args.json_out, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-        print(f"figures written to {args.json_out}")
+        log.info(f"figures written to {args.json_out}")
     return 0
