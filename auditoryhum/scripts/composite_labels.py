@@ -36,7 +36,8 @@ DEFAULT_CPU_THREADS = 1
 DESCRIPTION = f"""\
 Name every cluster with a local instruction-tuned LLM (greedy decoding). --naming={SENTENCE} (the
 default, the published recipe) gives the model each cluster's label-frequency prompt - the text
-composite_label_stats.py prints - and its answer, a sentence, is the composite label;
+composite_label_stats.py prints - and its answer, a sentence, is the composite label (what the
+authors' README did by hand with `transformers chat`, a line transformers 5 no longer accepts);
 --naming={SHORT} asks for a name of 2 to 4 words, with two worked examples given as chat turns
 (what small models need to answer with a name). Names are unique: where two clusters get the same
 name, the smaller is asked again with the names already taken in context, and on a second clash
