@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .features import embed_audio_files
 from .models import AST
 from .runtime import Runtime, check_model_type, loading_model
 
@@ -75,7 +74,3 @@ def load_ast_embedder(model_path: str, runtime: Runtime, flag: str = "--ast_mode
     model.eval()
     return ASTEmbedder(model, feature_extractor, runtime.device)
 
-
-def ast_embeddings(files: Sequence[str], embedder: ASTEmbedder, batch_size: int = 8) -> np.ndarray:
-    """``(len(files), hidden_size)`` float32, NaN rows for files that cannot be decoded."""
-    return embed_audio_files(files, embedder, batch_size=batch_size)

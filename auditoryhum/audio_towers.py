@@ -4,7 +4,7 @@
   sees a 30 s window, padding included, as the published features were computed).
 * Gemma-3n: the audio tower's output with the mask all False, summed over time.
 
-Each tower is an :class:`~auditoryhum.features.AudioEmbedder` for :func:`auditoryhum.features.embed_audio_files`.
+Each tower is an :class:`~auditoryhum.features.AudioEmbedder` for the per-file engine (:mod:`auditoryhum.features`).
 """
 
 from __future__ import annotations

@@ -58,8 +58,9 @@ class Embeddings:
 
     @property
     def rows(self) -> np.ndarray:
-        """The usable rows, in order: what is fitted, scored and mapped."""
-        return self.array[self.usable]
+        """The usable rows, in order: what is fitted, scored and mapped (the array itself, not a
+        copy, when every row is usable)."""
+        return self.array if self.n_unusable == 0 else self.array[self.usable]
 
     @property
     def n_unusable(self) -> int:
@@ -79,7 +80,7 @@ def check_embeddings(array: np.ndarray, path: formats.PathLike) -> Embeddings:
         raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
     if array.shape[1] == 0:
         raise UserError(f"{path}: the array has {array.shape[0]} rows but no feature columns")
-    embeddings = Embeddings(array, np.isfinite(array).all(axis=1))
+    embeddings = Embeddings(array, finite_rows(array))
     n_usable = array.shape[0] - embeddings.n_unusable
     if n_usable < MIN_ROWS:
         held = f"only {n_usable} of its {array.shape[0]} rows hold" if embeddings.n_unusable else \
@@ -91,6 +92,15 @@ def check_embeddings(array: np.ndarray, path: formats.PathLike) -> Embeddings:
                     "out of clustering, silhouettes and t-SNE and get cluster id %d",
                     embeddings.n_unusable, array.shape[0], path, NO_LABEL)
     return embeddings
+
+
+def finite_rows(array: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """(n,) True where every value of the row is finite, checked a block of rows at a time (a whole
+    n x d mask would be a quarter of the array again)."""
+    usable = np.empty(array.shape[0], dtype=bool)
+    for start in range(0, array.shape[0], block):
+        usable[start:start + block] = np.isfinite(array[start:start + block]).all(axis=1)
+    return usable
 
 
 def load_embeddings(path: formats.PathLike) -> Embeddings:

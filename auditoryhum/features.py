@@ -1,20 +1,15 @@
-"""The one loop every per-file audio embedding shares (CLAP, MFCC, AST, the MLLM audio towers).
+"""Audio embeddings as a job of the per-file engine (:mod:`auditoryhum.engine`): CLAP, MFCC, AST,
+the MLLM audio towers and SoundNet share it.
 
 An audio embedder is a small object (:class:`AudioEmbedder`): the rate it wants its audio at, the
 shortest clip its encoder accepts, and a call that embeds a batch of waveforms. Everything else lives
-here, once: files read in sorted order at the embedder's rate, clips shorter than its minimum padded
-with silence (one log line per file), batching, progress, and the rows of files that cannot be used.
+here, once: files read at the embedder's rate, clips shorter than its minimum padded with silence
+(one log line per file), and the rows of files that cannot be used; batching, writing, ``--resume``
+and where the model runs are the engine's.
 
 Row i always belongs to file i: a file that cannot be decoded, or on which the model fails, keeps
 its row, filled with NaN, and is named at the end. A failure inside a batch never costs the other
 files of the batch: the batch is redone one file at a time.
-
-Batch k is always files ``[k*B, (k+1)*B)`` (those of them that can be read), whichever backend
-runs it: :func:`read_embedding_batch` is the CPU part (decoding, resampling, padding) and
-:func:`embed_read_batch` the model part. In process, the next batches are read and prepared in
-background threads while the model works (:mod:`auditoryhum.pipeline`); on a Ray cluster
-(:mod:`auditoryhum.ray_backend`) the read step runs in CPU tasks and the model in its workers, and
-:func:`assemble_rows` puts the rows together in both.
 """
 
 from __future__ import annotations
@@ -24,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from .engine import JobRun, RunOptions, run_job
 from .errors import UserError, one_line
-from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, read_clip,
-                       prefetched)
+from .pipeline import NOT_PREPARED, AudioSettings, ModelSteps, read_clip
+from .store import EMBEDDINGS, PartialOutput, Piece
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +77,59 @@ class EmbeddedBatch:
     padded: list[int]
 
 
-def embed_audio_files(files: Sequence[str], embedder: AudioEmbedder, batch_size: int = 8,
-                      prefetch_batches: int = DEFAULT_PREFETCH_BATCHES) -> np.ndarray:
-    """``(len(files), dim)`` float32; rows of unreadable files, and of files the model failed on, are
-    NaN. The next ``prefetch_batches`` batches are read and prepared in the background while the
-    model works (0: all on this thread)."""
-    settings = AudioSettings.of(embedder)
-    steps = model_steps(embedder)
-    batches: list[EmbeddedBatch] = []
-    with tqdm(total=len(files), desc=embedder.name, unit="file") as progress:
-        for batch, read, prepared in prefetched(
-                batch_ranges(len(files), batch_size), lambda batch: read_embedding_batch(settings, files, batch),
-                (lambda read: steps.prepare(read.waveforms)) if steps.has_prepare_step else None, prefetch_batches):
-            batches.append(embed_read_batch(steps, files, read, prepared))
-            progress.update(len(batch))
-    return assemble_rows(files, batches, settings.name)
+class EmbeddingJob:
+    """Embed files: each file's row of the .npy (see :class:`auditoryhum.engine.Job`)."""
+
+    kind = EMBEDDINGS
+    notes = None
+
+    def __init__(self, files: Sequence[str]):
+        self.files = list(files)
+        self.batches: list[EmbeddedBatch] = []  # what each batch left without a row, or padded
+
+    @staticmethod
+    def steps(embedder) -> ModelSteps[np.ndarray]:
+        return model_steps(embedder)
+
+    @staticmethod
+    def items(read: "ReadAudio") -> list[np.ndarray]:
+        return read.waveforms
+
+    @staticmethod
+    def read(settings: AudioSettings, paths: list[str], notes: list[str]) -> "ReadAudio":
+        return read_embedding_batch(settings, paths, range(len(paths)))
+
+    @staticmethod
+    def run(steps: ModelSteps[np.ndarray], paths: list[str], read: "ReadAudio", prepared=NOT_PREPARED):
+        return embed_read_batch(steps, paths, read, prepared)
+
+    def keep(self, batch: range, result: "EmbeddedBatch") -> "EmbeddedBatch":
+        # the batch's files were numbered from 0 where it was read and run
+        kept = EmbeddedBatch(indices=[batch.start + i for i in result.indices], rows=result.rows,
+                             unusable=[batch.start + i for i in result.unusable],
+                             padded=[batch.start + i for i in result.padded])
+        self.batches.append(EmbeddedBatch([], [], kept.unusable, kept.padded))
+        return kept
+
+    def write_piece(self, store: PartialOutput, piece: Piece, kept: list["EmbeddedBatch"]) -> None:
+        store.add_rows(piece, stack_rows(piece.size, kept, first=piece.start))
+
+
+def run_embeddings(job: EmbeddingJob, npy: str, made_with: dict, make_embedder, options: RunOptions,
+                   worker_runtime=None, executor=None) -> JobRun:
+    """Embed the job's files into ``npy`` (see :func:`auditoryhum.engine.run_job`); the files left
+    without a row are named once. ``run.rows`` holds the embeddings."""
+    run = run_job(job, npy, made_with, make_embedder, options, worker_runtime, "{name}", executor)
+    report_rows(job.files, job.batches, run.model_name or "the model")
+    return run
+
+
+def embed_files(embedder: AudioEmbedder, files: Sequence[str], npy: str, batch_size: int = 8,
+                prefetch_batches: int | None = None) -> np.ndarray:
+    """Embed every file with ``embedder`` (already loaded) into ``npy``, in this process; the rows."""
+    options = RunOptions(batch_size=batch_size) if prefetch_batches is None else \
+        RunOptions(batch_size=batch_size, prefetch_batches=prefetch_batches)
+    return run_embeddings(EmbeddingJob(files), npy, {}, lambda: embedder, options).rows
 
 
 def read_embedding_batch(settings: AudioSettings, files: Sequence[str], batch: range) -> ReadAudio:
@@ -127,17 +160,6 @@ def embed_read_batch(steps: ModelSteps[np.ndarray], files: Sequence[str], read: 
                 done.indices.append(index)
                 done.rows.append(vector)
     return done
-
-
-def assemble_rows(files: Sequence[str], batches: Iterable[EmbeddedBatch], name: str) -> np.ndarray:
-    """The ``(len(files), dim)`` float32 array of the batches' rows, NaN where a file has none; the
-    files left without a row are named once."""
-    batches = list(batches)
-    out = stack_rows(len(files), batches)
-    if out.shape[1] == 0:
-        raise UserError(f"none of the {len(files)} audio files could be embedded (first: {files[0]})")
-    report_rows(files, batches, name)
-    return out
 
 
 def stack_rows(count: int, batches: Iterable[EmbeddedBatch], first: int = 0) -> np.ndarray:

@@ -1,17 +1,11 @@
-"""The one labelling loop every MLLM labeller shares (local models, Gemini and SoundNet alike).
+"""Labelling as a job of the per-file engine (:mod:`auditoryhum.engine`): every MLLM labeller shares
+it - local models, Gemini and SoundNet alike.
 
 A labeller is a small adapter that turns a batch of (audio, prompt) requests into raw response
 texts. Everything else lives here, once: the human annotations in the prompts, loading audio at the
 model's rate, cutting clips to the model's window and padding clips shorter than it accepts,
-batching, response cleaning, writing every finished line at once (so a crash loses nothing),
-``--resume``, progress and the final report.
-
-The work on one batch is two functions any backend calls: :func:`read_label_batch` (the CPU part:
-decoding, resampling, cutting, padding, prompts) and :func:`label_read_batch` (the model, response
-cleaning, per-file failure isolation). In process, :func:`label_files` reads and prepares the next
-batches in background threads while the model works (:mod:`auditoryhum.pipeline`); on a Ray cluster
-(:mod:`auditoryhum.ray_backend`) the read step runs in CPU tasks and the label step in the model
-workers. Batches are always files ``[k*B, (k+1)*B)``, so both give the same lines.
+response cleaning, per-file failure isolation and the final report; batching, writing, ``--resume``
+and where the model runs are the engine's.
 
 Row i of the labels CSV always belongs to file i: an undecodable file, or one the model fails on,
 gets a blank line (and is reported), never a missing one; a failure inside a batch is retried one
@@ -25,20 +19,18 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from . import formats
+from .engine import JobRun, JobStopped, RunOptions, run_job
 from .errors import UserError, counted, one_line
-from .pipeline import (DEFAULT_PREFETCH_BATCHES, NOT_PREPARED, AudioSettings, ModelSteps, batch_ranges, read_clip,
-                       prefetched)
+from .pipeline import NOT_PREPARED, AudioSettings, ModelSteps, read_clip
 from .prompting import build_prompt, clean_response
-from .records import file_names
+from .store import LABELS, PartialOutput, Piece
 
 log = logging.getLogger(__name__)
 
 
-class LabellingStopped(Exception):
-    """A labeller cannot go on (e.g. a remote service failed for good). The loop keeps every
+class LabellingStopped(JobStopped):
+    """A labeller cannot go on (e.g. a remote service failed for good). The run keeps every
     finished line and stops with one line saying how many and how to continue."""
 
 
@@ -123,64 +115,62 @@ class ReadBatch:
     summary: LabelRunSummary  # the files that could not be read, were cut or padded
 
 
-def open_labels_output(files: Sequence[str], out_csv: str, resume: bool,
-                       made_with: dict | None = None) -> formats.IncrementalLinesWriter:
-    """The labels CSV being written for ``files``; with ``resume`` an interrupted run's lines are
-    kept, after checking they were begun for the same files and ``made_with`` the same model,
-    inputs and settings (:meth:`auditoryhum.records.ScriptRun.made_with`). Cheap: call it before
-    loading a model, so a run with nothing left to do is known without one."""
-    return formats.IncrementalLinesWriter(out_csv, file_names(files), resume=resume, made_with=made_with)
+class LabelJob:
+    """Label files: each file's line of the labels CSV (see :class:`auditoryhum.engine.Job`)."""
+
+    kind = LABELS
+
+    def __init__(self, files: Sequence[str], annotations: Sequence[str] | None = None):
+        self.files = list(files)
+        self.notes = list(annotations) if annotations is not None else None
+        self.summary = LabelRunSummary(total=len(self.files))
+
+    @staticmethod
+    def steps(labeller) -> ModelSteps[LabelRequest]:
+        return model_steps(labeller)
+
+    @staticmethod
+    def items(read: "ReadBatch") -> list[LabelRequest]:
+        return read.requests
+
+    @staticmethod
+    def read(settings: AudioSettings, paths: list[str], notes: list[str]) -> "ReadBatch":
+        return read_label_batch(settings, paths, notes, range(len(paths)))
+
+    @staticmethod
+    def run(steps: ModelSteps[LabelRequest], paths: list[str], read: "ReadBatch",
+            prepared=NOT_PREPARED) -> tuple[list[str], "LabelRunSummary"]:
+        summary = LabelRunSummary(total=0)
+        summary.add(read.summary)
+        return label_read_batch(steps, read, summary, prepared), summary
+
+    def keep(self, batch: range, result) -> list[str]:
+        lines, summary = result
+        self.summary.add(summary)
+        return lines
+
+    def write_piece(self, store: PartialOutput, piece: Piece, kept: list[list[str]]) -> None:
+        store.add_lines(piece, [line for lines in kept for line in lines])
 
 
-def label_files(
-    labeller: Labeller,
-    files: Sequence[str],
-    out_csv: str | formats.IncrementalLinesWriter,
-    annotations: Sequence[str] | None = None,
-    batch_size: int = 1,
-    resume: bool = False,
-    prefetch_batches: int = DEFAULT_PREFETCH_BATCHES,
-) -> LabelRunSummary:
-    """Label every file and write the cleaned responses, one line per file, to ``out_csv`` (a path,
-    or a writer from :func:`open_labels_output`). The next ``prefetch_batches`` batches are read
-    and prepared in the background while the model works (0: all on this thread)."""
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    annotations = list(annotations) if annotations is not None else [""] * len(files)
-    summary = LabelRunSummary(total=len(files))
-    writer = out_csv if isinstance(out_csv, formats.IncrementalLinesWriter) else \
-        open_labels_output(files, out_csv, resume)
-    summary.skipped_done = writer.done
-    if writer.done:
-        log.info("resuming %s: %d of %d files already labelled", writer.path, writer.done, len(files))
-    settings = AudioSettings.of(labeller)
-    steps = model_steps(labeller)
-    batches = batch_ranges(len(files), batch_size, start=writer.done)
-    try:
-        with tqdm(total=len(files), initial=writer.done, desc=f"labelling ({labeller.name})", unit="file") as bar:
-            for _, read, prepared in prefetched(
-                    batches, lambda batch: read_label_batch(settings, files, annotations, batch),
-                    (lambda read: steps.prepare(read.requests)) if steps.has_prepare_step else None,
-                    prefetch_batches):
-                summary.add(read.summary)
-                lines = label_read_batch(steps, read, summary, prepared)
-                writer.extend(lines)
-                summary.labelled_now += len(lines)
-                bar.update(len(lines))
-        writer.finish()
-    except LabellingStopped as err:
-        raise UserError(f"{err}; {_kept(writer)}") from None
-    except OSError as err:
-        raise UserError(f"{writer.partial_path}: cannot write ({err.strerror or err}); {_kept(writer)}") from None
-    finally:
-        writer.close()
-    report(summary, str(writer.path))
+def run_labels(job: LabelJob, out_csv: str, made_with: dict, make_labeller, options: RunOptions,
+               worker_runtime=None, executor=None) -> tuple[LabelRunSummary, JobRun]:
+    """Label the job's files into ``out_csv`` (see :func:`auditoryhum.engine.run_job`) and print
+    what was done."""
+    run = run_job(job, out_csv, made_with, make_labeller, options, worker_runtime, "labelling ({name})", executor)
+    job.summary.labelled_now, job.summary.skipped_done = run.done_now, run.done_before
+    report(job.summary, out_csv)
+    return job.summary, run
+
+
+def label_files(labeller: Labeller, files: Sequence[str], out_csv: str, annotations: Sequence[str] | None = None,
+                batch_size: int = 1, resume: bool = False, prefetch_batches: int | None = None) -> LabelRunSummary:
+    """Label every file with ``labeller`` (already loaded) into ``out_csv``, in this process."""
+    options = RunOptions(batch_size=batch_size, resume=resume)
+    if prefetch_batches is not None:
+        options = RunOptions(batch_size=batch_size, resume=resume, prefetch_batches=prefetch_batches)
+    summary, _ = run_labels(LabelJob(files, annotations), out_csv, {}, lambda: labeller, options)
     return summary
-
-
-def _kept(writer: formats.IncrementalLinesWriter) -> str:
-    return (f"{writer.done} finished label{'' if writer.done == 1 else 's'} kept in {writer.partial_path}; "
-            "re-run with --resume to continue")
 
 
 def read_label_batch(settings: AudioSettings, files: Sequence[str], annotations: Sequence[str],

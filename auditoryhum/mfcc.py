@@ -7,11 +7,9 @@ in dB re 1 with an 80 dB floor, orthonormal DCT-II, no liftering), as the publis
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
-from .features import embed_audio_files
 
 SAMPLING_RATE = 16000
 N_FFT = 2048
@@ -46,7 +44,3 @@ class MFCCEmbedder:
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return np.stack([mean_mfcc(waveform) for waveform in waveforms])
 
-
-def mfcc_embeddings(files: Sequence[str]) -> np.ndarray:
-    """``(len(files), N_MFCC)`` float32, NaN rows for files that cannot be decoded."""
-    return embed_audio_files(files, MFCCEmbedder())

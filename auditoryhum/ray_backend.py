@@ -3,15 +3,15 @@
 The work is the in-process backend's, split where a cluster splits it:
 
 * **read tasks** (CPU, as many as the cluster runs at once): one batch of files each - decoding,
-  resampling, cutting to the model's window, padding to its shortest clip, the prompts - with
-  :func:`auditoryhum.labelling.read_label_batch` / :func:`auditoryhum.features.read_embedding_batch`;
+  resampling, cutting to the model's window, padding to its shortest clip, the prompts - with the
+  job's ``read`` (:mod:`auditoryhum.engine`);
 * **model workers** (``--workers`` Ray actors, each with ``--gpus_per_worker`` and
   ``--cpus_per_worker``): each builds the script's own adapter once - the same object the
-  in-process backend uses - and runs one batch at a time through
-  :func:`auditoryhum.labelling.label_read_batch` / :func:`auditoryhum.features.embed_read_batch`;
-* **the driver** (this process): lists the files, collects each batch's result whatever order
-  they come back in, writes every finished shard at once (:mod:`auditoryhum.shards`), shows one
-  progress bar of files done, and merges the shards into the output.
+  in-process backend uses - and runs one batch at a time through the job's ``run``;
+* **the driver** (this process, :func:`auditoryhum.engine.run_job`): collects each batch's result
+  whatever order they come back in, writes every finished stretch of batches to the output's one
+  resumable store (:mod:`auditoryhum.store`) - the same as in process -, shows one progress bar of
+  files done, and merges the pieces into the output.
 
 The batches are the in-process backend's (files ``[k*B, (k+1)*B)``), so the output is the same,
 byte for byte, whatever the number of workers and the order Ray finishes them in. Before any file
@@ -20,8 +20,8 @@ the model stops the run with the loader's one line, and the probe gives the audi
 read tasks need (the model's rate, window, shortest clip) and the runtime a worker resolves.
 
 A worker that dies is restarted by Ray and its batch redone (Ray Data's actor pool retries);
-a driver that dies loses no finished shard, and ``--resume`` goes on from them. Ray Data's own
-checkpointing is not used: the shards are this suite's. Messages the workers log (an unreadable
+a driver that dies loses no finished piece, and ``--resume`` goes on from them. Ray Data's own
+checkpointing is not used: the store is this suite's. Messages the workers log (an unreadable
 file, a file the model failed on) come back with their batch and are logged by the driver, so the
 run reads as an in-process one does; Ray's own worker output stays in Ray's log folder.
 """
@@ -35,141 +35,23 @@ import pickle
 import socket
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
-import numpy as np
 from tqdm.auto import tqdm
 
-from . import features, labelling
+from .engine import JobRun, JobStopped, RayOptions
 from .errors import UserError, counted, one_line
-from .pipeline import AudioSettings, batch_ranges
-from .shards import EMBEDDINGS, LABELS, Shard, ShardStore
+from .pipeline import AudioSettings
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install ".[ray]"'
-#: files per shard by default (rounded up to whole batches)
-DEFAULT_SHARD_SIZE = 256
 #: read tasks are made of at most this many blocks (past it, one task reads several batches)
 MAX_READ_BLOCKS = 4096
 #: environment variables the workers get from the driver, so they find models as it would
 PASSED_ENVIRONMENT = ("HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "TOKENIZERS_PARALLELISM")
 LOGS_HINT = "the workers' logs are under /tmp/ray/session_latest/logs on the cluster's nodes"
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    address: str | None = None  # None: RAY_ADDRESS when set, else a local Ray started for the run
-    workers: int = 1  # model replicas
-    gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs and the model may use one
-    cpus_per_worker: float = 1.0
-    shard_size: int = DEFAULT_SHARD_SIZE
-    may_use_gpu: bool = True  # False for models that never run on a GPU (MFCC, a remote API)
-
-
-@dataclass
-class RayRun:
-    """What a Ray run did, for its report and record."""
-
-    settings: AudioSettings
-    runtime: Any  # the Runtime a worker resolved (None for scripts without runtime flags)
-    workers: int
-    gpus_per_worker: float
-    cpus_per_worker: float
-    shard_size: int
-    files_done_before: int
-    files_now: int = 0
-    start_seconds: float = 0.0  # connecting (or starting Ray) and the probe's model load
-    seconds: float = 0.0  # the files, from the first read to the last result (the workers' model loads included)
-    seconds_to_first_result: float = 0.0  # of those: until the first batch was done (workers starting up)
-
-    @property
-    def files_per_second(self) -> float:
-        return self.files_now / self.seconds if self.seconds > 0 else float("nan")
-
-    def parameters(self) -> dict:
-        return {"backend": "ray", "workers": self.workers, "gpus_per_worker": self.gpus_per_worker,
-                "cpus_per_worker": self.cpus_per_worker, "shard_size": self.shard_size}
-
-    def results(self) -> dict:
-        return {"files_per_second": round(self.files_per_second, 3), "seconds": round(self.seconds, 3),
-                "ray_start_seconds": round(self.start_seconds, 3),
-                "seconds_to_first_result": round(self.seconds_to_first_result, 3)}
-
-    def line(self) -> str:
-        return (f"Ray: {counted(self.workers, 'worker')}, {counted(self.files_now, 'file')} in "
-                f"{self.seconds:.1f} s ({self.files_per_second:.2f} files/s) after {self.start_seconds:.1f} s "
-                "of start-up (Ray and one model load)")
-
-
-# ----------------------------------------------------------------------------------------------
-# the two kinds of job: what the read tasks and the model workers run, and what the driver keeps
-
-
-class _LabelJob:
-    def __init__(self, total: int):
-        self.summaries: dict[int, labelling.LabelRunSummary] = {}
-        self.total = total
-
-    @staticmethod
-    def read(settings: AudioSettings, paths: list[str], notes: list[str]) -> labelling.ReadBatch:
-        return labelling.read_label_batch(settings, paths, notes, range(len(paths)))
-
-    @staticmethod
-    def steps(model):
-        return labelling.model_steps(model)
-
-    @staticmethod
-    def run(steps, paths: list[str], read: labelling.ReadBatch):
-        summary = labelling.LabelRunSummary(total=0)
-        summary.add(read.summary)
-        return labelling.label_read_batch(steps, read, summary), summary
-
-    def keep(self, batch_id: int, batch: range, result) -> list[str]:
-        lines, summary = result
-        self.summaries[batch_id] = summary
-        return lines
-
-    @staticmethod
-    def write_shard(store: ShardStore, shard: Shard, results: list[list[str]]) -> None:
-        store.write_labels(shard, [line for lines in results for line in lines])
-
-    def summary(self, files_done_before: int, files_now: int) -> labelling.LabelRunSummary:
-        summary = labelling.LabelRunSummary(total=self.total, labelled_now=files_now, skipped_done=files_done_before)
-        for batch_id in sorted(self.summaries):
-            summary.add(self.summaries[batch_id])
-        return summary
-
-
-class _EmbeddingJob:
-    def __init__(self):
-        self.batches: list[features.EmbeddedBatch] = []
-
-    @staticmethod
-    def read(settings: AudioSettings, paths: list[str], notes: list[str]) -> features.ReadAudio:
-        return features.read_embedding_batch(settings, paths, range(len(paths)))
-
-    @staticmethod
-    def steps(model):
-        return features.model_steps(model)
-
-    @staticmethod
-    def run(steps, paths: list[str], read: features.ReadAudio) -> features.EmbeddedBatch:
-        return features.embed_read_batch(steps, paths, read)
-
-    def keep(self, batch_id: int, batch: range, result: features.EmbeddedBatch) -> features.EmbeddedBatch:
-        # the worker numbered the batch's files from 0
-        result = features.EmbeddedBatch(indices=[batch.start + i for i in result.indices], rows=result.rows,
-                                        unusable=[batch.start + i for i in result.unusable],
-                                        padded=[batch.start + i for i in result.padded])
-        self.batches.append(result)
-        return result
-
-    @staticmethod
-    def write_shard(store: ShardStore, shard: Shard, results: list[features.EmbeddedBatch]) -> None:
-        store.write_rows(shard, features.stack_rows(shard.size, results, first=shard.start))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -353,86 +235,58 @@ class _ModelWorker:
 
 
 # ----------------------------------------------------------------------------------------------
-# the driver
+# the executor
 
 
-def label_on_ray(make_labeller: Callable[[], Any], files: Sequence[str], annotations: Sequence[str] | None,
-                 out_csv: str, batch_size: int, resume: bool, options: RayOptions,
-                 worker_runtime: Callable[[], Any] | None = None,
-                 made_with: dict | None = None) -> tuple[labelling.LabelRunSummary, RayRun]:
-    """Label every file on Ray and write the labels CSV (the in-process backend's bytes);
-    ``made_with``: what decides the lines, kept with the shards so a resume continues only the same."""
-    from .records import file_names
+class OnRay:
+    """The engine's executor on a Ray cluster (see the module notes)."""
 
-    notes = list(annotations) if annotations is not None else [""] * len(files)
-    store = ShardStore(out_csv, file_names(files), LABELS, options.shard_size, batch_size, resume, made_with)
-    job = _LabelJob(len(files))
-    run = _run(job, make_labeller, worker_runtime, files, notes, store, batch_size, options,
-               desc="labelling ({name}) on Ray")
-    store.merge_labels()
-    store.remove()
-    summary = job.summary(run.files_done_before, run.files_now)
-    labelling.report(summary, out_csv)
-    log.info("%s", run.line())
-    return summary, run
+    def __init__(self, options: RayOptions):
+        if options.workers < 1:
+            raise UserError(f"--workers={options.workers}: must be at least 1")
+        self.options = options
 
-
-def embed_on_ray(make_embedder: Callable[[], Any], files: Sequence[str], npy: str, batch_size: int, resume: bool,
-                 options: RayOptions, worker_runtime: Callable[[], Any] | None = None,
-                 made_with: dict | None = None) -> tuple[np.ndarray, RayRun]:
-    """Embed every file on Ray and save the ``.npy`` (the in-process backend's bytes); ``made_with``
-    as for :func:`label_on_ray`."""
-    from . import formats
-    from .records import file_names
-
-    store = ShardStore(npy, file_names(files), EMBEDDINGS, options.shard_size, batch_size, resume, made_with)
-    job = _EmbeddingJob()
-    run = _run(job, make_embedder, worker_runtime, files, None, store, batch_size, options, desc="{name} on Ray")
-    rows = store.merged_rows()
-    features.report_rows(files, job.batches, run.settings.name)
-    formats.save_npy(npy, rows)
-    store.remove()
-    log.info("%s", run.line())
-    return rows, run
-
-
-def _run(job, make_model, worker_runtime, files: Sequence[str], notes: list[str] | None, store: ShardStore,
-         batch_size: int, options: RayOptions, desc: str) -> RayRun:
-    """Connect, probe, read and run every batch of the unfinished shards, writing shards as they
-    complete."""
-    if options.workers < 1:
-        raise UserError(f"--workers={options.workers}: must be at least 1")
-    batches = [batch for shard in store.pending
-               for batch in batch_ranges(shard.stop, batch_size, start=shard.start)]
-    if store.finished:
-        log.info("resuming %s: %d of %d shards (%d files) already finished", store.folder, len(store.finished),
-                 len(store.shards), store.files_done)
-    started = time.perf_counter()
-    with connected(options.address) as ray:
-        gpus, cpus = _worker_resources(ray, options)
-        probe = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_probe)
-        found = ray.get(probe.remote(make_model, worker_runtime))
-        if "error" in found:
-            raise UserError(found["error"])
-        run = RayRun(settings=found["settings"], runtime=found["runtime"], workers=options.workers,
-                     gpus_per_worker=gpus, cpus_per_worker=cpus, shard_size=store.shard_size,
-                     files_done_before=store.files_done, start_seconds=time.perf_counter() - started)
-        store.begin()
+    def run(self, job, make_model, pieces, store, worker_runtime, desc: str) -> JobRun:
+        """Connect, probe, then read and run every batch of the unfinished stretches, handing each
+        result to ``pieces`` as it comes."""
+        options = self.options
         started = time.perf_counter()
-        if batches:
-            dataset = _dataset(ray, job, run.settings, files, notes, batches, make_model, options.workers, gpus, cpus)
-            _collect(dataset, job, store, batches, run, len(files), desc.format(name=run.settings.name), started)
-        run.seconds = time.perf_counter() - started
-    return run
+        with connected(options.address) as ray:
+            gpus, cpus = _worker_resources(ray, options)
+            probe = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_probe)
+            found = ray.get(probe.remote(make_model, worker_runtime))
+            if "error" in found:
+                raise UserError(found["error"])
+            settings: AudioSettings = found["settings"]
+            start_seconds = time.perf_counter() - started
+            store.begin()
+            run = JobRun(total=len(job.files), done_before=store.done, model_name=settings.name,
+                         runtime=found["runtime"])
+            started = time.perf_counter()
+            to_first = 0.0
+            batches = pieces.batches
+            if batches:
+                dataset = _dataset(ray, job, settings, batches, make_model, options.workers, gpus, cpus)
+                to_first = _collect(dataset, pieces, store, batches, run, desc.format(name=settings.name), started)
+            run.seconds = time.perf_counter() - started
+        per_second = run.done_now / run.seconds if run.seconds > 0 else float("nan")
+        run.parameters = {"backend": "ray", "workers": options.workers, "gpus_per_worker": gpus,
+                          "cpus_per_worker": cpus, "shard_size": pieces.max_files}
+        run.results = {"files_per_second": round(per_second, 3), "seconds": round(run.seconds, 3),
+                       "ray_start_seconds": round(start_seconds, 3), "seconds_to_first_result": round(to_first, 3)}
+        log.info("Ray: %s, %s in %.1f s (%.2f files/s) after %.1f s of start-up (Ray and one model load)",
+                 counted(options.workers, "worker"), counted(run.done_now, "file"), run.seconds, per_second,
+                 start_seconds)
+        return run
 
 
-def _dataset(ray, job, settings: AudioSettings, files: Sequence[str], notes: list[str] | None, batches: list[range],
-             make_model, workers: int, gpus: float, cpus: float):
+def _dataset(ray, job, settings: AudioSettings, batches: list[range], make_model, workers: int, gpus: float,
+             cpus: float):
     items = []
     for batch_id, batch in enumerate(batches):
-        item = {"batch": batch_id, "paths": [files[index] for index in batch]}
-        if notes is not None:
-            item["notes"] = [notes[index] for index in batch]
+        item = {"batch": batch_id, "paths": [job.files[index] for index in batch]}
+        if job.notes is not None:
+            item["notes"] = [job.notes[index] for index in batch]
         items.append(item)
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), MAX_READ_BLOCKS))
     dataset = dataset.map(_read_row, fn_kwargs={"job": type(job), "settings": settings}, num_cpus=1)
@@ -442,39 +296,29 @@ def _dataset(ray, job, settings: AudioSettings, files: Sequence[str], notes: lis
     )
 
 
-def _collect(dataset, job, store: ShardStore, batches: list[range], run: RayRun, total: int, desc: str,
-             started: float) -> None:
-    """Take each batch's result as it comes, write each shard once its batches are all in."""
-    waiting: dict[Shard, dict[int, Any]] = {}
+def _collect(dataset, pieces, store, batches: list[range], run: JobRun, desc: str, started: float) -> float:
+    """Take each batch's result as it comes; the seconds until the first came."""
+    to_first = 0.0
     try:
-        with tqdm(total=total, initial=store.files_done, desc=desc, unit="file") as bar:
+        with tqdm(total=run.total, initial=store.done, desc=desc, unit="file") as bar:
             for row in dataset.iter_rows():
-                if not run.files_now:
-                    run.seconds_to_first_result = time.perf_counter() - started
-                batch_id = int(row["batch"])
+                if not run.done_now:
+                    to_first = time.perf_counter() - started
                 result, records = pickle.loads(row["result"])
                 for name, level, message in records:
                     logging.getLogger(name).log(level, "%s", message)
-                batch = batches[batch_id]
-                shard = store.shard_of(batch.start)
-                got = waiting.setdefault(shard, {})
-                if batch_id in got:  # a batch Ray redid after losing a worker; its first result stands
-                    continue
-                got[batch_id] = job.keep(batch_id, batch, result)
-                if sum(len(batches[i]) for i in got) == shard.size:
-                    job.write_shard(store, shard, [got[i] for i in sorted(got)])
-                    del waiting[shard]
-                run.files_now += len(batch)
+                batch = batches[int(row["batch"])]
+                pieces.add(batch, result)
+                run.done_now += len(batch)
                 bar.update(len(batch))
-    except (UserError, OSError):
+    except (UserError, OSError, JobStopped):
         raise
-    except Exception as err:  # noqa: BLE001 - a failure on the cluster: one line, the shards are kept
+    except Exception as err:  # noqa: BLE001 - a failure on the cluster: one line, the finished files are kept
         cause = _user_cause(err)
-        kept = (f"{len(store.finished)} finished shards ({store.files_done} files) kept in {store.folder}; "
-                "re-run with --resume to continue")
         if cause is not None:
-            raise UserError(f"{cause}; {kept}") from None
-        raise UserError(f"the Ray run failed ({type(err).__name__}: {one_line(err)}); {kept}; {LOGS_HINT}") from None
+            raise cause from None
+        raise UserError(f"the Ray run failed ({type(err).__name__}: {one_line(err)}); {LOGS_HINT}") from None
+    return to_first
 
 
 def _user_cause(err: BaseException) -> BaseException | None:
@@ -484,7 +328,7 @@ def _user_cause(err: BaseException) -> BaseException | None:
     current: BaseException | None = err
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (UserError, labelling.LabellingStopped)):
+        if isinstance(current, (UserError, JobStopped)):
             return current
         current = getattr(current, "cause", None) or current.__cause__
     return None

@@ -484,21 +484,6 @@ class ScriptRun:
             self.record.made_with = _jsonable(settings)
         return self.record.made_with
 
-    def made_as_before(self, output: str, then: str) -> bool | None:
-        """Whether ``output``'s record (moved aside while this run writes it) says it was made the
-        same way as this run: None when it does not say (no record, or one older than
-        ``made_with``); False - logged with the first difference and what happens ``then`` ("labelling
-        again") - when it was made otherwise."""
-        from .formats import settings_change
-
-        before = (self.previous_record(output) or {}).get("made_with")
-        if before is None:
-            return None
-        change = settings_change(before, self.made_with())
-        if change:
-            log.warning("%s was made with other settings (%s): %s", output, change, then)
-        return change is None
-
     def record_runtime(self, runtime) -> None:
         """Where the model ran, as resolved (device, dtype, 4-bit)."""
         self.parameters.update(device=runtime.device, dtype=runtime.dtype, load_in_4bit=runtime.load_in_4bit)
@@ -506,6 +491,7 @@ class ScriptRun:
     # -- life cycle ------------------------------------------------------------------------
 
     def __enter__(self) -> "ScriptRun":
+        self._hash_inputs_meanwhile()
         for flag, output, _ in self._outputs:
             folder = os.path.dirname(output) or "."
             if not os.path.isdir(folder):
@@ -517,6 +503,22 @@ class ScriptRun:
             self._release()
             raise
         return self
+
+    def _hash_inputs_meanwhile(self) -> None:
+        """The record's SHA-256 of every input file, computed in a background thread while the run
+        works (hashing releases the interpreter: a large .npy is hashed while the sweep runs);
+        the record then finds them done."""
+        import threading
+
+        paths = [path for _, path, kind in self._inputs if kind == INPUT]
+
+        def hash_all():
+            for path in paths:
+                with contextlib.suppress(OSError):
+                    sha256_of(path)
+
+        self._hashing = threading.Thread(target=hash_all, name="hash-inputs", daemon=True)
+        self._hashing.start()
 
     def _lock(self, output: str, main: bool) -> None:
         """Hold ``output`` for this run; its old record goes, so a run killed part-way leaves no
@@ -540,6 +542,7 @@ class ScriptRun:
                 write_text_atomic(record_path(output), old)
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._hashing.join()
         try:
             if exc_type is not None or self.status != 0:
                 self._restore_untouched()
@@ -613,6 +616,39 @@ def read_record(output: str | os.PathLike, *, check_output: bool = True, quiet: 
     if not quiet:
         log.warning("%s: %s; checking %s by its row count only", path, problem, output)
     return None
+
+
+def finished_as_recorded(output: str | os.PathLike, record: dict | None, files: Sequence[str] | None,
+                         made_with: dict) -> bool:
+    """Whether ``output`` is finished as ``record`` (its record when the run started) says, for these
+    ``files`` and ``made_with``: the record is a well-formed one of this format, it still describes
+    the output (size and SHA-256), and it was made for the same files the same way. Anything else -
+    no record, another output, other files or settings - means the output is made again (the old
+    one stays until the new one is complete); the reason is logged."""
+    if not os.path.isfile(output):
+        return False
+    why = _not_as_recorded(output, record, files, made_with)
+    if why:
+        log.info("%s: made again (%s)", output, why)
+    return why is None
+
+
+def _not_as_recorded(output, record, files, made_with) -> str | None:
+    from .formats import settings_change
+
+    if not isinstance(record, dict) or not isinstance(record.get("format_version"), int) \
+            or record["format_version"] > FORMAT_VERSION:
+        return "no run record says how it was made"
+    described = record.get("output")
+    if not isinstance(described, dict) or described.get("size") != os.path.getsize(output) \
+            or described.get("sha256") != sha256_of(output):
+        return "it changed since its run record was written"
+    if record.get("files") != (None if files is None else list(files)):
+        return "its run record names other files"
+    if not isinstance(record.get("made_with"), dict):
+        return "its run record does not say what it was made with"
+    change = settings_change(record["made_with"], made_with)
+    return f"made with other settings: {change}" if change else None
 
 
 def random_weights_stand_in(path: str, flag: str) -> str:

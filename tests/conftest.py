@@ -140,3 +140,9 @@ def labelling_stopped_after(batches: int):
         yield
     finally:
         labelling.label_read_batch = original
+
+
+def partial_lines(output) -> list[str]:
+    """The label lines an interrupted run kept for ``output`` (its store's pieces, in file order)."""
+    folder = Path(f"{output}.partial")
+    return [line for piece in sorted(folder.glob("*.csv")) for line in piece.read_text(encoding="utf-8").splitlines()]

@@ -76,3 +76,20 @@ def test_wrapper_runs_as_a_script():
     result = subprocess.run([sys.executable, str(REPO / "util_merge_csv.py"), "--help"],
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0 and "--csv1" in result.stdout
+
+
+def test_every_registry_model_and_algorithm_has_its_script_wrapper_and_command_and_the_docs_table_lists_them():
+    from auditoryhum import models
+    from auditoryhum.clustering import ALGORITHMS
+
+    commands = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    scripts = [script for model in models.ALL for script in (model.label_script, model.feature_script) if script]
+    scripts += [algorithm.script for algorithm in ALGORITHMS.values()]
+    for script in scripts:
+        assert (REPO / f"{script}.py").is_file() and commands[script] == f"auditoryhum.scripts.{script}:main"
+        assert callable(importlib.import_module(f"auditoryhum.scripts.{script}").main)
+    table = (REPO / "docs" / "architecture.md").read_text()
+    for model in models.ALL:
+        listed = ", ".join(f"`{s}.py`" for s in (model.label_script, model.feature_script) if s) or "—"
+        assert (f"| `{model.key}` | {model.display_name} | `--{model.model_flag}` | `{model.default_model}` | "
+                f"{listed} |") in table, model.key

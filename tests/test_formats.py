@@ -1,7 +1,5 @@
 import dataclasses
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -121,62 +119,6 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("crash mid-write")
     assert path.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
-
-
-NAMES = ["a.wav", "b.wav", "c.wav"]
-
-
-@pytest.mark.parametrize("torn", [b"tw", "日本".encode()[:4]], ids=["ascii", "inside-a-multibyte-character"])
-def test_incremental_writer_resumes_after_torn_line(tmp_path, torn):
-    out = tmp_path / "labels.csv"
-    writer = formats.IncrementalLinesWriter(out, NAMES, resume=False)
-    writer.extend(["one"])
-    writer.close()
-    with open(writer.partial_path, "ab") as handle:  # a kill or a full disk in the middle of a write
-        handle.write(torn)
-    resumed = formats.IncrementalLinesWriter(out, NAMES, resume=True)
-    assert resumed.done == 1
-    resumed.extend(["two", "three"])
-    resumed.finish()
-    assert out.read_text() == "one\ntwo\nthree\n"
-    assert not resumed.partial_path.exists() and not resumed.names_path.exists()
-
-
-def test_resume_with_another_file_list_names_the_first_differing_file(tmp_path):
-    out = tmp_path / "labels.csv"
-    writer = formats.IncrementalLinesWriter(out, NAMES, resume=False)
-    writer.extend(["one"])
-    writer.close()
-    with pytest.raises(UserError, match=r"labels.csv.partial: was made for another file list: row 2 is b.wav there "
-                                         r"but a2.wav now"):
-        formats.IncrementalLinesWriter(out, ["a.wav", "a2.wav", "b.wav", "c.wav"], resume=True)
-    with pytest.raises(UserError, match="was made for 3 files, there are 2 now"):
-        formats.IncrementalLinesWriter(out, NAMES[:2], resume=True)
-    assert formats.IncrementalLinesWriter(out, NAMES, resume=True).done == 1  # the partial file was kept
-
-
-def test_killed_writer_process_leaves_partial_lines(tmp_path):
-    out = tmp_path / "labels.csv"
-    code = (
-        "import os, sys\n"
-        "from auditoryhum.formats import IncrementalLinesWriter\n"
-        f"w = IncrementalLinesWriter({str(out)!r}, ['1', '2', '3', '4', '5'], resume=False)\n"
-        "w.extend(['a', 'b'])\n"
-        "os._exit(9)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=False)
-    assert not out.exists()
-    assert (tmp_path / "labels.csv.partial").read_text() == "a\nb\n"
-
-
-def test_incremental_writer_without_resume_says_it_starts_over(tmp_path, caplog):
-    out = tmp_path / "labels.csv"
-    (tmp_path / "labels.csv.partial").write_text("old\n")
-    writer = formats.IncrementalLinesWriter(out, ["a.wav"], resume=False)
-    assert writer.done == 0 and "pass --resume" in caplog.text
-    writer.extend(["new"])
-    writer.finish()
-    assert out.read_text() == "new\n"
 
 
 def test_review_sheet_round_trips_and_names_the_line_of_a_bad_row(tmp_path):

@@ -6,6 +6,7 @@ import logging
 from types import SimpleNamespace
 
 import pytest
+from conftest import partial_lines
 from fake_gemini_server import FakeGemini, default_reply
 from google.genai import errors as genai_errors
 
@@ -116,8 +117,7 @@ def test_400_stops_at_once_keeping_finished_rows_then_resume_completes(server, w
     assert server.count("generate") == 2  # one answered, one refused; no retry
     assert server.deleted == ["files/f1", "files/f2"]  # the failed file's upload is gone too
     assert not out.exists()
-    partial = tmp_path / "labels.csv.partial"
-    assert lines_of(partial) == expected_lines(wav_dir, notes=[""] * 4)[:1]
+    assert partial_lines(out) == expected_lines(wav_dir, notes=[""] * 4)[:1]
 
     assert run(server, wav_dir, out, "--resume") == 0
     assert lines_of(out) == expected_lines(wav_dir, notes=[""] * 4)
@@ -131,8 +131,8 @@ def test_server_dying_mid_run_stops_cleanly_and_resume_is_byte_identical(wav_dir
         assert run(dying, wav_dir, out, "--max_retries=2") == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert "c.wav" in error and "failed 3 times" in error and "Error" in error
-    assert "2 finished labels kept in" in error and "--resume" in error
-    assert len(lines_of(tmp_path / "labels.csv.partial")) == 2 and not out.exists()
+    assert "2 finished files kept in" in error and "--resume" in error
+    assert len(partial_lines(out)) == 2 and not out.exists()
 
     with FakeGemini() as restarted:
         assert run(restarted, wav_dir, out, "--resume") == 0
@@ -181,8 +181,10 @@ def test_the_key_never_appears_in_output_logs_or_files(server, wav_dir, tmp_path
     captured = capfd.readouterr()
     assert "API key not valid: [API key]" in captured.err
     assert server.of_route("generate")[0].headers["x-goog-api-key"] == FAKE_KEY  # it was used
-    written = sorted(path.name for path in tmp_path.glob("labels.csv*"))
-    assert written == ["labels.csv.partial", "labels.csv.partial.json"]  # the kept rows and their file list
+    written = sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")
+                     if path.is_file() and path.relative_to(tmp_path).as_posix().startswith("labels.csv"))
+    # the kept rows, and the manifest of the files they belong to
+    assert written == ["labels.csv.partial/000000000-000000002.csv", "labels.csv.partial/manifest.json"]
     texts = [captured.out, captured.err, caplog.text] + [(tmp_path / name).read_text() for name in written]
     assert not any(FAKE_KEY in text for text in texts)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import write_tone
+from conftest import partial_lines, write_tone
 
 from auditoryhum import formats, records
 from auditoryhum.formats import ScoreRow
@@ -203,7 +203,7 @@ def test_resume_after_the_file_list_changed_names_the_first_differing_file(short
     args = [f"--filedir={folder}/*.wav", f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",
             f"--text_label_csv={out}", "--device=cpu"]
     label_interrupted_after_two_batches(monkeypatch, args)
-    assert len(Path(f"{out}.partial").read_text().splitlines()) == 2
+    assert len(partial_lines(out)) == 2
     write_tone(folder / "a_added.wav", seconds=0.3)  # sorts before a_normal.wav: every row would shift
     assert label_qwen2a.main([*args, "--resume"]) == 2
     assert "was made for another file list: row 1 is a_normal.wav there but a_added.wav now" in one_error_line(capsys)
@@ -237,12 +237,12 @@ def test_resume_continues_only_what_was_begun_the_same_way(short_clips, tiny_che
     monkeypatch.setattr(Qwen2AudioLabeller, "label_prepared",
                         lambda self, requests, prepared: calls.append(1) or original(self, requests, prepared))
     assert label_qwen2a.main([*args, f"--qwen2a_model={other_model}", "--resume"]) == 0
-    assert len(calls) == 4 and "was made with other settings (--qwen2a_model: " in caplog.text
+    assert len(calls) == 4 and "made again (made with other settings: --qwen2a_model: " in caplog.text
     assert records.read_record(out)["made_with"]["--qwen2a_model"]["path"] == str(other_model)
 
 
-def test_resume_of_a_finished_output_made_from_other_files_is_refused_and_keeps_its_record(
-        short_clips, tiny_checkpoint, tmp_path, capsys):
+def test_resume_of_a_finished_output_made_from_other_files_makes_it_again(short_clips, tiny_checkpoint, tmp_path,
+                                                                          caplog):
     folder = tmp_path / "wav"
     shutil.copytree(short_clips, folder)
     out = tmp_path / "labels.csv"
@@ -252,10 +252,10 @@ def test_resume_of_a_finished_output_made_from_other_files_is_refused_and_keeps_
     finished, record = out.read_bytes(), records.record_path(out).read_bytes()
     first = sorted(folder.glob("*.wav"))[0]
     first.rename(folder / "0_renamed.wav")  # as many files as before, the first one another
-    assert label_qwen2a.main(args) == 2
-    assert (f"{out}: was made for another file list: row 1 is {first.name} there but 0_renamed.wav now"
-            in one_error_line(capsys))
-    assert out.read_bytes() == finished and records.record_path(out).read_bytes() == record
+    assert label_qwen2a.main(args) == 0
+    assert f"{out}: made again (its run record names other files)" in caplog.text
+    assert records.record_path(out).read_bytes() != record
+    assert records.read_record(out)["files"][0] == "0_renamed.wav" and len(out.read_bytes()) == len(finished)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -301,9 +301,9 @@ def small_disk(tmp_path):
 PAGE = 4096
 
 
-def run_wrapper(script: str, args: list[str], preexec=None) -> subprocess.CompletedProcess:
+def run_wrapper(script: str, args: list[str], preexec=None, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / f"{script}.py"), *map(str, args)], capture_output=True, text=True,
-                          preexec_fn=preexec, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+                          preexec_fn=preexec, env=dict(os.environ, OMP_NUM_THREADS="1", **env), timeout=300)
 
 
 def test_a_full_disk_while_labelling_is_one_line_and_resume_finishes_the_same_bytes(short_clips, tiny_checkpoint,
@@ -318,11 +318,11 @@ def test_a_full_disk_while_labelling_is_one_line_and_resume_finishes_the_same_by
     assert run_wrapper("label_qwen2a", [*args, f"--text_label_csv={reference}"]).returncode == 0
     out = folder / "labels.csv"
     assert len(reference.read_bytes()) > PAGE + 1024
-    # room for some of the lines, then the disk is full
-    full = run_wrapper("label_qwen2a", [*args, f"--text_label_csv={out}"], make(PAGE))
+    # room for some of the lines, then the disk is full (finished lines written after every batch)
+    full = run_wrapper("label_qwen2a", [*args, f"--text_label_csv={out}"], make(PAGE), AUDITORYHUM_FLUSH_SECONDS="0")
     errors = [line for line in full.stderr.splitlines() if line.startswith("error: ")]
     assert full.returncode == 2 and len(errors) == 1 and "Traceback" not in full.stderr, full.stderr
-    assert "labels.csv.partial: cannot write" in errors[0] and "re-run with --resume" in errors[0]
+    assert "labels.csv.partial/" in errors[0] and ": cannot write" in errors[0] and "re-run with --resume" in errors[0]
     free_up()
     resumed = run_wrapper("label_qwen2a", [*args, f"--text_label_csv={out}", "--resume"])
     assert resumed.returncode == 0, resumed.stderr

@@ -22,7 +22,7 @@ from auditoryhum.prompting import PROMPT_TEXT, SYSTEM_TEXT_DEFAULT, SYSTEM_TEXT_
 from auditoryhum.runtime import resolve_runtime
 from auditoryhum.scripts import label_gemma3n, label_qwen2_5o, label_qwen3o
 from auditoryhum.tiny_checkpoints.qwen2_5_omni import THINKER_ONLY_SUBFOLDER
-from conftest import labelling_stopped_after, write_tone
+from conftest import labelling_stopped_after, partial_lines, write_tone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -127,9 +127,7 @@ def test_resume_finishes_an_interrupted_run_byte_identical(family, model_dir, wa
     done = b"".join(reference.splitlines(keepends=True)[:2])
     with labelling_stopped_after(1):
         assert run_label(family, model_dir, wavs, out, "--batch_size=2") == 130
-    partial = tmp_path / "labels.csv.partial"
-    assert partial.read_bytes() == done
-    partial.write_bytes(done + b"torn third li")  # killed mid-write
+    assert "".join(f"{line}\n" for line in partial_lines(out)).encode() == done
     capsys.readouterr()
     assert run_label(family, model_dir, wavs, out, "--resume", "--batch_size=2") == 0
     assert "Labelled 2 files (2 already done)" in capsys.readouterr().out
@@ -290,14 +288,15 @@ def test_kill_and_resume_gives_identical_bytes(tiny_checkpoint, tmp_path):
     partial = tmp_path / "resumed.csv.partial"
     command = [sys.executable, str(REPO / "label_qwen2_5o.py"), f"--filedir={wav_folder}/*.wav",
                f"--qwen2_5o_model={model_dir}", f"--text_label_csv={out}", "--device=cpu", "--resume"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # every finished batch written at once, so a kill can land between two writes
+    env = dict(os.environ, OMP_NUM_THREADS="1", AUDITORYHUM_FLUSH_SECONDS="0")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (partial.exists() and partial.read_text().count("\n") >= 2):
+    while time.time() < deadline and len(partial_lines(out)) < 2:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_at_kill = partial.read_text().count("\n")
+    done_at_kill = len(partial_lines(out))
     assert not out.exists() and 2 <= done_at_kill < 8, "the kill must land mid-run"
 
     finished = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -14,7 +14,7 @@ from auditoryhum.mllm_qwen2_audio import Qwen2AudioLabeller
 from auditoryhum.prompting import PROMPT_TEXT, SYSTEM_TEXT_DEFAULT
 from auditoryhum.runtime import resolve_runtime
 from auditoryhum.scripts.label_qwen2a import main
-from conftest import write_tone
+from conftest import partial_lines, write_tone
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,14 +88,15 @@ def test_kill_and_resume_gives_identical_bytes(model_dir, tmp_path):
     partial = tmp_path / "resumed.csv.partial"
     command = [sys.executable, str(REPO / "label_qwen2a.py"), f"--filedir={wavs}/*.wav",
                f"--qwen2a_model={model_dir}", f"--text_label_csv={out}", "--resume"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # every finished batch written at once, so a kill can land between two writes
+    env = dict(os.environ, OMP_NUM_THREADS="1", AUDITORYHUM_FLUSH_SECONDS="0")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (partial.exists() and partial.read_text().count("\n") >= 2):
+    while time.time() < deadline and len(partial_lines(out)) < 2:
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_at_kill = partial.read_text().count("\n")
+    done_at_kill = len(partial_lines(out))
     assert not out.exists() and 2 <= done_at_kill < 10, "the kill must land mid-run"
 
     finished = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -125,17 +126,17 @@ def test_finished_output_with_resume_exits_before_loading_the_model(model_dir, w
     assert json.loads(record.read_text()) == made
 
 
-def test_a_partial_output_without_its_file_list_is_not_resumed(model_dir, wav_dir, tmp_path, capsys):
+def test_a_partial_output_of_an_older_version_is_not_resumed(model_dir, wav_dir, tmp_path, capsys):
     out = tmp_path / "l.csv"
     partial = tmp_path / "l.csv.partial"
-    partial.write_text("dog barking\n")  # an older run's, or a copied folder's: which file was that?
+    partial.write_text("dog barking\n")  # an older version's, without the file list: which file was that?
     assert run_label(model_dir, f"{wav_dir}/*.wav", out, "--resume") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{partial}: no list of the files its lines belong to" in err
+    assert err.count("\n") == 1 and f"{partial}: an interrupted run of an older version of this suite" in err
     assert f"delete {partial} to start over" in err and partial.read_text() == "dog barking\n"
     # without --resume the run starts over (and says so)
     assert run_label(model_dir, f"{wav_dir}/*.wav", out) == 0
-    assert "discarded and the run starts over" in capsys.readouterr().err
+    assert "older version is discarded" in capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 4 and not partial.exists()
 
 

@@ -2,7 +2,7 @@
 
 from .. import cli
 from ..clustering import WARD
-from .common import k_script_parser, run_k_script
+from .clustering_cli import k_script_parser, run_k_script
 
 
 def get_parser():

@@ -12,7 +12,7 @@ from ..clustering import (
     hdbscan_report,
     write_outputs,
 )
-from .common import add_clustering_arguments, load_clustering_input
+from .clustering_cli import add_clustering_arguments, load_clustering_input
 
 PROG = "cluster_hdbscan.py"
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from .. import cli
 from ..clustering import SPECTRAL
-from .common import k_script_parser, run_k_script
+from .clustering_cli import k_script_parser, run_k_script
 
 
 def get_parser():

@@ -58,7 +58,7 @@ from ..sweep import (
     sweep_memory_bytes,
 )
 from ..sweep_plot import plot_sweep
-from .common import load_clustering_input
+from .clustering_cli import load_clustering_input
 
 PROG = "cluster_sweep.py"
 DEFAULT_MAX_GROUPS = 20_000

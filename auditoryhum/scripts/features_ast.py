@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..ast_embedding import load_ast_embedder
 from ..models import AST
-from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy, model_runtime
+from .per_file import add_batch_size_argument, add_embedding_arguments, embed, model_runtime
 
 
 def get_parser():
@@ -32,10 +32,10 @@ def get_parser():
 
 @cli.script(get_parser)
 def main(args, run):
-    run_on = model_runtime(args, run)
+    run_on = model_runtime(args)
 
     def load():
         runtime.seed_everything()
         return load_ast_embedder(runtime.resolve_model_path(args.ast_model, "--ast_model"), run_on())
 
-    return embed_files_to_npy(args, run, args.ast_npy, load, run_on)
+    return embed(args, run, args.ast_npy, load, run_on)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import cli, runtime
 from ..clap import ClapAudioEmbedder, load_clap
 from ..models import HUMAN_CLAP, LAION_CLAP
-from .common import add_batch_size_argument, add_embedding_arguments, embed_files_to_npy, model_runtime
+from .per_file import add_batch_size_argument, add_embedding_arguments, embed, model_runtime
 
 
 def get_parser():
@@ -32,7 +32,7 @@ def get_parser():
 
 @cli.script(get_parser)
 def main(args, run):
-    run_on = model_runtime(args, run)
+    run_on = model_runtime(args)
     run.parameters["seed"] = runtime.SEED
-    return embed_files_to_npy(args, run, args.clap_npy, lambda: ClapAudioEmbedder(load_clap(args.clap_model, run_on())),
+    return embed(args, run, args.clap_npy, lambda: ClapAudioEmbedder(load_clap(args.clap_model, run_on())),
                               run_on)

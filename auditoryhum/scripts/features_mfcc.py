@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import cli
 from ..mfcc import HOP_LENGTH, N_FFT, N_MFCC, SAMPLING_RATE, MFCCEmbedder
-from .common import add_embedding_arguments, embed_files_to_npy
+from .per_file import add_embedding_arguments, embed
 
 
 def get_parser():
@@ -22,4 +22,4 @@ def get_parser():
 
 @cli.script(get_parser)
 def main(args, run):
-    return embed_files_to_npy(args, run, args.mfcc_npy, MFCCEmbedder)
+    return embed(args, run, args.mfcc_npy, MFCCEmbedder)

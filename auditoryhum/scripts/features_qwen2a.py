@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import cli
 from ..models import QWEN2_AUDIO
-from .common import run_tower, tower_parser
+from .per_file import run_tower, tower_parser
 
 
 def get_parser():

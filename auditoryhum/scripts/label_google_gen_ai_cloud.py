@@ -8,7 +8,7 @@ from .. import cli
 from ..errors import UserError
 from ..gemini import API_KEY_ENV_VARS, GENERATION_CONFIG, GeminiLabeller, RetryPolicy, make_client, resolve_api_key
 from ..prompting import PROMPT_TEXT
-from .common import add_labelling_arguments, run_labelling
+from .per_file import add_labelling_arguments, label
 
 log = logging.getLogger(__name__)
 
@@ -81,4 +81,4 @@ def main(args, run):
         return GeminiLabeller(args.genai_id, client, api_key, retry)
 
     run.parameters.update(prompt=PROMPT_TEXT, **GENERATION_CONFIG)
-    return run_labelling(args, run, make_labeller)
+    return label(args, run, make_labeller)

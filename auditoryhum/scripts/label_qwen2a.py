@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import cli
 from ..models import QWEN2_AUDIO
-from .common import labeller_parser, run_local_labeller
+from .per_file import labeller_parser, run_local_labeller
 
 
 def get_parser():

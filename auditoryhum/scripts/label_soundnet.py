@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from .. import cli
 from ..errors import UserError
 from ..runtime import resolve_runtime
@@ -13,7 +15,7 @@ from ..soundnet import (
     TRAINING_SECONDS,
     SoundNetLabeller,
 )
-from .common import add_labelling_arguments, run_labelling
+from .per_file import add_labelling_arguments, label
 
 
 def get_parser():
@@ -49,9 +51,8 @@ def main(args, run):
     if args.annotations:
         raise UserError(f"--annotations={args.annotations}: SoundNet has no prompt to add notes to; merge them "
                         "into its labels with util_merge_csv.py instead")
-    runtime = resolve_runtime(args.device)
-    run.record_runtime(runtime)
     run.parameters.update(repeat_shorter_clips_to_seconds=TRAINING_SECONDS, max_piece_seconds=MAX_PIECE_SECONDS)
-    return run_labelling(
-        args, run, lambda: SoundNetLabeller(args.soundnet_weights, runtime.device, args.top_scenes, args.top_objects)
-    )
+    # the device is resolved where the model loads: a run with nothing to do needs no torch
+    runtime = functools.partial(resolve_runtime, args.device)
+    weights, scenes, objects = args.soundnet_weights, args.top_scenes, args.top_objects
+    return label(args, run, lambda: SoundNetLabeller(weights, runtime().device, scenes, objects), runtime)
