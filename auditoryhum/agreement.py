@@ -90,6 +90,20 @@ def fleiss_kappa(labellings: Sequence[Sequence[str]]) -> float:
     return math.nan if expected == 1.0 else (observed - expected) / (1.0 - expected)
 
 
+#: Landis and Koch's (1977) words for a kappa, by its upper bound
+KAPPA_WORDS = ((0.0, "worse than chance"), (0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial"),
+               (math.inf, "almost perfect"))
+
+
+def kappa_reading(kappa: float | None) -> str:
+    """A kappa in words: ``slight`` for 0.00-0.20 (0 is chance), ..., ``undefined``."""
+    if kappa is None or math.isnan(kappa):
+        return "undefined"
+    if kappa < 0:
+        return KAPPA_WORDS[0][1]
+    return next(words for bound, words in KAPPA_WORDS[1:] if kappa <= bound)
+
+
 def exact_agreement(a: Sequence[str], b: Sequence[str]) -> float:
     return float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
 

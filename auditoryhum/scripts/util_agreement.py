@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from .. import cli, formats, records
-from ..agreement import DEFAULT_THRESHOLD, NO_LABEL, Agreement, agreement, line_label, normalise
+from ..agreement import DEFAULT_THRESHOLD, NO_LABEL, Agreement, agreement, kappa_reading, line_label, normalise
 from ..errors import UserError, counted
 from ..runtime import resolve_runtime
 
@@ -31,7 +31,8 @@ def get_parser():
         "exact agreement, Cohen's kappa (agreement beyond chance: 1 the same, 0 chance), and with\n"
         "--st_model the semantic agreement (the mean cosine of the two labels' sentence embeddings, and\n"
         "the share of files at --threshold or above) and the files they disagree on most; over all:\n"
-        "Fleiss' kappa (three or more labellers) and the share of files on which all agree.",
+        "Fleiss' kappa (three or more labellers) and the share of files on which all agree. A kappa is\n"
+        "also said in Landis and Koch's words (0-0.2 slight, ... above 0.8 almost perfect; 0 is chance).",
         f"python3 {PROG} --text_label_csvs soundnet_text_labels.csv qwen2a_text_labels.csv "
         "--st_model=all-MiniLM-L6-v2 --json_out=agreement.json --pairs_csv=agreement.csv",
     )
@@ -103,8 +104,8 @@ def _labels(args, names: list[str]) -> tuple[list[list[str]], list[str]]:
     labels = []
     for name, path, found in zip(names, args.text_label_csvs, lines):
         if len(found) < n_files:
-            log.warning("%s: %s for %s; the last %s no label (%s)", path, counted(len(found), "line"),
-                        counted(n_files, "file"), counted(n_files - len(found), "file"), NO_LABEL)
+            log.warning("%s: %s for %s; the files after its last line (rows %d to %d) count as %s", path,
+                        counted(len(found), "line"), counted(n_files, "file"), len(found) + 1, n_files, NO_LABEL)
         labels.append([line_label(line) for line in found] + [NO_LABEL] * (n_files - len(found)))
     if scores is not None:
         for i, table in enumerate(scores):
@@ -139,9 +140,10 @@ def _print(found: Agreement) -> None:
             f"  semantic {_figure(pair.semantic_agreement)} (at least {found.threshold:g}: " \
             f"{_figure(pair.semantic_agree_share)})"
         print(f"  {pair.a} vs {pair.b}: exact {_figure(pair.exact_agreement)}  Cohen's kappa "
-              f"{_figure(pair.cohen_kappa)}{semantic}")
+              f"{_figure(pair.cohen_kappa)} ({kappa_reading(pair.cohen_kappa)}){semantic}")
     if found.fleiss_kappa is not None:
-        print(f"  all {len(found.names)}: Fleiss' kappa {_figure(found.fleiss_kappa)}; all agree on "
+        print(f"  all {len(found.names)}: Fleiss' kappa {_figure(found.fleiss_kappa)} "
+              f"({kappa_reading(found.fleiss_kappa)}); all agree on "
               f"{_figure(overall['all_agree'])} of the files")
     for pair in found.pairs:
         if pair.disagreements:

@@ -106,8 +106,8 @@ def main(args, run) -> int:
 
 #: how the log line says which files an order took
 ORDER_WORDS = {review.LOWEST: "lowest {} by CLAP score",
-               review.MARGIN: "{} with the smallest margin between their two best labels",
-               review.DIVERSE: "{} lowest by CLAP score, spread across the clusters"}
+               review.MARGIN: "({}) with the smallest margin between their two best labels",
+               review.DIVERSE: "({}) lowest by CLAP score, spread across the clusters"}
 
 
 def _order_inputs(args, rows) -> tuple[dict | None, list[int] | None]:
