@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from . import formats, records
-from .multilabel import Memberships, read_memberships
 from .errors import UserError
+from .multilabel import Memberships, read_memberships
 from .runtime import Runtime, loading_model, resolve_model_path
 
 log = logging.getLogger(__name__)

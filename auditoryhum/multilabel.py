@@ -21,6 +21,7 @@ label per file the memberships are the scores CSV's rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -112,7 +113,8 @@ def memberships(label_rows: Sequence[formats.LabelRow], label_ids: np.ndarray) -
             taken.pop(formats.NO_CLUSTER, None)  # a noise label beside clustered ones makes no membership
         if not taken:
             first = file_rows[0]
-            taken[formats.NO_CLUSTER] = (formats.LabelRow(first.index, first.filename, "", float("nan"), 0), -1)
+            taken[formats.NO_CLUSTER] = (formats.LabelRow(first.index, first.filename, "", math.nan,
+                                                          formats.NO_LABEL_RANK), -1)
         for cluster, (row, label_row) in taken.items():
             out.append(formats.ScoreRow(row.index, row.filename, row.label, row.score))
             clusters.append(cluster)

@@ -41,8 +41,8 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from . import formats, records, review
-from .clap import Clap, cosine_similarities, embed_texts
 from .audio import AudioReadError
+from .clap import Clap, cosine_similarities, embed_texts
 from .errors import UserError
 from .prompting import parse_label_line
 from .spectrogram import spectrogram_png

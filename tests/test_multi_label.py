@@ -122,7 +122,7 @@ def test_the_margin_and_threshold_rules_keep_what_they_say(mixed, tmp_path):
 
 
 def test_multi_label_flags_without_multi_label_and_two_rules_are_refused(mixed, tmp_path, capsys):
-    root, _, common, _ = mixed
+    _, _, common, _ = mixed
     out = [f"--top_label_scores_csv={tmp_path / 's.csv'}"]
     assert features_clap_text.main([*common, *out, "--label_top=2"]) == 2
     assert error_line(capsys.readouterr().err) == "error: --label_top needs --multi_label\n"
@@ -130,6 +130,11 @@ def test_multi_label_flags_without_multi_label_and_two_rules_are_refused(mixed, 
         features_clap_text.main([*common, *out, "--multi_label", "--label_top=2", "--label_margin=0.1"])
     assert "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "s.csv").exists()
+    # without --multi_label_csv the kept labels go beside the scores CSV, with a run record
+    run_ok(features_clap_text, *common, *out, "--multi_label")
+    default = tmp_path / features_clap_text.DEFAULT_MULTI_LABEL_CSV
+    assert records.read_record(default)["parameters"]["label_margin"] == features_clap_text.DEFAULT_LABEL_MARGIN
+    assert formats.read_multi_label_csv(default)[0].rank == 1
 
 
 def test_a_file_without_a_label_keeps_one_row_of_rank_0_and_a_broken_csv_is_one_line(tmp_path, capsys):

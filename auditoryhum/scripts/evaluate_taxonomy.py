@@ -36,7 +36,6 @@ from tqdm.auto import tqdm
 
 from .. import cli, clustering, formats, records
 from ..errors import UserError
-from ..multilabel import Memberships, check_label_rows, read_memberships
 from ..evaluation import (
     METRIC_TITLES,
     METRICS,
@@ -50,6 +49,7 @@ from ..evaluation import (
     partition_scores,
     sweep_scores,
 )
+from ..multilabel import Memberships, check_label_rows, read_memberships
 from ..runtime import SEED, resolve_runtime
 from ..sweep import default_penalty, group_identical_rows, silhouette_sweep
 
