@@ -167,30 +167,21 @@ def cosine_similarities(vectors: np.ndarray, target: np.ndarray) -> np.ndarray:
     return unit_rows(vectors) @ (target / np.linalg.norm(target))
 
 
-def best_labels(
-    audio_embeddings: np.ndarray,
-    label_lists: Sequence[Sequence[str]],
-    label_embeddings: Mapping[str, np.ndarray],
-    block_rows: int = 512,
-) -> list[BestLabel]:
-    """For each file, its candidate label with the highest cosine to its audio embedding.
+def _candidate_scores(audio_embeddings: np.ndarray, label_lists: Sequence[Sequence[str]],
+                      label_embeddings: Mapping[str, np.ndarray], block_rows: int):
+    """``(rows, scores, present)`` per block of usable files: ``scores[i, j]`` is the cosine of the
+    j-th candidate of file ``rows[i]`` (``-inf`` past its last, where ``present`` is False).
 
-    ``label_lists[i]`` are file i's candidates (``prompting.parse_label_line``);
-    ``label_embeddings`` maps every candidate to its text embedding. A file with no candidate or
-    a NaN audio row gets :data:`NO_LABEL`. Ties keep the first candidate of the line.
-
-    Array operations, ``block_rows`` files at a time: each block's candidates are gathered into a
-    (files, candidates, d) array and multiplied with the files' unit audio vectors in float64 - a
-    million files take seconds, and memory stays at a few blocks.
-    """
+    Each block's candidates are gathered into a (files, candidates, d) array and multiplied with the
+    files' unit audio vectors in float64 - a million files take seconds, and memory stays at a few
+    blocks."""
     if len(audio_embeddings) != len(label_lists):
         raise ValueError(f"{len(audio_embeddings)} audio embeddings but {len(label_lists)} label lists")
     audio = np.asarray(audio_embeddings)
     counts = np.fromiter((len(labels) for labels in label_lists), dtype=np.int64, count=len(label_lists))
     usable = np.flatnonzero((counts > 0) & np.isfinite(audio).all(axis=1))
-    results = [NO_LABEL] * len(label_lists)
     if usable.size == 0:
-        return results
+        return
     column = {label: j for j, label in enumerate(label_embeddings)}
     texts = unit_rows(np.stack(list(label_embeddings.values())))
     # every candidate of every usable file, flat, and where each file's candidates start
@@ -206,9 +197,87 @@ def best_labels(
         unit_audio = unit_rows(audio[rows])
         scores = np.matmul(texts[candidates], unit_audio[:, :, None])[..., 0]
         scores[~present] = -np.inf
+        yield rows, scores, present
+
+
+def best_labels(
+    audio_embeddings: np.ndarray,
+    label_lists: Sequence[Sequence[str]],
+    label_embeddings: Mapping[str, np.ndarray],
+    block_rows: int = 512,
+) -> list[BestLabel]:
+    """For each file, its candidate label with the highest cosine to its audio embedding.
+
+    ``label_lists[i]`` are file i's candidates (``prompting.parse_label_line``);
+    ``label_embeddings`` maps every candidate to its text embedding. A file with no candidate or
+    a NaN audio row gets :data:`NO_LABEL`. Ties keep the first candidate of the line.
+    Array operations, ``block_rows`` files at a time (:func:`_candidate_scores`).
+    """
+    results = [NO_LABEL] * len(label_lists)
+    for rows, scores, _ in _candidate_scores(audio_embeddings, label_lists, label_embeddings, block_rows):
         best = scores.argmax(axis=1)  # the first of equal scores: the first candidate of the line
         for i, position, score in zip(rows.tolist(), best.tolist(), scores[np.arange(len(rows)), best].tolist()):
             results[i] = BestLabel(label_lists[i][position], score)
+    return results
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Which of a file's candidate labels it keeps besides the best (features_clap_text.py
+    --multi_label): those within ``margin`` of the best score, those scoring at least ``threshold``,
+    or the ``top`` best - exactly one of the three is set. The best label is always kept, so every
+    file with a label keeps at least the label the scores CSV gives it."""
+
+    margin: float | None = None
+    threshold: float | None = None
+    top: int | None = None
+
+    def __post_init__(self):
+        if sum(value is not None for value in (self.margin, self.threshold, self.top)) != 1:
+            raise ValueError("a label rule sets exactly one of margin, threshold and top")
+
+    def keeps(self, position: int, score: float, best: float) -> bool:
+        """Whether the candidate ranked ``position`` (0 = the best) with ``score`` is kept."""
+        if position == 0:
+            return True
+        if self.margin is not None:
+            return best - score <= self.margin
+        if self.threshold is not None:
+            return score >= self.threshold
+        return position < self.top
+
+    def describe(self) -> str:
+        if self.margin is not None:
+            return f"within {self.margin:g} of the best score"
+        if self.threshold is not None:
+            return f"scoring at least {self.threshold:g}"
+        return f"the {self.top} best"
+
+
+def ranked_labels(
+    audio_embeddings: np.ndarray,
+    label_lists: Sequence[Sequence[str]],
+    label_embeddings: Mapping[str, np.ndarray],
+    rule: LabelRule,
+    block_rows: int = 512,
+) -> list[list[BestLabel]]:
+    """For each file, the candidate labels ``rule`` keeps, best first (equal scores in line order, a
+    label repeated in a line once): the first is :func:`best_labels`' label with the same score. A
+    file with no candidate or a NaN audio row keeps none."""
+    results: list[list[BestLabel]] = [[] for _ in label_lists]
+    for rows, scores, present in _candidate_scores(audio_embeddings, label_lists, label_embeddings, block_rows):
+        order = np.argsort(-scores, axis=1, kind="stable")
+        for i, file_order, file_scores, n in zip(rows.tolist(), order, scores, present.sum(axis=1).tolist()):
+            labels, kept, seen = label_lists[i], [], set()
+            for j in file_order[:n].tolist():
+                if labels[j] in seen:
+                    continue
+                seen.add(labels[j])
+                score = float(file_scores[j])
+                if not rule.keeps(len(kept), score, kept[0].score if kept else score):
+                    break  # ranked by score: no later candidate passes the rule either
+                kept.append(BestLabel(labels[j], score))
+            results[i] = kept
     return results
 
 

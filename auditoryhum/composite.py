@@ -26,6 +26,7 @@ from typing import Sequence
 
 from . import formats, records
 from .errors import UserError
+from .multilabel import Memberships, read_memberships
 from .runtime import Runtime, loading_model, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class LabelStats:
     n_unlabelled: int = 0  # rows left out because their label was empty
     n_unclustered: int = 0  # rows with a label left out because their cluster id was -1
     files: tuple[str, ...] | None = None  # the audio file of each row, when known
+    #: with several labels per file: the rows are (file, cluster) memberships (auditoryhum.multilabel)
+    memberships: "Memberships | None" = None
 
     @property
     def total_labels(self) -> int:
@@ -96,20 +99,36 @@ def read_label_stats(label_csv: formats.PathLike, scores_csv: formats.PathLike) 
     cluster_ids = formats.read_cluster_ids(label_csv)
     rows = formats.read_scores_csv(scores_csv)
     records.check_rows_belong(label_csv, len(cluster_ids), str(scores_csv), rows.filenames)
-    labels = [label.strip() for label in rows.labels]
+    return _rows_stats(cluster_ids, rows.labels, rows.filenames, label_csv, scores_csv, "rows")
+
+
+def read_multi_label_stats(label_csv: formats.PathLike, multi_label_csv: formats.PathLike) -> LabelStats:
+    """Statistics of the cluster ids of distinct labels and the multi-label CSV they came from: one
+    row per (file, cluster) membership, so a file counts once in every cluster of its labels."""
+    found = read_memberships(multi_label_csv, label_csv)
+    log.info("%s", found.note())
+    stats = _rows_stats(found.cluster_ids, found.row_labels, found.filenames, label_csv, multi_label_csv,
+                        "memberships")
+    return dataclasses.replace(stats, memberships=found)
+
+
+def _rows_stats(cluster_ids, labels: Sequence[str], filenames: Sequence[str], label_csv, scores_csv,
+                what: str) -> LabelStats:
+    labels = [label.strip() for label in labels]
     n_unlabelled = sum(not label for label in labels)
     n_unclustered = sum(bool(label) and int(cluster) == formats.NO_CLUSTER for cluster, label in zip(cluster_ids, labels))
     kept = [(cluster, label) for cluster, label in zip(cluster_ids, labels)
             if label and cluster != formats.NO_CLUSTER]
     if not kept:
-        raise UserError(f"{label_csv}: none of its {len(rows)} rows has both a cluster and a label in {scores_csv} "
-                        f"({n_unlabelled} without a label, {n_unclustered} with cluster id {formats.NO_CLUSTER})")
+        raise UserError(f"{label_csv}: none of its {len(labels)} {what} has both a cluster and a label in "
+                        f"{scores_csv} ({n_unlabelled} without a label, {n_unclustered} with cluster id "
+                        f"{formats.NO_CLUSTER})")
     if n_unlabelled or n_unclustered:
-        log.warning("%d of %d rows are left out of the statistics: %d without a label in %s, %d more with "
-                    "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(rows),
-                    n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
+        log.warning("%d of %d %s are left out of the statistics: %d without a label in %s, %d more with "
+                    "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(labels),
+                    what, n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
     stats = label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
-    return dataclasses.replace(stats, files=tuple(rows.filenames))
+    return dataclasses.replace(stats, files=tuple(filenames))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,6 +168,9 @@ def stats_as_dict(stats: LabelStats) -> dict:
         "total_labels_in_more_than_one_cluster": stats.shared_labels,
         "rows_without_label_left_out": stats.n_unlabelled,
         "rows_without_cluster_left_out": stats.n_unclustered,
+        **({"multi_label": {**stats.memberships.summary(), "counted": "each file once in every cluster of its "
+                            "labels, by its best label there; the rows counted are (file, cluster) memberships"}}
+           if stats.memberships is not None else {}),
     }
 
 

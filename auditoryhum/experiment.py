@@ -7,6 +7,7 @@ scripts, so a finished experiment that is copied or moved elsewhere is still up 
     data/<dataset>/fetch.done, resample.done                    what the first two stages did
     data/supplementary/                                         the authors' published labels and notes
     exp/<dataset>/<mllm>/text_labels.csv                        the MLLM's labels
+    exp/<dataset>/agreement.json, agreement.csv                 how far the MLLMs agree (two or more)
     exp/<dataset>/<mllm>/review_sheet.csv, human_annotations.csv   the human review
     exp/<dataset>/<mllm>/text_labels_with_annotations.csv       labels merged with the notes
     exp/<dataset>/clap/<clap>/clap.npy                          CLAP audio embeddings
@@ -40,6 +41,7 @@ ST_NPY = "st.npy"
 REVIEWED_SUFFIX = ".reviewed"
 SWEEP_DIR, COMPARE_DIR, COMPOSITE_DIR = "sweep", "compare", "composite"
 REPORT = "report.md"
+AGREEMENT, AGREEMENT_CSV = "agreement.json", "agreement.csv"
 
 
 def model_name(value: str) -> str:
@@ -83,6 +85,13 @@ class Layout:
     @property
     def supplementary_dir(self) -> Path:
         return self.data_dir / "supplementary"
+
+    def agreement(self, dataset: str) -> Path:
+        """util_agreement.py's figures for the MLLMs that labelled ``dataset``."""
+        return self.exp_dir / dataset / AGREEMENT
+
+    def agreement_csv(self, dataset: str) -> Path:
+        return self.exp_dir / dataset / AGREEMENT_CSV
 
     # -- per MLLM --------------------------------------------------------------------------
 

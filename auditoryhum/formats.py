@@ -12,6 +12,10 @@ Formats, as the published supplementary data has them:
 * **top-label scores CSV** - no header, ``index (1-based), filename, label, score`` joined by
   ``", "``; a field holding a comma or a quote is quoted, so ``pandas.read_csv(path, header=None,
   skipinitialspace=True)`` reads it back.
+* **multi-label scores CSV** - no header, ``index (1-based), filename, label, score, rank``, joined
+  and quoted as the scores CSV: one row per label a file keeps (features_clap_text.py
+  --multi_label), best first (rank 1, 2, ...); a file without a label has one row with an empty
+  label, score ``nan`` and rank 0, so every file is listed.
 * **sweep CSV** - header ``k,silhouette,adjusted_silhouette``, one row per k of the sweep.
 * **composite labels CSV** - header ``cluster,n_samples,composite_label,top_labels``, one row per
   cluster.
@@ -395,6 +399,69 @@ def _parse_scores_by_line(text: str, path: PathLike) -> list[ScoreRow]:
         if math.isinf(row.score):
             raise UserError(f"{path}: line {line_no}: score {score} is not a cosine (expected a number from -1 to 1, "
                             "or nan for a file without a label)")
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# multi-label scores: several labels per file (features_clap_text.py --multi_label)
+
+#: the rank of the one row of a file without a label (empty label, score nan)
+NO_LABEL_RANK = 0
+
+
+class LabelRow(NamedTuple):
+    """One row of a multi-label scores CSV: one label a file keeps."""
+
+    index: int  # the file's 1-based row, as in the scores CSV
+    filename: str
+    label: str  # "" for a file without a label
+    score: float  # nan for a file without a label
+    rank: int  # 1 = the file's best label, 2 = the next, ...; NO_LABEL_RANK for a file without a label
+
+
+def format_multi_label_csv(rows: Iterable[LabelRow]) -> str:
+    return "".join(
+        ", ".join([str(r.index), _format_field(r.filename), _format_field(r.label), format_score(r.score),
+                   str(r.rank)]) + "\n"
+        for r in rows
+    )
+
+
+def write_multi_label_csv(path: PathLike, rows: Iterable[LabelRow]) -> None:
+    write_text_atomic(path, format_multi_label_csv(rows))
+
+
+def read_multi_label_csv(path: PathLike) -> list[LabelRow]:
+    """The rows of a multi-label scores CSV, checked: every file from index 1 on, its rows together,
+    ranked 1, 2, ... (or one row of rank 0 and no label); anything else is one line naming the line."""
+    text = _read_text(path, "multi-label scores CSV").removeprefix("\ufeff")
+    rows: list[LabelRow] = []
+    for line_no, fields in csv_records(text, path, skipinitialspace=True):
+        if len(fields) != 5:
+            raise UserError(f"{path}: line {line_no} has {len(fields)} fields, expected 5 (index, filename, label, "
+                            "score, rank: features_clap_text.py --multi_label_csv writes them)")
+        index, filename, label, score, rank = fields
+        try:
+            row = LabelRow(int(index), filename, label.rstrip(), float(score), int(rank))
+        except ValueError:
+            raise UserError(f"{path}: line {line_no}: index, score or rank is not a number: {fields!r}") from None
+        previous = rows[-1] if rows else None
+        same_file = previous is not None and previous.index == row.index
+        expected_index = 1 if previous is None else previous.index + (0 if same_file else 1)
+        expected_rank = previous.rank + 1 if same_file else None
+        if row.index != expected_index or (same_file and (previous.filename != row.filename
+                                                          or row.rank != expected_rank)):
+            raise UserError(f"{path}: line {line_no}: expected file {expected_index}"
+                            + (f" at rank {expected_rank}" if same_file else "")
+                            + f", got index {row.index} rank {row.rank}; a file's rows are together, ranked 1, 2, ...")
+        if not same_file and row.rank not in (1, NO_LABEL_RANK):
+            raise UserError(f"{path}: line {line_no}: a file's first row has rank 1 (or 0 without a label), got "
+                            f"{row.rank}")
+        if (row.rank == NO_LABEL_RANK) != (not row.label) or math.isinf(row.score) \
+                or (row.label and math.isnan(row.score)):
+            raise UserError(f"{path}: line {line_no}: a label needs a score and a rank from 1; an empty label has "
+                            f"score nan and rank 0: {fields!r}")
         rows.append(row)
     return rows
 

@@ -63,7 +63,7 @@ STAGES = (
     Stage("label", ("resample",), "label every file with each MLLM (label_<mllm>.py) - needs a GPU for the real models"),
     Stage("clap", ("resample",), "CLAP audio embeddings (features_clap.py) - a GPU helps"),
     Stage("score", ("label", "clap"), "score the MLLM labels against the audio: best label and µc / µ1% "
-          "(features_clap_text.py)"),
+          "(features_clap_text.py); with two or more MLLMs, how far they agree (util_agreement.py)"),
     Stage("annotate", ("score",), "human annotations: the authors' published ones, else a review sheet (label-less "
           "files, then the lowest-scoring) for a person, or the simulated annotator when asked"),
     Stage("merge", ("label", "annotate"), "merge the annotations into the MLLM labels (util_merge_csv.py)"),
@@ -483,8 +483,15 @@ class Recipe:
             f"--top_label_scores_csv={out}", f"--device={o.device}"])
 
     def _plan_score(self):
-        for run in self.options.runs:
-            yield self._score(run, self.layout.labels(run.dataset, run.mllm), self.layout.scores(run))
+        o, layout = self.options, self.layout
+        for run in o.runs:
+            yield self._score(run, layout.labels(run.dataset, run.mllm), layout.scores(run))
+        if len(o.mllms) >= 2:  # how far the MLLMs agree on each dataset (the report's agreement table)
+            for dataset in o.datasets:
+                yield ScriptStep(layout.agreement(dataset), script="util_agreement", args=[
+                    "--text_label_csvs", *(str(layout.labels(dataset, mllm)) for mllm in o.mllms),
+                    "--names", *o.mllms, f"--st_model={o.model_path(o.st_model)}", f"--device={o.device}",
+                    f"--json_out={layout.agreement(dataset)}", f"--pairs_csv={layout.agreement_csv(dataset)}"])
 
     def _first_run(self, dataset: str, mllm: str) -> Run:
         """The review sheet is made from the scores of the first CLAP model."""
@@ -686,6 +693,8 @@ class Recipe:
                 self._require_model(clap, "clap_model", "stages 4, 5 and 8 score with CLAP")
         if o.runs_stage("embed"):
             self._require_model(o.st_model, "st_model", "stage 10 embeds the labels")
+        elif o.runs_stage("score") and len(o.mllms) >= 2:
+            self._require_model(o.st_model, "st_model", "stage 5 measures how far the MLLMs agree")
         if o.runs_stage("composite") and o.llm_model:
             self._require_model(o.llm_model, "llm_model", "stage 13 names the clusters")
         for number in range(o.stage, o.stop_stage + 1):

@@ -18,7 +18,9 @@ S(k) / S_adj(k) curves of every sweep side by side in one PNG:
 3. number of clusters: unique labels U, the chosen k (maximum of S_adj) and k / U, with λ;
 4. silhouette of each clustering algorithm at every k it was run at, and of the algorithms that
    choose their own k (with and without their noise points);
-5. rows without a label: how many files each stage carried without one.
+5. rows without a label: how many files each stage carried without one;
+6. with two or more MLLMs, how far they agree on each dataset (util_agreement.py): per pair exact
+   agreement, Cohen's kappa and semantic agreement, and Fleiss' kappa over all of them.
 
 What in the results is not real (a random-weight model, the simulated annotator) is read from the
 records' ``stand_ins`` and said at the top, and beside every figure it touches. Which labels a
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import experiment, formats, records
+from .agreement import kappa_reading
 from .clustering import ALGORITHMS
 from .errors import UserError
 from .experiment import SCORES_WITH_ANNOTATIONS, ClusteringDir, Layout
@@ -363,6 +366,37 @@ def unlabelled_table(runs: list[Run], clusterings: list[Clustering]) -> Table:
     )
 
 
+def agreement_table(runs: list[Run]) -> Table | None:
+    """How far the MLLMs agree on each dataset; None where the recipe measured no agreement (one MLLM)."""
+    rows = []
+    for dataset in sorted({run.run.dataset for run in runs}):
+        found = results_of(runs[0].layout.agreement(dataset))
+        if not found:
+            continue
+        for pair in found.get("pairs") or []:
+            kappa = pair.get("cohen_kappa")
+            rows.append([dataset, f"{pair.get('a')} vs {pair.get('b')}", fmt(pair.get("files")),
+                         fmt(pair.get("exact_agreement")), fmt(kappa), kappa_reading(kappa),
+                         fmt(pair.get("semantic_agreement")), fmt(pair.get("semantic_agree_share"))])
+        if found.get("fleiss_kappa") is not None:
+            kappa = found["fleiss_kappa"]
+            rows.append([dataset, f"all {found.get('labellers')} (Fleiss' kappa)", fmt(found.get("files")),
+                         fmt(found.get("all_agree")), fmt(kappa), kappa_reading(kappa),
+                         fmt(found.get("mean_semantic_agreement")), fmt(found.get("mean_semantic_agree_share"))])
+    if not rows:
+        return None
+    return Table(
+        "agreement", "Agreement between the MLLMs",
+        "Each file's label: the first of its MLLM answer, cleaned and in lower case; a file without one counts as "
+        "the label (none). Exact: share of files with the same label (for all: every MLLM the same). Kappa: "
+        "agreement beyond chance (Cohen's per pair, Fleiss' over all; 0 is chance, 1 the same labels), in Landis "
+        "and Koch's words. Semantic: mean cosine of the two labels' sentence embeddings, and the share of files "
+        "at the threshold or above (util_agreement.py, docs/method.md §14).",
+        ["dataset", "MLLMs", "files", "exact", "kappa", "reading", "semantic", "semantic agree"],
+        rows,
+    )
+
+
 # ----------------------------------------------------------------------------------------------
 # output
 
@@ -412,6 +446,9 @@ def build_tables(exp_dir: Path) -> tuple[list[Table], list[Clustering]]:
     clusterings = [c for run in runs for c in run.clusterings()]
     tables = [alignment_table(runs), boost_table(runs), k_table(clusterings), silhouette_table(clusterings),
               hdbscan_table(clusterings), unlabelled_table(runs, clusterings)]
+    agreement = agreement_table(runs)
+    if agreement is not None:
+        tables.append(agreement)
     return tables, clusterings
 
 

@@ -37,6 +37,10 @@ from .clap import LOWEST_FRACTION
 from .errors import UserError
 
 REASON_NO_LABEL = "no label"
+#: the published bottom fraction by CLAP score; the smallest gap between the best and the second
+#: label (uncertain between two); the lowest-scoring files spread across clusters
+LOWEST, MARGIN, DIVERSE = "lowest", "margin", "diverse"
+ORDERS = (LOWEST, MARGIN, DIVERSE)
 #: the annotator column of a note the stand-in made, and of one a person saved in the review app
 SIMULATED_ANNOTATOR = "simulated (file name)"
 REVIEWER = "reviewer"
@@ -61,11 +65,95 @@ def lowest_reason(fraction: float) -> str:
     return f"lowest {100 * fraction:g}%"
 
 
-def review_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION) -> list[tuple[formats.ScoreRow, str]]:
-    """What goes on the sheet, with why: every label-less file first (file order), then the lowest
-    ``fraction`` of the scored files (lowest first)."""
+def review_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION, order: str = LOWEST,
+                second: dict[int, formats.LabelRow] | None = None,
+                cluster_ids=None) -> list[tuple[formats.ScoreRow, str]]:
+    """What goes on the sheet, with why: every label-less file first (file order), then the
+    ``fraction`` of the scored files the ``order`` picks - the lowest scores (lowest first), the
+    smallest margins (``second``: each file's runner-up, :func:`runner_ups`), or the lowest spread
+    across the clusters ``cluster_ids`` (one per row)."""
     unlabelled = [(row, REASON_NO_LABEL) for row in rows if not has_label(row)]
+    if order == MARGIN:
+        return unlabelled + margin_rows(rows, second, fraction)
+    if order == DIVERSE:
+        return unlabelled + diverse_rows(rows, cluster_ids, fraction)
     return unlabelled + [(row, lowest_reason(fraction)) for row in lowest_rows(rows, fraction)]
+
+
+# ----------------------------------------------------------------------------------------------
+# the order of the queue: which scored files a fraction of the reviewer's time goes to
+
+def queue_size(rows: list[formats.ScoreRow], fraction: float) -> int:
+    """How many scored files a ``fraction`` is: rounded down, at least one (none without any)."""
+    n_scored = sum(map(has_label, rows))
+    return max(1, int(n_scored * fraction)) if n_scored else 0
+
+
+def runner_ups(rows: list[formats.ScoreRow], label_rows: list[formats.LabelRow], source: str
+               ) -> dict[int, formats.LabelRow]:
+    """Each file's second label (rank 2) of a multi-label CSV, by the file's 1-based row; the CSV must
+    hold the same files with the same best labels as the scores CSV (it is written beside it)."""
+    best = {row.index: row for row in label_rows if row.rank in (1, formats.NO_LABEL_RANK)}
+    if len(best) != len(rows):
+        raise UserError(f"{source}: lists {len(best)} files, the scores CSV {len(rows)}; pass the multi-label CSV "
+                        "features_clap_text.py wrote with these scores")
+    for row in rows:
+        mine = best.get(row.index)
+        if mine is None or mine.filename != row.filename or (has_label(row) and mine.label != row.label):
+            raise UserError(f"{source}: file {row.index} is {mine and mine.filename!r} with best label "
+                            f"{mine and mine.label!r}, the scores CSV has {row.filename!r} with {row.label!r}; pass "
+                            "the multi-label CSV features_clap_text.py wrote with these scores")
+    return {row.index: row for row in label_rows if row.rank == 2}
+
+
+def margin_rows(rows: list[formats.ScoreRow], second: dict[int, formats.LabelRow],
+                fraction: float = LOWEST_FRACTION) -> list[tuple[formats.ScoreRow, str]]:
+    """The ``fraction`` of scored files with the smallest gap between their best and second-best
+    label score, smallest first (reason ``margin 0.012 (a vs b)``); files without a second label
+    in the multi-label CSV (one candidate, or the runner-up outside its rule) come after those
+    with one, lowest score first."""
+    scored = [row for row in rows if has_label(row)]
+    with_second = sorted((row for row in scored if row.index in second),
+                         key=lambda row: (row.score - second[row.index].score, row.index))
+    without = sorted((row for row in scored if row.index not in second), key=lambda row: (row.score, row.index))
+    chosen = []
+    for row in (with_second + without)[:queue_size(rows, fraction)]:
+        other = second.get(row.index)
+        chosen.append((row, f"margin {row.score - other.score:.3f} ({row.label} vs {other.label})" if other
+                       else "margin unknown (no second label)"))
+    return chosen
+
+
+def _ordinal(n: int) -> str:
+    """What comes before "lowest": nothing for the lowest, "2nd " for the second lowest, ..."""
+    if n == 1:
+        return ""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} "
+
+
+def diverse_rows(rows: list[formats.ScoreRow], cluster_ids, fraction: float = LOWEST_FRACTION
+                 ) -> list[tuple[formats.ScoreRow, str]]:
+    """The lowest-scoring files spread across clusters: first the lowest of every cluster, then the
+    second lowest of every cluster, ..., each round lowest score first, until the ``fraction`` is
+    reached (reason ``lowest in cluster 3``, ``2nd lowest in cluster 3``; scored files in no cluster
+    - HDBSCAN noise - count as one more group, ``lowest in no cluster``). Ten near-identical clips,
+    which share a cluster, then take one place each round instead of ten places at once."""
+    groups: dict[int, list[formats.ScoreRow]] = {}
+    for row, cluster in zip(rows, cluster_ids):
+        if has_label(row):
+            groups.setdefault(int(cluster), []).append(row)
+    for members in groups.values():
+        members.sort(key=lambda row: (row.score, row.index))
+    chosen, depth, wanted = [], 0, queue_size(rows, fraction)
+    while len(chosen) < wanted:
+        this_round = sorted(((members[depth], cluster) for cluster, members in groups.items() if depth < len(members)),
+                            key=lambda item: (item[0].score, item[0].index))
+        for row, cluster in this_round[:wanted - len(chosen)]:
+            where = "no cluster" if cluster == formats.NO_CLUSTER else f"cluster {cluster}"
+            chosen.append((row, f"{_ordinal(depth + 1)}lowest in {where}"))
+        depth += 1
+    return chosen
 
 
 def note_from_filename(filename: str) -> str:

@@ -1,7 +1,9 @@
 """The review screen: a small local web app over the review sheet of util_review_sheet.py.
 
 One clip at a time - its audio, the MLLM's whole answer, the label CLAP chose with its score, why
-the file is on the sheet - and a text box for the reviewer's label. Every save rewrites the sheet's
+the file is on the sheet (and, given the multi-label CSV, the runner-up label it competed with, with
+its score), optionally the clip's spectrogram beside the player - and a text box for the
+reviewer's label. Every save rewrites the sheet's
 annotation column at once (atomically, through :func:`auditoryhum.review.save_note`), so closing
 the browser or killing the server loses nothing. With a CLAP model and the clip's audio embedding,
 what the reviewer types is scored live, exactly as features_clap_text.py would score that line
@@ -9,8 +11,9 @@ what the reviewer types is scored live, exactly as features_clap_text.py would s
 
 The server is the only thing between a browser and the disk, so it is strict:
 
-* audio is addressed by the row of the scores CSV and served only for the rows on the sheet; the
-  file paths come from ``--filedir`` at start-up, never from a request;
+* audio, and its spectrogram (a PNG made here, cached), is addressed by the row of the scores CSV
+  and served only for the rows on the sheet; the file paths come from ``--filedir`` at start-up,
+  never from a request;
 * with a token every request must carry it: the ``token`` query parameter of the printed URL (the
   answer sets it as a same-site, HTTP-only cookie that the page's own requests then carry), the
   cookie, or an ``X-Review-Token`` header; bound to a loopback address, requests must also name a loopback host (no DNS
@@ -38,9 +41,11 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from . import formats, records, review
+from .audio import AudioReadError
 from .clap import Clap, cosine_similarities, embed_texts
 from .errors import UserError
 from .prompting import parse_label_line
+from .spectrogram import spectrogram_png
 
 #: Largest request body accepted (a label and some JSON around it).
 MAX_BODY_BYTES = 16 * 1024
@@ -98,6 +103,21 @@ class LiveScorer:
         return [(label, float(score)) for label, score in zip(candidates, scores)]
 
 
+class Spectrograms:
+    """Each clip's spectrogram PNG, made on first request and kept (a sheet holds a few hundred
+    clips at most: the lowest 1 % of a dataset)."""
+
+    def __init__(self):
+        self._made: dict[str, bytes] = {}
+        self._lock = threading.Lock()  # one made at a time; the server's other requests go on
+
+    def png(self, path: str) -> bytes:
+        with self._lock:
+            if path not in self._made:
+                self._made[path] = spectrogram_png(path)
+            return self._made[path]
+
+
 @dataclass
 class ReviewSession:
     """Everything the app needs, loaded and checked once at start-up."""
@@ -108,6 +128,8 @@ class ReviewSession:
     answers: list[str]  # the MLLM's whole answer line per file
     scorer: LiveScorer | None = None
     annotations_csv: Path | None = None
+    runner_ups: dict[int, formats.LabelRow] | None = None  # row -> its second label (the multi-label CSV)
+    spectrograms: Spectrograms | None = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -122,6 +144,7 @@ class ReviewSession:
             "sheet": self.review_csv.name,
             "live_scoring": self.scorer is not None,
             "reviewed": sum(bool(entry.annotation) for entry in entries),
+            "spectrogram": self.spectrograms is not None,
             "entries": [self._entry_json(entry) for entry in entries],
         }
 
@@ -140,7 +163,15 @@ class ReviewSession:
             "annotation": entry.annotation,
             "simulated": review.is_simulated(entry),
             "live_scoring": self.scorer is not None and self.scorer.has_audio(entry.row),
+            "competing": self._competing(entry, score),
         }
+
+    def _competing(self, entry: formats.SheetEntry, score: float) -> list[dict] | None:
+        """The best label and its runner-up, with their scores (None without a runner-up)."""
+        second = (self.runner_ups or {}).get(entry.row)
+        if second is None or not entry.label:
+            return None
+        return [{"label": entry.label, "score": score}, {"label": second.label, "score": second.score}]
 
     def save(self, row: int, note: str) -> dict:
         """Write ``note`` to the sheet (and the annotations CSV, when one is kept); returns the
@@ -159,9 +190,10 @@ class ReviewSession:
 
 
 def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: str, text_label_csv: str,
-                 scorer: LiveScorer | None, annotations_csv: str | None) -> ReviewSession:
+                 scorer: LiveScorer | None, annotations_csv: str | None, multi_label_csv: str | None = None,
+                 spectrograms: bool = False) -> ReviewSession:
     """Read and cross-check the inputs: every per-file input must line up with the file list, and
-    the sheet with the scores CSV."""
+    the sheet (and the multi-label CSV) with the scores CSV."""
     rows = formats.read_scores_csv(scores_csv)
     files_name = f'--filedir="{filedir}"'
     names = records.file_names(files)
@@ -170,8 +202,11 @@ def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: st
     records.check_rows_belong(text_label_csv, len(answers), files_name, names)
     if annotations_csv is not None and not Path(annotations_csv).resolve().parent.is_dir():
         raise UserError(f"--annotations_csv={annotations_csv}: output folder does not exist")
+    second = None if multi_label_csv is None else \
+        review.runner_ups(rows, formats.read_multi_label_csv(multi_label_csv), multi_label_csv)
     session = ReviewSession(Path(review_csv), rows, files, answers, scorer,
-                            Path(annotations_csv) if annotations_csv else None)
+                            Path(annotations_csv) if annotations_csv else None, second,
+                            Spectrograms() if spectrograms else None)
     if not session.on_sheet:
         raise UserError(f"{review_csv}: the review sheet lists no file")
     return session
@@ -329,6 +364,18 @@ def create_app(session: ReviewSession, token: str | None, loopback_only: bool) -
         if not Path(path).is_file():
             raise HTTPException(404, f"the audio file of row {row} is gone")
         return FileResponse(path, media_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+
+    @app.get("/spectrogram/{row}")
+    def spectrogram(row: int) -> Response:
+        path = session.audio_path(row)
+        if path is None or session.spectrograms is None:
+            raise HTTPException(404, f"no spectrogram of row {row} (not on the review sheet, or the app was started "
+                                "without --spectrogram)")
+        try:
+            png = session.spectrograms.png(path)
+        except (AudioReadError, OSError):
+            raise HTTPException(404, f"cannot read the audio of row {row}") from None
+        return Response(png, media_type="image/png")
 
     @app.put("/api/rows/{row}/annotation")
     def save(row: int, annotation: str = Body(..., embed=True, max_length=MAX_NOTE_CHARS)) -> dict:

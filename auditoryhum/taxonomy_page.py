@@ -37,6 +37,7 @@ import numpy as np
 
 from . import formats, records
 from .errors import UserError
+from .taxonomy_tree import files_in
 
 #: Labels shown in a cluster's distribution; the rest are counted.
 TOP_LABELS_SHOWN = 8
@@ -231,7 +232,7 @@ def build_taxonomy(rows: list[formats.ScoreRow], audio_urls: list[str], cluster_
 def tree_nodes(tree: formats.TaxonomyTree, colours: dict[int, str]) -> list[TreeNode]:
     """The tree's nodes nested under their parents, largest first at every level."""
     last = len(tree.levels)
-    made = {(node.level, node.cluster): TreeNode(node.name, len(node.rows), node.level, node.cluster,
+    made = {(node.level, node.cluster): TreeNode(node.name, files_in(node.rows, tree.files), node.level, node.cluster,
                                                  colours.get(node.cluster, NOISE_COLOUR) if node.level == last else "")
             for node in tree.nodes}
     roots = []
@@ -463,8 +464,11 @@ def _format_score(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
-def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str], stand_ins: list[str] = ()) -> str:
-    """The page; ``stand_ins``: what in the results is not real, said at its top."""
+def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str], stand_ins: list[str] = (),
+                multi_label: dict | None = None) -> str:
+    """The page; ``stand_ins``: what in the results is not real, said at its top; ``multi_label``:
+    with several labels per file, the memberships' ``files``, ``memberships`` and ``note`` (how
+    files are counted), said at its top too."""
     import jinja2
     import plotly.io as pio
     from markupsafe import Markup
@@ -501,6 +505,7 @@ def render_page(taxonomy: Taxonomy, title: str, sources: dict[str, str], stand_i
         title=title,
         sources=sources,
         stand_ins=list(stand_ins),
+        multi_label=multi_label,
         simulated_note=SIMULATED_NOTE,
         n_files=len(taxonomy.clips),
         n_on_map=int(taxonomy.on_map.sum()),

@@ -236,7 +236,7 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
         level = levels[depth]
         clusters = _clusters(level.ids)
         counts = [counts_of[depth][c].label_counts if c in counts_of[depth] else () for c in clusters]
-        sizes = [int((level.ids == c).sum()) for c in clusters]
+        sizes = [files_in(np.flatnonzero(level.ids == c), files) for c in clusters]
         what = f"names of level {depth + 1} ({len(clusters)} clusters)"
         if depth == len(levels) - 1:
             conversations = [cluster_messages(namer.mode, counts_of[depth][c]) if c in counts_of[depth] else None
@@ -247,7 +247,7 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
             below = levels[depth + 1]
             children = [_children(level.ids, below.ids, c) for c in clusters]
             child_names = [[names_of[depth + 1][child] for child in kids] for kids in children]
-            child_sizes = [[int((below.ids == child).sum()) for child in kids] for kids in children]
+            child_sizes = [[files_in(np.flatnonzero(below.ids == child), files) for child in kids] for kids in children]
             conversations = [None if len(kids) == 1 else
                              parent_messages(namer.mode, sorted(zip(names_k, sizes_k), key=lambda item: -item[1]))
                              for kids, names_k, sizes_k in zip(children, child_names, child_sizes)]
@@ -268,6 +268,12 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
                                 tuple(nodes), {**about, "levels": [level.about() for level in levels], **namer.stats()})
 
 
+def files_in(rows, files: Sequence[str]) -> int:
+    """How many files the rows hold: the rows themselves, but with several labels per file a row is a
+    (file, cluster) membership, and a file in two clusters below a node counts once in it."""
+    return len({files[int(row)] for row in rows})
+
+
 def _children(upper: np.ndarray, lower: np.ndarray, cluster: int) -> list[int]:
     return sorted(set(lower[upper == cluster].tolist()) - {formats.NO_CLUSTER})
 
@@ -280,8 +286,9 @@ def format_tree(tree: formats.TaxonomyTree) -> str:
     lines = []
 
     def show(level: int, parent: int | None, depth: int) -> None:
-        for node in sorted(children.get((level, parent), []), key=lambda n: (-len(n.rows), n.cluster)):
-            lines.append(f"{'  ' * depth}{node.name} ({len(node.rows)} files; level {level}, cluster {node.cluster})")
+        for node in sorted(children.get((level, parent), []), key=lambda n: (-files_in(n.rows, tree.files), n.cluster)):
+            lines.append(f"{'  ' * depth}{node.name} ({files_in(node.rows, tree.files)} files; level {level}, "
+                         f"cluster {node.cluster})")
             show(level + 1, node.cluster, depth + 1)
 
     show(1, None, 0)

@@ -48,6 +48,8 @@ UPSTREAM_FLAGS = {
     "export_taxonomy": ["--filedir", "--top_label_scores_csv", "--text_label_csv", "--annotations_csv",
                         "--taxonomy_json", "--label_csv", "--dataset_dir", "--label_studio_json", "--taxonomy_csv"],
     "util_label_studio_import": ["--label_studio_json", "--top_label_scores_csv", "--annotations_csv"],
+    "util_agreement": ["--text_label_csvs", "--names", "--top_label_scores_csvs", "--st_model", "--threshold",
+                       "--json_out", "--pairs_csv"],
 }
 
 

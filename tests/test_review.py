@@ -6,6 +6,7 @@ import csv
 import math
 
 import pytest
+from conftest import error_line
 
 from auditoryhum import formats, records, review
 from auditoryhum.scripts import util_merge_csv, util_review_sheet
@@ -167,3 +168,85 @@ def test_sheet_from_another_run_is_refused(scores_csv, tmp_path, capsys):
     (tmp_path / "sheet.csv").write_text("row,filename,label,score,annotation\n2,other.wav,x,0.1,note\n")
     assert run(scores_csv, tmp_path) == 2
     assert "belongs to another run" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# the order of the queue
+
+#: (file, best label, its score, cluster, runner-up score or None): the lowest three share cluster 0,
+#: the smallest margins are further up, and one file has no label at all
+QUEUE = [("a.wav", "hum", 0.10, 0, 0.02), ("b.wav", "buzz", 0.11, 0, 0.05), ("c.wav", "drone", 0.12, 0, 0.11),
+         ("d.wav", "car horn", 0.30, 1, 0.29), ("e.wav", "engine", 0.40, 1, 0.10), ("f.wav", "dog bark", 0.50, 2, 0.495),
+         ("g.wav", "bird song", 0.60, 2, None), ("h.wav", "train", 0.70, 1, 0.20), ("i.wav", "rain", 0.80, 2, 0.10),
+         ("j.wav", "", math.nan, -1, None)]
+
+
+@pytest.fixture
+def queue_inputs(tmp_path):
+    scores = [ScoreRow(i, name, label, score) for i, (name, label, score, _, _) in enumerate(QUEUE, start=1)]
+    formats.write_scores_csv(tmp_path / "scores.csv", scores)
+    multi = []
+    for row, (_, _, _, _, second) in zip(scores, QUEUE):
+        if not row.label:
+            multi.append(formats.LabelRow(row.index, row.filename, "", math.nan, 0))
+            continue
+        multi.append(formats.LabelRow(row.index, row.filename, row.label, row.score, 1))
+        if second is not None:
+            multi.append(formats.LabelRow(row.index, row.filename, f"{row.label} 2", second, 2))
+    formats.write_multi_label_csv(tmp_path / "multi.csv", multi)
+    formats.write_cluster_ids(tmp_path / "ids.csv", [cluster for *_, cluster, _ in QUEUE])
+    return tmp_path
+
+
+def sheet_of(folder, order, fraction, *extra):
+    sheet = folder / f"{order}_{fraction}.csv"
+    assert util_review_sheet.main([f"--top_label_scores_csv={folder / 'scores.csv'}", f"--review_csv={sheet}",
+                                   f"--annotations_csv={folder / 'ann.csv'}", f"--fraction={fraction}",
+                                   f"--order={order}", *extra]) == util_review_sheet.EXIT_AWAITING_REVIEW
+    return [(entry.filename, entry.reason) for entry in formats.read_review_sheet(sheet)]
+
+
+def test_the_three_orders_pick_different_files_and_say_why(queue_inputs, capsys):
+    folder = queue_inputs
+    margin = f"--multi_label_csv={folder / 'multi.csv'}"
+    diverse = f"--cluster_ids_csv={folder / 'ids.csv'}"
+    assert sheet_of(folder, "lowest", 0.34) == [("j.wav", "no label"), ("a.wav", "lowest 34%"), ("b.wav", "lowest 34%"),
+                                                ("c.wav", "lowest 34%")]
+    assert sheet_of(folder, "margin", 0.34, margin) == [
+        ("j.wav", "no label"), ("f.wav", "margin 0.005 (dog bark vs dog bark 2)"),
+        ("c.wav", "margin 0.010 (drone vs drone 2)"), ("d.wav", "margin 0.010 (car horn vs car horn 2)")]
+    assert sheet_of(folder, "diverse", 0.34, diverse) == [
+        ("j.wav", "no label"), ("a.wav", "lowest in cluster 0"), ("d.wav", "lowest in cluster 1"),
+        ("f.wav", "lowest in cluster 2")]
+    assert "(1 without a label, 3 (34%) with the smallest margin between their two best labels)" in \
+        capsys.readouterr().err
+    # a larger share: the next round of every cluster, and the files without a runner-up last
+    assert [reason for _, reason in sheet_of(folder, "diverse", 0.67, diverse)][4:] == [
+        "2nd lowest in cluster 0", "2nd lowest in cluster 1", "2nd lowest in cluster 2"]
+    assert [name for name, _ in sheet_of(folder, "margin", 1.0, margin)] == [
+        "j.wav", "f.wav", "c.wav", "d.wav", "b.wav", "a.wav", "e.wav", "h.wav", "i.wav", "g.wav"]
+    assert sheet_of(folder, "margin", 1.0, margin)[-1] == ("g.wav", "margin unknown (no second label)")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--order=margin"], "--order margin needs --multi_label_csv"),
+    (["--order=diverse"], "--order diverse needs --cluster_ids_csv"),
+    (["--cluster_ids_csv=ids.csv"], "--cluster_ids_csv is for --order diverse"),
+])
+def test_an_order_without_its_input_is_one_line(queue_inputs, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(queue_inputs)
+    assert util_review_sheet.main(["--top_label_scores_csv=scores.csv", "--review_csv=sheet.csv",
+                                   "--annotations_csv=ann.csv", *extra]) == 2
+    assert error_line(capsys.readouterr().err) == f"error: {message}\n"
+    assert not (queue_inputs / "sheet.csv").exists()
+
+
+def test_a_multi_label_csv_of_other_scores_is_refused(queue_inputs, capsys):
+    rows = formats.read_multi_label_csv(queue_inputs / "multi.csv")
+    rows[0] = rows[0]._replace(label="something else")
+    formats.write_multi_label_csv(queue_inputs / "other.csv", rows)
+    assert util_review_sheet.main([f"--top_label_scores_csv={queue_inputs / 'scores.csv'}",
+                                   f"--review_csv={queue_inputs / 'sheet.csv'}", f"--annotations_csv={queue_inputs / 'a.csv'}",
+                                   "--order=margin", f"--multi_label_csv={queue_inputs / 'other.csv'}"]) == 2
+    assert "file 1 is 'a.wav' with best label 'something else', the scores CSV has 'a.wav' with 'hum'" in \
+        error_line(capsys.readouterr().err)

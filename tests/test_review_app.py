@@ -375,3 +375,82 @@ def test_another_address_needs_a_token_and_bad_inputs_are_one_line(review_run, t
     command = [arg if not arg.startswith("--filedir=") else f"--filedir={moved}/*.wav" for arg in base]
     assert util_review_app.main(command) == 2
     assert "were the scores made from other files" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# the margin order's competing labels, and the spectrogram
+
+
+def test_the_margin_sheet_shows_both_competing_labels_and_a_spectrogram_beside_the_player(review_run, tmp_path,
+                                                                                          chromium, screenshot):
+    from PIL import Image
+
+    from auditoryhum.audio import load_audio
+    from auditoryhum.spectrogram import HEIGHT, SAMPLING_RATE, WIDTH, power_db
+
+    multi = tmp_path / "multi.csv"
+    assert features_clap_text.main([f"--filedir={review_run.filedir}", f"--clap_model={review_run.clap_model}",
+                                    f"--clap_npy={review_run.clap_npy}", f"--text_label_csv={review_run.labels_csv}",
+                                    f"--top_label_scores_csv={tmp_path / 'scores.csv'}", "--multi_label",
+                                    "--label_top=2", f"--multi_label_csv={multi}", "--device=cpu"]) == 0
+    assert (tmp_path / "scores.csv").read_bytes() == review_run.scores_csv.read_bytes()
+    sheet = tmp_path / "margin_sheet.csv"
+    assert util_review_sheet.main([f"--top_label_scores_csv={review_run.scores_csv}", f"--review_csv={sheet}",
+                                   f"--annotations_csv={tmp_path / 'unused.csv'}", "--fraction=0.5", "--order=margin",
+                                   f"--multi_label_csv={multi}"]) == util_review_sheet.EXIT_AWAITING_REVIEW
+    rows = sheet_rows(sheet)
+    kept = {}
+    for row in formats.read_multi_label_csv(multi):
+        kept.setdefault(row.filename, []).append(row)
+    first = rows[1]  # rows[0] is the clip without a label
+    best, second = kept[first["filename"]]
+    assert first["reason"] == f"margin {best.score - second.score:.3f} ({best.label} vs {second.label})"
+
+    command = review_run.app_command(sheet, "--spectrogram", f"--multi_label_csv={multi}")
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
+    errors = watch_errors(page)
+    try:
+        with running_app(command, tmp_path / "server.log") as (_, url):
+            # the PNG: the clip's spectrogram, for rows on the sheet only
+            status, png, response = request(url, f"/spectrogram/{first['row']}")
+            assert status == 200 and response.getheader("Content-Type") == "image/png"
+            on_sheet = {int(row["row"]) for row in rows}
+            off_sheet = next(row for row in range(1, 6) if row not in on_sheet)
+            assert request(url, f"/spectrogram/{off_sheet}")[0] == 404
+            (tmp_path / "spectrogram.png").write_bytes(png)
+            image = np.asarray(Image.open(tmp_path / "spectrogram.png").convert("L"), dtype=np.float64)
+            assert image.shape == (HEIGHT, WIDTH)
+            audio_path = review_run.folder / "audio" / first["filename"]
+            tone = 220.0 * (list(ANSWERS).index(first["filename"]) + 1)  # write_tone's frequency of this clip
+            loudest_bin = int(np.argmax(power_db(load_audio(str(audio_path), SAMPLING_RATE)).mean(axis=1)))
+            assert loudest_bin * SAMPLING_RATE / 512 == pytest.approx(tone, abs=SAMPLING_RATE / 512)
+            brightest_row = int(np.argmax(image.mean(axis=1)))  # frequency rises upwards, 0 to 8 kHz
+            assert (HEIGHT - 0.5 - brightest_row) / HEIGHT * SAMPLING_RATE / 2 == pytest.approx(tone, abs=100)
+
+            page.goto(url)
+            wait_js(page, "document.getElementById('filename').textContent === "
+                          f"{rows[0]['filename']!r}")
+            assert page.locator("#competing").is_hidden()  # no label: nothing competed
+            page.keyboard.press("PageDown")
+            wait_js(page, f"document.getElementById('filename').textContent === {first['filename']!r}")
+            assert page.inner_text("#reason") == first["reason"]
+            assert page.locator("#competing .candidate > span:first-child").all_inner_texts() == [best.label,
+                                                                                                  second.label]
+            assert page.locator("#competing .candidate .score").all_inner_texts() == [f"{best.score:.3f}",
+                                                                                      f"{second.score:.3f}"]
+            wait_js(page, "document.getElementById('spectrogram').complete "
+                          "&& document.getElementById('spectrogram').naturalWidth > 0")
+            assert page.evaluate("document.getElementById('spectrogram').naturalWidth") == WIDTH
+            # beside the player, on its width; a click seeks there
+            spectro, player = page.locator("#spectrogram").bounding_box(), page.locator("#player").bounding_box()
+            assert spectro["width"] == pytest.approx(player["width"], abs=2) and spectro["y"] < player["y"]
+            page.uncheck("#autoplay")
+            wait_js(page, "document.getElementById('player').readyState >= 1")
+            page.locator("#spectrogram").click(position={"x": spectro["width"] * 0.5, "y": spectro["height"] / 2})
+            duration = page.evaluate("document.getElementById('player').duration")
+            wait_js(page, f"Math.abs(document.getElementById('player').currentTime - {duration / 2}) < 0.3")
+            page.evaluate("document.getElementById('player').pause()")
+            screenshot(page, "review_app_margin")
+    finally:
+        page.close()
+    assert errors == []

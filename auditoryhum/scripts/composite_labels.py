@@ -17,10 +17,12 @@ from ..composite import (
     format_prompts_file,
     format_table,
     read_label_stats,
+    read_multi_label_stats,
     top_labels_text,
 )
 from ..errors import UserError, counted
 from ..formats import CompositeLabel, write_composite_csv
+from ..multilabel import check_label_rows
 from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
 from ..taxonomy_tree import AUTO, Level, Namer, build_levels, format_tree, name_tree, parse_levels
 
@@ -61,8 +63,13 @@ def get_parser():
     )
     cli.add_input(parser, "--label_csv", required=True,
                   help="cluster ids CSV (one integer per line) from a cluster_*.py script")
-    cli.add_input(parser, "--top_label_scores_csv", required=True,
+    labels = parser.add_mutually_exclusive_group(required=True)
+    cli.add_input(labels, "--top_label_scores_csv",
                   help="top-label scores CSV from features_clap_text.py, row i = row i of --label_csv")
+    cli.add_input(labels, "--multi_label_csv",
+                  help="instead: the multi-label scores CSV (features_clap_text.py --multi_label), with --label_csv "
+                  "and --cluster_npy of its distinct labels; each file counts once in every cluster of its labels, "
+                  "and the tree's rows are (file, cluster) memberships")
     cli.add_model(parser, "--llm_model",
                   help="an instruction-tuned causal LM with a chat template: a model folder (e.g. a git clone of "
                   "Qwen2.5-1.5B-Instruct), a .gguf file, or a folder holding one .gguf file (needs the gguf "
@@ -113,12 +120,17 @@ def _check_flags(args) -> None:
 
 def _levels(args, stats: LabelStats) -> list[Level]:
     """The partition of --label_csv, with the levels above it when --taxonomy_json asks for them."""
-    ids = formats.read_cluster_ids(args.label_csv)
+    ids = formats.read_cluster_ids(args.label_csv) if stats.memberships is None else stats.memberships.cluster_ids
     if not args.taxonomy_json:
         return [Level(ids, len(stats.clusters), "the partition")]
     sizes = parse_levels(args.levels)
-    embeddings = clustering.load_embeddings(args.cluster_npy)
-    records.check_rows_belong(args.cluster_npy, embeddings.array.shape[0], args.top_label_scores_csv, stats.files)
+    if stats.memberships is None:
+        embeddings = clustering.load_embeddings(args.cluster_npy)
+        records.check_rows_belong(args.cluster_npy, embeddings.array.shape[0], args.top_label_scores_csv, stats.files)
+    else:  # the embeddings of the distinct labels, one row per membership
+        per_label = formats.load_npy(args.cluster_npy)
+        check_label_rows(args.cluster_npy, per_label.shape[0], args.multi_label_csv, stats.memberships.labels)
+        embeddings = clustering.check_embeddings(stats.memberships.expand(per_label), args.cluster_npy)
     lost = [row for row, cluster in enumerate(ids.tolist())
             if cluster != formats.NO_CLUSTER and not embeddings.usable[row]]
     if lost:
@@ -142,7 +154,8 @@ def _set_threads(args, device: str, run) -> None:
 @cli.script(get_parser)
 def main(args, run) -> int:
     _check_flags(args)
-    stats = read_label_stats(args.label_csv, args.top_label_scores_csv)
+    stats = read_label_stats(args.label_csv, args.top_label_scores_csv) if args.top_label_scores_csv else \
+        read_multi_label_stats(args.label_csv, args.multi_label_csv)
     run.files = stats.files
     run.results["clusters"] = len(stats.clusters)
     if args.llm_model is None:
@@ -179,7 +192,12 @@ def main(args, run) -> int:
     namer = Namer(args.naming, llm.chat, progress=lambda items, **kwargs: tqdm(items, **kwargs), on_named=keep_partial)
     about = {"label_csv": args.label_csv, "top_label_scores_csv": args.top_label_scores_csv,
              "cluster_npy": args.cluster_npy, "llm_model": args.llm_model, "naming": args.naming}
-    labels = [row.label.strip() for row in formats.read_scores_csv(args.top_label_scores_csv)]
+    if stats.memberships is None:
+        labels = [row.label.strip() for row in formats.read_scores_csv(args.top_label_scores_csv)]
+    else:
+        labels = [label.strip() for label in stats.memberships.row_labels]
+        about.update(multi_label_csv=args.multi_label_csv, multi_label=stats.memberships.summary(),
+                     rows="(file, cluster) memberships: a file is in every cluster of its labels")
     tree = name_tree(levels, labels, stats.files, namer, about)
 
     names = tree.names(len(levels))
@@ -196,5 +214,7 @@ def main(args, run) -> int:
         log.info(f"taxonomy tree written to {args.taxonomy_json}")
     run.results.update(empty_answers=namer.fallbacks, levels=len(levels),
                        clusters_per_level=[level.k for level in levels], **namer.stats())
+    if stats.memberships is not None:
+        run.results.update({f"multi_label_{key}": value for key, value in stats.memberships.summary().items()})
     return 0
 

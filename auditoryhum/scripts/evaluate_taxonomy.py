@@ -49,6 +49,7 @@ from ..evaluation import (
     partition_scores,
     sweep_scores,
 )
+from ..multilabel import Memberships, check_label_rows, read_memberships
 from ..runtime import SEED, resolve_runtime
 from ..sweep import default_penalty, group_identical_rows, silhouette_sweep
 
@@ -73,7 +74,12 @@ def get_parser():
     cli.add_input(parser, "--label_csv", required=True,
                   help="cluster ids CSV of the partition to evaluate (one integer per line, -1 = in no cluster), "
                   "e.g. cluster_sweep.py's --label_csv")
-    cli.add_input(parser, "--top_label_scores_csv", required=True,
+    labels = parser.add_mutually_exclusive_group(required=True)
+    cli.add_input(labels, "--multi_label_csv",
+                  help="instead of --top_label_scores_csv: the multi-label scores CSV (features_clap_text.py "
+                  "--multi_label), with --label_csv (and --cluster_npy) of its distinct labels; each file counts once "
+                  "in every cluster of its labels, and a file of several classes once per class")
+    cli.add_input(labels, "--top_label_scores_csv",
                   help="top-label scores CSV the partition was made from: the files and labels of its rows")
     cli.add_input(parser, "--ground_truth_csv",
                   help="ground truth: header filename,class, one row per file and class (several rows = several "
@@ -128,38 +134,58 @@ def _figures_line(scores) -> str:
 # inputs
 
 
-def _read_partition(args, run) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """The files of the rows, their cluster ids, and which rows have a label."""
+def _read_partition(args, run) -> tuple[list[str], np.ndarray, np.ndarray, Memberships | None]:
+    """The files of the rows, their cluster ids, which rows have a label, and - with several labels
+    per file - the memberships the rows are."""
+    if args.multi_label_csv:
+        found = read_memberships(args.multi_label_csv, args.label_csv)
+        run.files = found.filenames
+        has_label = np.array([bool(label.strip()) for label in found.row_labels], dtype=bool)
+        return found.filenames, found.cluster_ids, has_label, found
     rows = formats.read_scores_csv(args.top_label_scores_csv)
     filenames = list(rows.filenames)
     run.files = filenames
     ids = formats.read_cluster_ids(args.label_csv)
     records.check_rows_belong(args.label_csv, len(ids), args.top_label_scores_csv, filenames)
     has_label = np.array([bool(label.strip()) for label in rows.labels], dtype=bool)
-    return filenames, ids, has_label
+    return filenames, ids, has_label, None
 
 
-def _read_embeddings(args, filenames, ids) -> clustering.Embeddings:
+def _read_embeddings(args, filenames, ids, found: Memberships | None
+                     ) -> tuple[clustering.Embeddings, clustering.Embeddings]:
+    """The embeddings of the rows, and those that were swept: the same rows, or with several labels
+    per file the distinct labels (the rows, expanded to one per membership, come first)."""
+    if found is not None:
+        per_label = formats.load_npy(args.cluster_npy)
+        check_label_rows(args.cluster_npy, per_label.shape[0], args.multi_label_csv, found.labels)
+        swept = clustering.check_embeddings(per_label, args.cluster_npy)
+        rows = found.expand(per_label)
+        return clustering.Embeddings(rows, np.isfinite(rows).all(axis=1)), swept
     embeddings = clustering.load_embeddings(args.cluster_npy)
     records.check_rows_belong(args.cluster_npy, embeddings.array.shape[0], args.top_label_scores_csv, filenames)
     lost = np.flatnonzero((ids != formats.NO_CLUSTER) & ~embeddings.usable)
     if len(lost):
         raise UserError(f"{args.label_csv}: row {lost[0] + 1} is in cluster {ids[lost[0]]} but its row of "
                         f"{args.cluster_npy} holds NaN; were the clusters made from other embeddings?")
-    return embeddings
+    return embeddings, embeddings
 
 
-def _read_ground_truth(args, filenames) -> GroundTruth:
+def _read_ground_truth(args, filenames) -> tuple[GroundTruth, dict[str, tuple[str, ...]]]:
     truth = formats.read_ground_truth_csv(args.ground_truth_csv)
     known = set(filenames)
     unknown = [name for name in truth if name not in known]
     if len(unknown) == len(truth):
         raise UserError(f"{args.ground_truth_csv}: none of its {len(truth)} files is a file of "
-                        f"{args.top_label_scores_csv} (e.g. {unknown[0]}); files are named as in the scores CSV")
+                        f"{_source(args)} (e.g. {unknown[0]}); files are named as in the scores CSV")
     if unknown:
         log.warning("%d files of %s are not in %s and are ignored (e.g. %s)", len(unknown), args.ground_truth_csv,
-                    args.top_label_scores_csv, unknown[0])
-    return ground_truth_pairs(filenames, truth)
+                    _source(args), unknown[0])
+    return ground_truth_pairs(filenames, truth), truth
+
+
+def _source(args) -> str:
+    """The CSV the rows' files and labels come from."""
+    return args.top_label_scores_csv or args.multi_label_csv
 
 
 def _sweep_settings(sweep_csv: str) -> dict:
@@ -195,7 +221,10 @@ def _recorded_st_model(cluster_npy: str) -> str | None:
 # the parts
 
 
-def _sweep_part(args, embeddings, truth: GroundTruth | None, report: dict, run) -> dict:
+def _sweep_part(args, embeddings, truth: GroundTruth | None, report: dict, run,
+                found: Memberships | None = None, truth_by_file: dict | None = None) -> dict:
+    """The sweep's figures; ``embeddings`` are the rows that were swept (with several labels per
+    file: the distinct labels, each k's partition then regrouped into memberships)."""
     curve = formats.read_sweep_csv(args.sweep_csv)
     rows = embeddings.rows
     n_distinct = len(group_identical_rows(rows).counts)
@@ -231,7 +260,11 @@ def _sweep_part(args, embeddings, truth: GroundTruth | None, report: dict, run) 
     run.results.update(chosen_k=chosen_k, chosen_k_lead_below=margin["below"], chosen_k_lead_above=margin["above"])
 
     if truth is not None:
-        per_k = sweep_scores(sweep, truth.restricted(embeddings.usable), curve.k.tolist())
+        if found is None:
+            per_k = sweep_scores(sweep, truth.restricted(embeddings.usable), curve.k.tolist())
+        else:
+            per_k = [_membership_scores(found.regrouped(embeddings.expand(sweep.cluster_ids(k))), truth_by_file)
+                     for k in tqdm(curve.k.tolist(), desc="figures per k", unit="k")]
         for name in METRICS:
             part[name] = [getattr(scores, name) for scores in per_k]
         part["best_k"] = {}
@@ -265,6 +298,13 @@ def _sweep_part(args, embeddings, truth: GroundTruth | None, report: dict, run) 
                            bootstrap_mean_ari=figures["mean_ari"],
                            bootstrap_mean_ari_at_chosen_k=figures["mean_ari_at_chosen_k"])
     return part
+
+
+def _membership_scores(found: Memberships, truth_by_file: dict):
+    """The figures of one clustering of the distinct labels, over its memberships."""
+    has_label = np.array([bool(label) for label in found.row_labels], dtype=bool)
+    pairs = ground_truth_pairs(found.filenames, truth_by_file).restricted(has_label)
+    return partition_scores(pairs, found.cluster_ids[has_label])
 
 
 def _names_part(what: str, names: dict[int, str], ids: np.ndarray, embeddings, embed, run_key: str, run) -> dict:
@@ -308,9 +348,9 @@ def _names_of_composite(path: str, ids: np.ndarray) -> dict[int, str]:
 @cli.script(get_parser)
 def main(args, run) -> int:
     _check_flags(args)
-    filenames, ids, has_label = _read_partition(args, run)
-    embeddings = _read_embeddings(args, filenames, ids) if args.cluster_npy else None
-    truth = _read_ground_truth(args, filenames) if args.ground_truth_csv else None
+    filenames, ids, has_label, found = _read_partition(args, run)
+    embeddings, swept = _read_embeddings(args, filenames, ids, found) if args.cluster_npy else (None, None)
+    truth, truth_by_file = _read_ground_truth(args, filenames) if args.ground_truth_csv else (None, None)
     clustered = ids != formats.NO_CLUSTER
     evaluated = has_label & clustered & (truth.has_truth if truth is not None else True)
     counts = {"rows": len(ids), "rows_without_a_label": int((~has_label).sum()),
@@ -323,6 +363,11 @@ def main(args, run) -> int:
                          if key.startswith("rows_") and key != "rows_evaluated" and value)
     print(f"Partition {args.label_csv}: {len(clusters)} clusters, {counts['rows']} rows, "
           f"{counts['rows_evaluated']} evaluated" + (f" (left out: {left_out})" if left_out else ""))
+    if found is not None:
+        report["multi_label"] = {**found.summary(), "counted": "the rows are (file, cluster) memberships: each file "
+                                 "once in every cluster of its labels, and once per class of its ground truth"}
+        print(f"Rows: {found.note()}")
+        run.results.update({f"multi_label_{key}": value for key, value in found.summary().items()})
     run.results.update(clusters=len(clusters), **counts)
 
     if truth is not None:
@@ -339,7 +384,7 @@ def main(args, run) -> int:
         run.results.update(scores.as_dict())
 
     if args.sweep_csv:
-        report["sweep"] = _sweep_part(args, embeddings, truth, report, run)
+        report["sweep"] = _sweep_part(args, swept, truth, report, run, found, truth_by_file)
 
     if args.composite_csv or args.taxonomy_json:
         embed = _embedder(args, embeddings)
@@ -350,7 +395,7 @@ def main(args, run) -> int:
             report["names"].append({"source": args.composite_csv, **figures})
         if args.taxonomy_json:
             tree = formats.read_taxonomy_json(args.taxonomy_json)
-            records.check_same_files(args.taxonomy_json, list(tree.files), args.top_label_scores_csv, filenames)
+            records.check_same_files(args.taxonomy_json, list(tree.files), _source(args), filenames)
             report["levels"] = []
             for level in range(1, len(tree.levels) + 1):
                 level_ids = tree.level_ids(level)

@@ -17,6 +17,9 @@ from ..text_embedding import unique_in_order
 
 log = logging.getLogger(__name__)
 
+DEFAULT_LABEL_MARGIN = 0.05
+DEFAULT_MULTI_LABEL_CSV = "multi_label_scores.csv"
+
 
 def get_parser():
     parser = cli.make_parser(
@@ -42,13 +45,57 @@ def get_parser():
     cli.add_output(parser, "--top_label_scores_csv", default="top_label_scores.csv",
                    help="output: one line per file, 'index, filename, label, score' (index 1-based)")
     parser.add_argument("--batch_size", type=int, default=64, help="labels per CLAP text-tower pass")
+    group = parser.add_argument_group(
+        "several labels per file (opt-in; the scores CSV is the same with or without)",
+        "With --multi_label every file also keeps the candidates the rule below accepts besides its best "
+        "label - a scene holds several sources - written one row per (file, label) to --multi_label_csv "
+        "for features_st.py, the composite scripts, evaluate_taxonomy.py, taxonomy_report.py and the "
+        "review sheet's margin order. One rule at a time; default: --label_margin "
+        f"{DEFAULT_LABEL_MARGIN:g}.")
+    group.add_argument("--multi_label", action="store_true",
+                       help="also write --multi_label_csv: every label a file keeps, best first")
+    cli.add_output(group, "--multi_label_csv", default=None,
+                   help="output (with --multi_label): 'index, filename, label, score, rank' per kept label "
+                   f"(default: {DEFAULT_MULTI_LABEL_CSV} beside --top_label_scores_csv)")
+    rule = group.add_mutually_exclusive_group()
+    rule.add_argument("--label_margin", type=float, default=None,
+                      help="keep every label whose score is within this of the file's best "
+                      f"(default rule: {DEFAULT_LABEL_MARGIN:g})")
+    rule.add_argument("--label_threshold", type=float, default=None,
+                      help="keep every label scoring at least this (the best is kept anyway)")
+    rule.add_argument("--label_top", type=int, default=None,
+                      help="keep the m best labels (2 or more gives the review sheet's margin order every "
+                      "file's runner-up)")
     cli.add_runtime_arguments(parser, runtime.CUDA_FLOAT32)
     return parser
+
+
+def _label_rule(args, run) -> clap.LabelRule | None:
+    """The rule of --multi_label (None without it); the flags of the rule need --multi_label."""
+    given = [flag for flag, value in (("--multi_label_csv", args.multi_label_csv), ("--label_margin", args.label_margin),
+                                      ("--label_threshold", args.label_threshold), ("--label_top", args.label_top))
+             if value is not None]
+    if not args.multi_label:
+        if given:
+            raise UserError(f"{given[0]} needs --multi_label")
+        return None
+    if args.label_margin is not None and args.label_margin < 0:
+        raise UserError(f"--label_margin={args.label_margin}: must be 0 or more")
+    if args.label_top is not None:
+        cli.require_at_least_one(args.label_top, "--label_top")
+    if args.label_margin is None and args.label_threshold is None and args.label_top is None:
+        args.label_margin = DEFAULT_LABEL_MARGIN
+        run.parameters["label_margin"] = DEFAULT_LABEL_MARGIN
+    if args.multi_label_csv is None:
+        args.multi_label_csv = os.path.join(os.path.dirname(args.top_label_scores_csv), DEFAULT_MULTI_LABEL_CSV)
+        run.add_output("--multi_label_csv", args.multi_label_csv)
+    return clap.LabelRule(args.label_margin, args.label_threshold, args.label_top)
 
 
 @cli.script(get_parser)
 def main(args, run) -> int:
     cli.require_at_least_one(args.batch_size, "--batch_size")
+    rule = _label_rule(args, run)
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
@@ -74,7 +121,34 @@ def main(args, run) -> int:
     formats.write_scores_csv(args.top_label_scores_csv, rows)
     _report_unscored(files, label_lists, audio_embeddings)
     run.results.update(_print_summary([choice.score for choice in best]))
+    if rule is not None:
+        kept = clap.ranked_labels(audio_embeddings, label_lists, label_embeddings, rule)
+        formats.write_multi_label_csv(args.multi_label_csv, multi_label_rows(rows, kept))
+        run.results.update(_print_multi_label_summary(kept, rule))
     return 0
+
+
+def multi_label_rows(rows: list[formats.ScoreRow], kept: list[list[clap.BestLabel]]) -> list[formats.LabelRow]:
+    """One row per label each file keeps, ranked; one row of rank 0 for a file without a label."""
+    out = []
+    for row, labels in zip(rows, kept):
+        if not labels:
+            out.append(formats.LabelRow(row.index, row.filename, "", math.nan, formats.NO_LABEL_RANK))
+        out += [formats.LabelRow(row.index, row.filename, choice.label, choice.score, rank)
+                for rank, choice in enumerate(labels, start=1)]
+    return out
+
+
+def _print_multi_label_summary(kept: list[list[clap.BestLabel]], rule: clap.LabelRule) -> dict:
+    labelled = [labels for labels in kept if labels]
+    n_labels = sum(map(len, labelled))
+    several = sum(len(labels) > 1 for labels in labelled)
+    distinct = len({choice.label for labels in labelled for choice in labels})
+    mean = n_labels / len(labelled) if labelled else math.nan
+    print(f"Labels per file (kept {rule.describe()}): {mean:.3f} ({n_labels} labels of {len(labelled)} files, "
+          f"{several} with several; {distinct} distinct)")
+    return {"multi_label_rows": n_labels, "labels_per_file": mean, "files_with_several_labels": several,
+            "distinct_kept_labels": distinct}
 
 
 def _embed_distinct_labels(clap_model, label_lists, batch_size) -> dict[str, np.ndarray]:

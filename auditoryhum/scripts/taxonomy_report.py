@@ -9,6 +9,7 @@ from pathlib import Path
 from .. import cli, formats, records, review
 from ..audio import list_audio_files
 from ..errors import UserError, counted
+from ..multilabel import check_label_rows, read_memberships
 from ..taxonomy_page import (
     SIMULATED_NOTE,
     build_taxonomy,
@@ -43,8 +44,12 @@ def get_parser():
         "--out_html=taxonomy.html",
     )
     cli.add_filedir_argument(parser)
-    cli.add_input(parser, "--top_label_scores_csv", required=True,
+    labels = parser.add_mutually_exclusive_group(required=True)
+    cli.add_input(labels, "--top_label_scores_csv",
                   help="top-label scores CSV the embeddings were made from (features_clap_text.py)")
+    cli.add_input(labels, "--multi_label_csv",
+                  help="instead: the multi-label scores CSV (features_clap_text.py --multi_label), with --st_npy and "
+                  "--cluster_ids_csv of its distinct labels; each file is shown in every cluster of its labels")
     cli.add_input(parser, "--st_npy", required=True, help="label embeddings that were clustered (features_st.py)")
     cli.add_input(parser, "--cluster_ids_csv", required=True,
                   help="cluster ids, one per row (cluster_sweep.py --label_csv, or a cluster_*.py script)")
@@ -73,12 +78,23 @@ def main(args, run) -> int:
     files = list_audio_files(args.filedir)
     run.add_audio(args.filedir, files)
     files_name = f'--filedir="{args.filedir}"'
-    rows = formats.read_scores_csv(args.top_label_scores_csv)
-    records.check_scores_files(args.top_label_scores_csv, rows.filenames, files_name, run.files)
-    embeddings = formats.load_npy(args.st_npy, "label embeddings")
-    records.check_rows_belong(args.st_npy, embeddings.shape[0], args.top_label_scores_csv, run.files)
-    cluster_ids = formats.read_cluster_ids(args.cluster_ids_csv)
-    records.check_rows_belong(args.cluster_ids_csv, len(cluster_ids), args.top_label_scores_csv, run.files)
+    found = None
+    if args.multi_label_csv:
+        found = read_memberships(args.multi_label_csv, args.cluster_ids_csv)
+        file_rows = [formats.ScoreRow(row.index, row.filename, row.label, row.score)
+                     for row in found.source if row.rank in (1, formats.NO_LABEL_RANK)]
+        records.check_scores_files(args.multi_label_csv, [row.filename for row in file_rows], files_name, run.files)
+        per_label = formats.load_npy(args.st_npy, "label embeddings")
+        check_label_rows(args.st_npy, per_label.shape[0], args.multi_label_csv, found.labels)
+        rows, embeddings, cluster_ids = found.rows, found.expand(per_label), found.cluster_ids
+        files = [files[row.index - 1] for row in rows]  # each file's audio once per cluster it is in
+    else:
+        rows = file_rows = formats.read_scores_csv(args.top_label_scores_csv)
+        records.check_scores_files(args.top_label_scores_csv, rows.filenames, files_name, run.files)
+        embeddings = formats.load_npy(args.st_npy, "label embeddings")
+        records.check_rows_belong(args.st_npy, embeddings.shape[0], args.top_label_scores_csv, run.files)
+        cluster_ids = formats.read_cluster_ids(args.cluster_ids_csv)
+        records.check_rows_belong(args.cluster_ids_csv, len(cluster_ids), args.top_label_scores_csv, run.files)
     sweep = read_sweep(args.sweep_csv) if args.sweep_csv else None
     composite = None
     if args.composite_csv and os.path.exists(args.composite_csv):
@@ -89,11 +105,12 @@ def main(args, run) -> int:
     notes_by = None
     if args.review_csv:
         notes_by = {entry.row: SIMULATED_NOTE if review.is_simulated(entry) else "reviewer"
-                    for entry in review.read_sheet(Path(args.review_csv), rows) if entry.annotation}
+                    for entry in review.read_sheet(Path(args.review_csv), file_rows) if entry.annotation}
     tree = None
     if args.taxonomy_json:
         tree = formats.read_taxonomy_json(args.taxonomy_json)
-        records.check_same_files(args.taxonomy_json, list(tree.files), args.top_label_scores_csv, run.files)
+        records.check_same_files(args.taxonomy_json, list(tree.files), args.top_label_scores_csv or args.multi_label_csv,
+                                 [row.filename for row in rows])
         check_tree_matches(tree, cluster_ids, args.taxonomy_json, args.cluster_ids_csv)
     evaluation = formats.read_evaluation_json(args.evaluation_json) if args.evaluation_json else None
     if evaluation is not None and evaluation["rows"] != len(cluster_ids):
@@ -104,7 +121,8 @@ def main(args, run) -> int:
     audio_urls = [relative_audio_url(path, page_folder) for path in files]
     taxonomy = build_taxonomy(rows, audio_urls, cluster_ids, embeddings, composite, sweep, args.clips_per_cluster,
                               tree, evaluation, notes_by)
-    sources = {"scores": args.top_label_scores_csv, "embeddings": args.st_npy, "clusters": args.cluster_ids_csv}
+    sources = {"scores": args.top_label_scores_csv or args.multi_label_csv, "embeddings": args.st_npy,
+               "clusters": args.cluster_ids_csv}
     if args.sweep_csv:
         sources["sweep"] = args.sweep_csv
     if composite is not None:
@@ -113,12 +131,16 @@ def main(args, run) -> int:
         sources["tree"] = args.taxonomy_json
     if evaluation is not None:
         sources["evaluation"] = args.evaluation_json
-    title = args.title or f"Taxonomy of {Path(args.top_label_scores_csv).resolve().parent.name}"
+    title = args.title or f"Taxonomy of {Path(sources['scores']).resolve().parent.name}"
     if args.review_csv:
         sources["review sheet"] = args.review_csv
-    formats.write_text_atomic(args.out_html, render_page(taxonomy, title, sources, run.stand_ins()))
+    multi_label = None if found is None else {**found.summary(), "note": found.note()}
+    formats.write_text_atomic(args.out_html, render_page(taxonomy, title, sources, run.stand_ins(), multi_label))
     n_noise = sum(group.size for group in taxonomy.groups if group.is_noise)
     run.results.update(clusters=len(taxonomy.clusters), noise_points=n_noise, rows_without_a_label=len(taxonomy.no_label))
+    if found is not None:
+        run.results.update({f"multi_label_{key}": value for key, value in found.summary().items()})
+        print(found.note())
     print(f"{counted(len(taxonomy.clusters), 'cluster')} of {counted(int(taxonomy.on_map.sum()) - n_noise, 'file')}"
           + (f", {counted(n_noise, 'noise point')}" if n_noise else "")
           + (f", {counted(len(taxonomy.no_label), 'file')} without a label (listed, not mapped)" if taxonomy.no_label else ""))

@@ -24,13 +24,15 @@ def get_parser():
         "can be stopped at any time; started again it continues at the first clip not yet reviewed.\n"
         "With --clap_model and --clap_npy the label being typed is scored live against the clip's\n"
         "audio, the way features_clap_text.py scores a labels-CSV line (split on commas, best part kept).\n"
+        "--spectrogram shows each clip's spectrogram beside the player; --multi_label_csv shows the two\n"
+        "labels CLAP hesitated between (the sheet's --order margin), with their scores.\n"
         "Afterwards util_review_sheet.py turns the sheet into the annotations CSV (or pass\n"
         "--annotations_csv and the app keeps it up to date after every save).\n"
         "The server binds 127.0.0.1 and serves only the audio files on the sheet; another address\n"
         "needs --token, which every request must then carry (the printed URL holds it).",
         'python3 util_review_app.py --review_csv=review_sheet.csv --filedir="*.wav" '
         "--top_label_scores_csv=top_label_scores.csv --text_label_csv=qwen2a_text_labels.csv "
-        '--clap_model="human-clap-wsce-mse-mae" --clap_npy=clap.npy',
+        '--clap_model="human-clap-wsce-mse-mae" --clap_npy=clap.npy --spectrogram',
     )
     cli.add_output(parser, "--review_csv", required=True, extra=True,
                    help="the review sheet written by util_review_sheet.py; its annotation column is saved to")
@@ -44,6 +46,13 @@ def get_parser():
                   "the model that scored the sheet")
     cli.add_input(parser, "--clap_npy", default=None,
                   help="CLAP audio embeddings from features_clap.py (with --clap_model)")
+    cli.add_input(parser, "--multi_label_csv", default=None,
+                  help="the multi-label scores CSV written with the scores (features_clap_text.py --multi_label "
+                  "--label_top 2): each clip shows its best label and the runner-up it competed with, with their "
+                  "scores - what the review sheet's --order margin is about")
+    parser.add_argument("--spectrogram", action="store_true",
+                        help="show each clip's spectrogram beside the player (0-8 kHz, made by the server for the "
+                        "clips on the sheet only; click it to play from there)")
     cli.add_output(parser, "--annotations_csv", default=None,
                    help="output (optional): annotations CSV rewritten after every save, the same file "
                    "util_review_sheet.py would write from the sheet")
@@ -100,7 +109,7 @@ def main(args, run) -> int:
     files_name = f'--filedir="{args.filedir}"'
     scorer = _live_scorer(args, run, files_name)
     session = load_session(args.review_csv, files, args.filedir, args.top_label_scores_csv, args.text_label_csv,
-                           scorer, args.annotations_csv)
+                           scorer, args.annotations_csv, args.multi_label_csv, args.spectrogram)
     app = create_app(session, args.token, loopback_only=loopback)
 
     import uvicorn

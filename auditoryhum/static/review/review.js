@@ -10,6 +10,7 @@ let current = 0;
 let liveScoring = false;
 let liveTimer = null;
 let liveRequest = 0;
+let spectrogram = null; // { image, playhead } when the app was started with --spectrogram
 
 async function api(method, path, body) {
   const options = { method, credentials: "same-origin", headers: {} };
@@ -88,8 +89,10 @@ function show(index) {
   $("answer").textContent = entry.answer || "(no answer)";
   $("label").textContent = entry.label || "(no label)";
   $("score").textContent = entry.score === null ? "no CLAP score" : `CLAP ${formatScore(entry.score)}`;
+  showCompeting(entry);
   const player = $("player");
   player.src = `audio/${entry.row}`;
+  if (spectrogram) showSpectrogram(entry);
   if ($("autoplay").checked) player.play().catch(() => {});
   const note = $("note");
   note.value = entry.annotation;
@@ -101,6 +104,72 @@ function show(index) {
   }
   refreshQueue();
   requestLiveScore(0);
+}
+
+// The best label and its runner-up, each with its score: what the margin order is about.
+function showCompeting(entry) {
+  const competing = $("competing");
+  competing.replaceChildren();
+  const shown = Boolean(entry.competing);
+  competing.hidden = $("competing-title").hidden = !shown;
+  if (!shown) return;
+  entry.competing.forEach((candidate, index) => {
+    const item = document.createElement("span");
+    item.className = index === 0 ? "candidate best" : "candidate";
+    const label = document.createElement("span");
+    label.textContent = candidate.label;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = formatScore(candidate.score);
+    item.append(label, score);
+    if (index > 0) competing.append(document.createTextNode(" vs "));
+    competing.append(item);
+  });
+  const gap = entry.competing[0].score - entry.competing[1].score;
+  const note = document.createElement("span");
+  note.className = "muted gap";
+  note.textContent = `gap ${gap.toFixed(3)}`;
+  competing.append(note);
+}
+
+function makeSpectrogram() {
+  const slot = $("spectrogram-slot");
+  const image = document.createElement("img");
+  image.id = "spectrogram";
+  image.alt = "spectrogram of the clip";
+  const playhead = document.createElement("div");
+  playhead.className = "playhead";
+  const caption = document.createElement("div");
+  caption.className = "muted caption";
+  caption.textContent = "spectrogram, 0–8 kHz · click to play from there";
+  slot.append(image, playhead, caption);
+  slot.hidden = false;
+  image.addEventListener("load", () => slot.classList.remove("failed"));
+  image.addEventListener("error", () => {
+    slot.classList.add("failed");
+    caption.textContent = "no spectrogram: the audio of this clip cannot be read";
+  });
+  image.addEventListener("click", (event) => {
+    const player = $("player");
+    if (!player.duration) return;
+    const box = image.getBoundingClientRect();
+    player.currentTime = ((event.clientX - box.left) / box.width) * player.duration;
+    player.play().catch(() => {});
+  });
+  const player = $("player");
+  const move = () => {
+    const share = player.duration ? player.currentTime / player.duration : 0;
+    playhead.style.left = `${100 * Math.min(1, Math.max(0, share))}%`;
+  };
+  player.addEventListener("timeupdate", move);
+  player.addEventListener("seeked", move);
+  player.addEventListener("loadedmetadata", move);
+  return { image, playhead };
+}
+
+function showSpectrogram(entry) {
+  spectrogram.image.src = `spectrogram/${entry.row}`;
+  spectrogram.playhead.style.left = "0%";
 }
 
 function renderLive(result, text) {
@@ -223,6 +292,7 @@ async function start() {
     const state = await api("GET", "api/state");
     entries = state.entries;
     liveScoring = state.live_scoring;
+    if (state.spectrogram) spectrogram = makeSpectrogram();
     $("sheet-name").textContent = state.sheet;
   } catch (err) {
     $("progress-text").textContent = `cannot load the sheet (${err.message})`;
