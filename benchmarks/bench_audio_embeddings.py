@@ -2,7 +2,7 @@
 """Per-file loop versus batched path for the audio embedding models at their real sizes.
 
 Both models run through the suite's production code: the shared loop
-``auditoryhum.features.embed_audio_files`` (sorted files, decoding and resampling included) with
+``auditoryhum.features.embed_files`` (the per-file engine: sorted files, decoding and resampling included) with
 the model's own audio embedder (``auditoryhum.ast_embedding.ASTEmbedder`` and
 ``auditoryhum.clap.embed_audio_batch``), once with batch 1 - one file at a time, as the published
 scripts ran - and once batched. The two runs are measured side by side in one process, on the
@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from synthetic_audio import synthetic_clips  # noqa: E402
-from auditoryhum.features import AudioEmbedder, embed_audio_files  # noqa: E402
+from auditoryhum.features import AudioEmbedder, embed_files  # noqa: E402
 
 DEFAULT_FILEDIR = str(REPO / "example" / "audio" / "*.wav")  # where ./run_example.sh puts them
 SEED = 100
@@ -95,14 +95,15 @@ def pick_files(args, work_dir: Path) -> list[str]:
 
 
 def clips_per_second(files: list[str], model: AudioEmbedder, batch_size: int) -> tuple[float, np.ndarray]:
-    start = time.perf_counter()
-    embeddings = embed_audio_files(files, model, batch_size)
-    return len(files) / (time.perf_counter() - start), embeddings
+    with tempfile.TemporaryDirectory(prefix="bench_embeddings_") as folder:
+        start = time.perf_counter()
+        embeddings = embed_files(model, files, str(Path(folder) / "out.npy"), batch_size)
+        return len(files) / (time.perf_counter() - start), embeddings
 
 
 def bench(model: AudioEmbedder, files: list[str], batch_size: int, repeats: int) -> None:
     # One clip first, so one-time costs (allocator, kernel selection) fall outside both timings.
-    embed_audio_files(files[:1], model, 1)
+    clips_per_second(files[:1], model, 1)
     per_file, batched, max_difference = [], [], 0.0
     for _ in range(repeats):  # alternated, so a change in machine load hits both paths alike
         rate_one, one = clips_per_second(files, model, 1)

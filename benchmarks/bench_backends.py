@@ -5,13 +5,13 @@ For each model (the tiny Qwen2-Audio labeller and the tiny CLAP audio embedder, 
 ``auditoryhum.tiny_checkpoints``), on the same synthetic clips (default 300 clips of 2 s at 16 kHz,
 so CLAP resamples every clip to 48 kHz), through the suite's own code paths:
 
-* **in process, no prefetch** - ``label_files`` / ``embed_audio_files`` with ``prefetch_batches=0``:
+* **in process, no prefetch** - ``label_files`` / ``embed_files`` with ``prefetch_batches=0``:
   reading, the processor and the model one after the other on one thread (the model loaded
   beforehand and warmed up on a few clips; its load is not timed);
 * **in process, prefetch** - the same with the next 2 batches read and prepared in background
   threads while the model works (the default); the two in-process runs alternate ``--repeats``
   times and the median is printed;
-* **Ray, 1 worker** and **Ray, 2 workers** - ``label_on_ray`` / ``embed_on_ray`` on a local Ray
+* **Ray, 1 worker** and **Ray, 2 workers** - the engine with the ``OnRay`` executor, on a local Ray
   started for each run (as ``--backend ray`` without ``--ray_address`` does), half a CPU per model
   worker, so that on a 2-core machine both configurations leave one CPU to the read tasks.
 
@@ -70,26 +70,31 @@ def load_clap_embedder(folder: Path):
 
 def in_process(model_name: str, model, files: list[str], out: Path, batch_size: int, prefetch: int) -> float:
     """Seconds for every file through the in-process loop; the output written to ``out``."""
-    from auditoryhum import formats
-    from auditoryhum.features import embed_audio_files
+    from auditoryhum.features import embed_files
     from auditoryhum.labelling import label_files
 
     started = time.perf_counter()
     if model_name == "qwen2a":
         label_files(model, files, str(out), batch_size=batch_size, prefetch_batches=prefetch)
     else:
-        formats.save_npy(out, embed_audio_files(files, model, batch_size, prefetch))
+        embed_files(model, files, str(out), batch_size, prefetch)
     return time.perf_counter() - started
 
 
 def on_ray(model_name: str, make_model, files: list[str], out: Path, batch_size: int, workers: int):
-    from auditoryhum.ray_backend import RayOptions, embed_on_ray, label_on_ray
+    """The engine's figures of a run on a local Ray (files_per_second, seconds, ray_start_seconds,
+    seconds_to_first_result)."""
+    from auditoryhum.engine import RayOptions, RunOptions
+    from auditoryhum.features import EmbeddingJob, run_embeddings
+    from auditoryhum.labelling import LabelJob, run_labels
+    from auditoryhum.ray_backend import OnRay
 
-    options = RayOptions(workers=workers, cpus_per_worker=0.5, shard_size=64, may_use_gpu=False)
+    executor = OnRay(RayOptions(workers=workers, cpus_per_worker=0.5, may_use_gpu=False))
+    options = RunOptions(batch_size=batch_size, piece_files=64)
     if model_name == "qwen2a":
-        _, run = label_on_ray(make_model, files, None, str(out), batch_size, False, options)
+        _, run = run_labels(LabelJob(files), str(out), {}, make_model, options, executor=executor)
     else:
-        _, run = embed_on_ray(make_model, files, str(out), batch_size, False, options)
+        run = run_embeddings(EmbeddingJob(files), str(out), {}, make_model, options, executor=executor)
     return run
 
 
@@ -113,10 +118,11 @@ def bench(model_name: str, folder: Path, files: list[str], work: Path, batch_siz
         out = work / f"{model_name}_ray_{workers}{suffix}"
         run = on_ray(model_name, load, files, out, batch_size, workers)
         outputs.append(out)
-        after_first = (run.files_now - batch_size) / max(run.seconds - run.seconds_to_first_result, 1e-9)
+        start, to_first = run.results["ray_start_seconds"], run.results["seconds_to_first_result"]
+        after_first = (run.done_now - batch_size) / max(run.seconds - to_first, 1e-9)
         rows.append(f"| {model_name} | Ray, {workers} worker{'s' if workers > 1 else ''} | "
-                    f"{run.files_per_second:.1f} | {after_first:.1f} | {run.start_seconds:.1f} s | "
-                    f"{run.seconds_to_first_result:.1f} s | {run.start_seconds + run.seconds:.1f} s |")
+                    f"{run.results['files_per_second']:.1f} | {after_first:.1f} | {start:.1f} s | "
+                    f"{to_first:.1f} s | {start + run.seconds:.1f} s |")
     rows.append(f"| {model_name} | outputs of the 4 runs | {compare(outputs)} | | | | |")
     return rows
 

@@ -148,7 +148,7 @@ def test_second_fetch_downloads_nothing(tiny_dataset, server, tmp_path, capsys):
     fetched = len(server.requests)
     assert fetch_data.main(["--datasets", "tiny", "--data_dir", str(data_dir)]) == 0
     assert len(server.requests) == fetched
-    assert capsys.readouterr().out.count("already done") == 2
+    assert capsys.readouterr().err.count("already done") == 2
 
 
 def test_checksum_mismatch_stops_and_keeps_the_file_aside(tiny_dataset, server, tmp_path, monkeypatch, capsys):
