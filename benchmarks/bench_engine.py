@@ -8,7 +8,8 @@ with this checkout and with ``--before`` (another checkout, e.g. one made with
 machine's load hits both alike. Each run is its own process, as a user runs it; files per second
 come from the run records (the files, not loading the model), and the outputs of the two
 checkouts are compared byte for byte. It also counts the lines of the modules of the per-file path
-in each checkout.
+in each checkout, and - one more run of each command under a profiler hook - how many of the
+package's files and functions one run executes.
 
     git worktree add /tmp/before <commit before the change>
     python benchmarks/bench_engine.py --before /tmp/before            # 120 clips, ~6 minutes on 2 cores
@@ -57,6 +58,51 @@ def run(checkout: Path, script: str, args: list[str], out: Path) -> float:
     return json.loads(Path(f"{out}.run.json").read_text())["results"]["files_per_second"]
 
 
+#: run under a profiler hook: which functions of the package a run calls, and in which files
+_TRACER = """
+import json, os, runpy, sys, threading
+checkout, script, out = sys.argv[1:4]
+package = os.path.join(checkout, "auditoryhum") + os.sep
+seen, to_model = set(), []
+def hook(frame, event, arg):
+    if event != "call":
+        return
+    if frame.f_code.co_filename.startswith(package):
+        seen.add((os.path.relpath(frame.f_code.co_filename, checkout), frame.f_code.co_qualname))
+    elif not to_model and frame.f_code.co_name == "_call_impl":  # the first call into a torch module
+        at = frame
+        while at is not None:
+            if at.f_code.co_filename.startswith(package):
+                to_model.append(os.path.relpath(at.f_code.co_filename, checkout))
+            at = at.f_back
+sys.argv = [script, *sys.argv[4:]]
+sys.setprofile(hook)
+threading.setprofile(hook)
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as stop:
+    if stop.code:
+        raise
+finally:
+    sys.setprofile(None)
+json.dump({"called": sorted(seen), "to_model": to_model}, open(out, "w"))
+"""
+
+
+def calls_of(checkout: Path, script: str, args: list[str], trace: Path) -> tuple[int, int, int, int]:
+    """What one run of ``script`` executes of the package: files and functions, and the package's
+    frames (and their files) on the stack when the model is first called."""
+    env = dict(os.environ, PYTHONPATH=str(checkout), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    done = subprocess.run([sys.executable, "-c", _TRACER, str(checkout), str(checkout / f"{script}.py"), str(trace),
+                           *args], env=env, capture_output=True, text=True, cwd=checkout)  # "-c" imports from cwd
+    if done.returncode:
+        raise SystemExit(f"{checkout}: traced {script}.py failed:\n{done.stderr[-2000:]}")
+    traced = json.loads(trace.read_text())
+    called, to_model = traced["called"], traced["to_model"]
+    return len({path for path, _ in called}), len(called), len(to_model), len(set(to_model))
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -102,6 +148,12 @@ def main(argv=None) -> int:
         for name, checkout in checkouts.items():
             total, parts = lines_of(checkout)
             rows.append(f"| per-file path | {name} | {total} lines | {', '.join(parts)} | |")
+        for script, command in commands.items():
+            for name, checkout in checkouts.items():
+                out = work / f"traced_{name}_{script}{'.csv' if script.startswith('label') else '.npy'}"
+                files, functions, frames, frame_files = calls_of(checkout, script, command(out), work / "trace.json")
+                rows.append(f"| {script}.py, one run | {name} | {files} package files, {functions} functions run | "
+                            f"script to model: {frames} calls in {frame_files} files | |")
         print("\n".join(rows))
     return 0
 

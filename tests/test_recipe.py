@@ -199,6 +199,13 @@ def test_recipe_runs_every_stage_waits_for_the_review_and_redoes_only_what_an_ed
     for stage in range(1, LAST_STAGE + 1):
         assert f"] stage {stage}: " in second.stderr
 
+    # a copy of the finished experiment elsewhere (new modification times) is up to date too
+    copy = tmp_path.parent / f"{tmp_path.name}_copy"
+    shutil.copytree(tmp_path, copy, symlinks=True, copy_function=shutil.copy)
+    copied = run_recipe(copy, *simulated)
+    assert copied.returncode == 0, copied.stderr[-3000:]
+    assert made(copied) == [] and "finished stages 1..14: 0 steps run" in copied.stderr
+
     # a lost output is remade, and only it (and the report, which read its record)
     hdbscan = run_dir / "all-MiniLM-L6-v2.reviewed" / "compare" / "hdbscan.csv"
     hdbscan.unlink()
