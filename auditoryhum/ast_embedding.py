@@ -23,6 +23,10 @@ from .runtime import Runtime, check_model_type, loading_model
 
 
 
+#: the Kaldi filterbank's frame length and shift, as the AST feature extractor computes it
+KALDI_FRAME_SECONDS, KALDI_SHIFT_SECONDS = 0.025, 0.010
+
+
 @dataclass
 class ASTEmbedder:
     """The :class:`~auditoryhum.features.AudioEmbedder` for AST: call it with a list of mono
@@ -38,6 +42,12 @@ class ASTEmbedder:
     @property
     def sampling_rate(self) -> int:
         return self.feature_extractor.sampling_rate
+
+    @property
+    def max_audio_seconds(self) -> float:
+        """What the model hears: ``max_length`` Kaldi frames (25 ms, every 10 ms); the extractor
+        cuts the rest, so only this much of a file is read."""
+        return KALDI_FRAME_SECONDS + (self.feature_extractor.max_length - 1) * KALDI_SHIFT_SECONDS
 
     def __call__(self, waveforms: list[np.ndarray]) -> np.ndarray:
         return self.embed_prepared(waveforms, self.prepare(waveforms))

@@ -6,6 +6,13 @@ order; row i of every output belongs to the i-th file of that list (docs/method.
 A file that cannot be decoded (corrupt, zero-length) does not stop a feature or label run: the
 loader raises :class:`AudioReadError`, the caller reports it, keeps the row and marks it (a blank
 label, a NaN embedding row) so rows never shift.
+
+A file is read whole only where the model hears all of it and the clip is short. A model with a
+window (30 s for Qwen2-Audio) gets its window read and nothing more (:func:`read_start`), and a
+model that pools a long clip chunk by chunk (SoundNet, the MFCC mean) gets it as a
+:class:`LongAudio`, decoded and resampled block by block while the model works
+(:func:`stream_audio`) - so memory does not grow with the clip. Streaming resampling gives exactly
+the samples a whole-file resampling does.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -114,3 +122,104 @@ def load_audio(path: str, sampling_rate: int | None = None, mono: bool = True) -
     if mono:
         return data.mean(axis=1) if data.shape[1] > 1 else data[:, 0].copy()
     return np.ascontiguousarray(data.T)
+
+
+#: frames decoded per read when a file is streamed (about 5 s at 48 kHz)
+STREAM_BLOCK_FRAMES = 1 << 18
+
+
+def resampled_length(frames: int, file_rate: int, sampling_rate: int | None) -> int:
+    """How many samples ``frames`` frames at ``file_rate`` become at ``sampling_rate`` (soxr's count:
+    rounded half up)."""
+    if not sampling_rate or sampling_rate == file_rate:
+        return frames
+    return (2 * frames * sampling_rate + file_rate) // (2 * file_rate)
+
+
+def stream_audio(path: str, sampling_rate: int | None = None,
+                 block_frames: int = STREAM_BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """The mono samples :func:`load_audio` returns, as float32 blocks in order, never all held at
+    once (raises :class:`AudioReadError` as it meets a problem, possibly part-way)."""
+    try:
+        handle = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as err:
+        raise AudioReadError(f"{path}: cannot decode audio ({one_line(err, last=True)})") from None
+    with handle:
+        file_rate = handle.samplerate
+        resampler = None
+        if sampling_rate and sampling_rate != file_rate:
+            resampler = soxr.ResampleStream(file_rate, sampling_rate, handle.channels, dtype="float32", quality="HQ")
+        read_any = False
+        while True:
+            try:
+                block = handle.read(block_frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError, OSError) as err:
+                raise AudioReadError(f"{path}: cannot decode audio ({one_line(err, last=True)})") from None
+            last = block.shape[0] < block_frames
+            if block.shape[0]:
+                read_any = True
+                if not np.all(np.isfinite(block)):
+                    raise AudioReadError(f"{path}: the file holds NaN or infinite samples")
+            if not read_any and last:
+                raise AudioReadError(f"{path}: the file holds no audio samples")
+            if resampler is not None:
+                block = resampler.resample_chunk(block, last=last)
+            if block.shape[0]:
+                yield block.mean(axis=1) if block.shape[1] > 1 else block[:, 0].copy()
+            if last:
+                return
+
+
+def read_start(path: str, sampling_rate: int | None, n_samples: int) -> tuple[np.ndarray, bool]:
+    """The first ``n_samples`` mono samples of ``path`` at ``sampling_rate`` (all of it when
+    shorter), and whether the file goes on past them - reading only as far as that takes."""
+    blocks, held = [], 0
+    for block in stream_audio(path, sampling_rate, block_frames=min(STREAM_BLOCK_FRAMES, n_samples + 1)):
+        blocks.append(block)
+        held += block.shape[0]
+        if held > n_samples:
+            break
+    audio = np.concatenate(blocks)
+    return audio[:n_samples].copy(), held > n_samples
+
+
+@dataclass(frozen=True)
+class LongAudio:
+    """A clip too long to hold whole: its file, and its length at the model's rate; the model reads
+    it block by block (:meth:`blocks`) as it goes."""
+
+    path: str
+    sampling_rate: int
+    samples: int
+
+    @classmethod
+    def of(cls, path: str, sampling_rate: int) -> "LongAudio":
+        info = audio_info(path)
+        return cls(path, sampling_rate, resampled_length(info.frames, info.sampling_rate, sampling_rate))
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sampling_rate
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        return stream_audio(self.path, self.sampling_rate)
+
+    def pieces(self, sizes: list[int]) -> Iterator[np.ndarray]:
+        """The clip cut into consecutive pieces of ``sizes`` samples (summing to :attr:`samples`),
+        each made as soon as its samples are read."""
+        sizes = list(sizes)
+        if sum(sizes) != self.samples:
+            raise ValueError(f"pieces of {sum(sizes)} samples for a clip of {self.samples}")
+        pending: list[np.ndarray] = []
+        held = 0
+        for block in self.blocks():
+            pending.append(block)
+            held += block.shape[0]
+            while sizes and held >= sizes[0]:
+                joined = np.concatenate(pending)
+                yield joined[: sizes[0]]
+                pending, held = [joined[sizes[0]:]], held - sizes[0]
+                sizes.pop(0)
+        if sizes or held:
+            raise AudioReadError(f"{self.path}: decoded to {self.samples - sum(sizes) + held} samples at "
+                                 f"{self.sampling_rate} Hz, not the {self.samples} its header announces")

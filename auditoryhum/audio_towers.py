@@ -64,6 +64,11 @@ class Qwen2AudioTower(_AudioTower):
 
         return Qwen2AudioForConditionalGeneration
 
+    @property
+    def max_audio_seconds(self) -> float:
+        """Whisper's window (30 s): only that much of a file is read."""
+        return self.feature_extractor.n_samples / self.sampling_rate
+
     def prepare(self, audios: list[np.ndarray]):
         # Whisper features are always the 30 s window, so any batch gives the same rows.
         return self.feature_extractor(audios, sampling_rate=self.sampling_rate, return_tensors="pt")

@@ -75,11 +75,13 @@ def entry_point(func: Callable[..., int | None]) -> Callable[..., int]:
     return wrapper
 
 
-def script(get_parser: Callable[[], argparse.ArgumentParser]):
+def script(get_parser: Callable[[], argparse.ArgumentParser], outputs_together: bool = False):
     """Decorator turning ``work(args, run) -> status`` into ``main(argv=None) -> exit status``.
 
     ``run`` is the :class:`~auditoryhum.records.ScriptRun`: the work sets its ``files``,
     ``parameters`` and ``results``; the record is written only when the work returns 0.
+    ``outputs_together``: the run's outputs all appear when the work returns 0, or none does (for a
+    script with several outputs that does not read them back).
     """
 
     def decorate(work: Callable[[argparse.Namespace, records.ScriptRun], int | None]) -> Callable[..., int]:
@@ -90,7 +92,7 @@ def script(get_parser: Callable[[], argparse.ArgumentParser]):
             parser = get_parser()
             args = parse_args(parser, argv)
             _check_models(parser, args)
-            with _script_run(parser, args, argv) as run:
+            with _script_run(parser, args, argv, outputs_together) as run:
                 status = work(args, run)
                 run.status = 0 if status is None else int(status)
             return run.status
@@ -154,7 +156,8 @@ def _check_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             check_model_exists(str(value), action.option_strings[0], action.model_what)
 
 
-def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> records.ScriptRun:
+def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str],
+                outputs_together: bool = False) -> records.ScriptRun:
     """The run record of this command line: outputs, inputs and models from the flags' roles,
     every other flag (defaults included, secrets left out) as a parameter."""
     outputs, inputs, parameters, procedural = [], [], {}, []
@@ -173,7 +176,7 @@ def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
             parameters[action.dest] = value
             if role == _PROCEDURAL:
                 procedural.append(action.dest)
-    return records.ScriptRun(parser.prog, argv, outputs, inputs, parameters, procedural)
+    return records.ScriptRun(parser.prog, argv, outputs, inputs, parameters, procedural, outputs_together)
 
 
 def add_filedir_argument(parser: argparse.ArgumentParser) -> argparse.Action:

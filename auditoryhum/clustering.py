@@ -80,7 +80,12 @@ def check_embeddings(array: np.ndarray, path: formats.PathLike) -> Embeddings:
         raise UserError(f"{path}: expected a 2-D array (rows x features), got shape {array.shape}")
     if array.shape[1] == 0:
         raise UserError(f"{path}: the array has {array.shape[0]} rows but no feature columns")
-    embeddings = Embeddings(array, finite_rows(array))
+    usable, largest = finite_rows(array)
+    if largest > MAX_MAGNITUDE:
+        raise UserError(f"{path}: holds values as large as {largest:.3g}; distances between such rows overflow, so "
+                        f"no clustering of them means anything (embeddings stay far below {MAX_MAGNITUDE:.0e}: is this "
+                        "file damaged, or not embeddings?)")
+    embeddings = Embeddings(array, usable)
     n_usable = array.shape[0] - embeddings.n_unusable
     if n_usable < MIN_ROWS:
         held = f"only {n_usable} of its {array.shape[0]} rows hold" if embeddings.n_unusable else \
@@ -94,13 +99,22 @@ def check_embeddings(array: np.ndarray, path: formats.PathLike) -> Embeddings:
     return embeddings
 
 
-def finite_rows(array: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """(n,) True where every value of the row is finite, checked a block of rows at a time (a whole
-    n x d mask would be a quarter of the array again)."""
+#: the largest embedding value the clustering takes: squared distances of rows this large, summed
+#: over thousands of dimensions, stay far inside float32's range (3.4e38)
+MAX_MAGNITUDE = 1e15
+
+
+def finite_rows(array: np.ndarray, block: int = 1 << 16) -> tuple[np.ndarray, float]:
+    """(n,) True where every value of the row is finite, and the largest magnitude in those rows;
+    checked a block of rows at a time (a whole n x d mask would be a quarter of the array again)."""
     usable = np.empty(array.shape[0], dtype=bool)
+    largest = 0.0
     for start in range(0, array.shape[0], block):
-        usable[start:start + block] = np.isfinite(array[start:start + block]).all(axis=1)
-    return usable
+        rows = array[start:start + block]
+        usable[start:start + block] = ok = np.isfinite(rows).all(axis=1)
+        if ok.any():
+            largest = max(largest, float(np.abs(rows[ok]).max()))
+    return usable, largest
 
 
 def load_embeddings(path: formats.PathLike) -> Embeddings:

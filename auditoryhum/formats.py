@@ -36,7 +36,11 @@ Formats, as the published supplementary data has them:
 * **.npy** - float32, one row per file; a row of NaN marks a file that could not be read.
 
 All writes are atomic (temporary file in the same folder, then ``os.replace``), so an interrupted
-run never leaves a half-written output behind. Files that must line up row by row are checked by
+run never leaves a half-written output behind. A run with several outputs can hold them back
+(:func:`hold_outputs`): each is written to its temporary file, and they replace their outputs
+together when the run has made them all. A temporary file is named
+``.<output>.<pid>-XXXXXXXX.tmp``; one whose process is gone (a killed run) is removed by the next run
+of that output (:func:`remove_stale_temporaries`). Files that must line up row by row are checked by
 :func:`auditoryhum.records.check_rows_belong`: by name where a run record lists the files, by count
 otherwise.
 """
@@ -86,11 +90,131 @@ def _give_umask_mode(path: PathLike) -> None:
     os.chmod(path, 0o666 & ~_umask())
 
 
+def temporary_prefix(path: PathLike, mark: str = "") -> str:
+    """The start of the name of a temporary file for ``path``: hidden, and naming this process."""
+    return f".{Path(path).name}.{mark}{os.getpid()}-"
+
+
+def remove_stale_temporaries(paths: Iterable[PathLike], mark: str = "") -> list[str]:
+    """Remove the temporary files that killed runs left for ``paths`` (or, for a folder, for the
+    files in it): those named by :func:`temporary_prefix` whose process is gone; a running
+    process's own are kept. Returns what was removed."""
+    folders: dict[Path, set[str] | None] = {}  # None: every file in the folder
+    for path in map(Path, paths):
+        if path.is_dir() and not path.is_symlink():
+            folders[path] = None
+        elif (names := folders.setdefault(path.parent, set())) is not None:
+            names.add(path.name)
+    removed = []
+    for folder, names in folders.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            owner = _temporary_owner(entry.name, mark)
+            if owner is None or (names is not None and owner[0] not in names) or _process_alive(owner[1]):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+            removed.append(entry.path)
+    if removed:
+        log.info("removed %s left by interrupted runs", counted(len(removed), "temporary file"))
+    return removed
+
+
+def _temporary_owner(name: str, mark: str) -> tuple[str, int] | None:
+    """(output name, pid) of a temporary file's name; None for any other name."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    output, _, rest = name[1:-len(".tmp")].rpartition("." + mark)
+    pid = rest.split("-", 1)[0]
+    return (output, int(pid)) if output and pid.isdigit() and "-" in rest else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+class HeldOutputs:
+    """Outputs whose finished atomic writes wait as temporary files until :meth:`commit` (they all
+    replace their outputs, renames only, one after another) or :meth:`discard` (they are removed):
+    a run that stops part-way then leaves its earlier outputs as they were, never some new ones
+    beside old ones. One at a time per process (:func:`hold_outputs`). A write that reads an output
+    back while it is held reads the old one: keep such reads out of a held run."""
+
+    def __init__(self, paths: Iterable[PathLike]):
+        self.paths = {os.path.abspath(path) for path in paths}
+        self.finished: dict[str, str] = {}  # output -> its finished temporary
+
+    def hold(self, path: Path, tmp_name: str) -> bool:
+        """Keep ``tmp_name``, the finished write of ``path``, if ``path`` is held."""
+        key = os.path.abspath(path)
+        if key not in self.paths:
+            return False
+        earlier = self.finished.pop(key, None)
+        if earlier is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(earlier)
+        self.finished[key] = tmp_name
+        return True
+
+    def commit(self) -> None:
+        self._release()
+        for path, tmp_name in self.finished.items():
+            os.replace(tmp_name, path)
+        self.finished.clear()
+
+    def discard(self) -> None:
+        self._release()
+        for tmp_name in self.finished.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+        self.finished.clear()
+
+    def _release(self) -> None:
+        global _held
+        if _held is self:
+            _held = None
+
+
+_held: HeldOutputs | None = None
+
+
+def hold_outputs(paths: Iterable[PathLike]) -> HeldOutputs:
+    """From now until its commit or discard, hold back the writes of ``paths`` (see :class:`HeldOutputs`)."""
+    global _held
+    if _held is not None:
+        raise RuntimeError("outputs are already held for another run in this process")
+    _held = HeldOutputs(paths)
+    return _held
+
+
+@contextlib.contextmanager
+def outputs_together(paths: Iterable[PathLike]) -> Iterator[HeldOutputs]:
+    """:func:`hold_outputs` for a block: committed when it ends without an error, else discarded."""
+    held = hold_outputs(paths)
+    try:
+        yield held
+    except BaseException:
+        held.discard()
+        raise
+    held.commit()
+
+
 @contextlib.contextmanager
 def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[io.IOBase]:
-    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step, with the
-    mode the umask gives a new file. A write that fails (a full disk, a read-only folder) raises an
-    ``OSError`` naming ``path``, and ``path`` is left as it was."""
+    """Open a temporary file beside ``path``; on success it replaces ``path`` in one step (or, while
+    ``path`` is held, at :meth:`HeldOutputs.commit`), with the mode the umask gives a new file.
+    A write that fails (a full disk, a read-only folder) raises an ``OSError`` naming ``path``, and
+    ``path`` is left as it was. ``path`` is never written through: a symbolic link there is
+    replaced, not followed."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -100,13 +224,14 @@ def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[io.IOBase
         kwargs.setdefault("newline", "")
     tmp_name = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=folder)
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         _give_umask_mode(tmp_name)
-        os.replace(tmp_name, path)
+        if _held is None or not _held.hold(path, tmp_name):
+            os.replace(tmp_name, path)
     except BaseException as err:
         if tmp_name is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -478,7 +603,8 @@ def write_cluster_ids(path: PathLike, ids: Iterable[int]) -> None:
 
 
 def read_cluster_ids(path: PathLike) -> np.ndarray:
-    """One integer per line (``3`` or ``3.0``); anything else is an error naming its line."""
+    """One integer per line (``3`` or ``3.0``), of a size an id can have; anything else is an error
+    naming its line."""
     ids = []
     for line_no, line in enumerate(_split_lines(_read_text(path, "cluster ids CSV")), start=1):
         line = line.strip()
@@ -488,8 +614,9 @@ def read_cluster_ids(path: PathLike) -> np.ndarray:
             value = float(line)
         except ValueError:
             value = math.nan
-        if not value.is_integer():
-            raise UserError(f"{path}: line {line_no}: {line!r} is not a cluster id (one integer per line)")
+        if not value.is_integer() or not -2**31 <= value < 2**31:
+            raise UserError(f"{path}: line {line_no}: {line!r} is not a cluster id (one integer per line, "
+                            "below 2^31 in size)")
         ids.append(int(value))
     return np.array(ids, dtype=np.int64)
 

@@ -31,7 +31,16 @@ from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 import numpy as np
 
-from .audio import SILENCE, AudioReadError, describe_fit, fit_to_minimum, load_audio
+from .audio import (
+    SILENCE,
+    AudioReadError,
+    LongAudio,
+    audio_info,
+    describe_fit,
+    fit_to_minimum,
+    load_audio,
+    read_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +60,22 @@ class AudioSettings:
     max_audio_seconds: float | None  # longer clips are cut here (None: never)
     min_audio_seconds: float | None  # shorter clips are brought to this length (None: never)
     short_clip_fill: str = SILENCE  # how: silence after the clip, or the clip repeated
+    #: longer clips reach the model as a LongAudio it reads block by block (None: always whole)
+    stream_above_seconds: float | None = None
 
     @classmethod
     def of(cls, model) -> "AudioSettings":
         """The settings of a labeller or an audio embedder."""
         return cls(model.name, model.sampling_rate, getattr(model, "max_audio_seconds", None),
-                   model.min_audio_seconds, getattr(model, "short_clip_fill", SILENCE))
+                   model.min_audio_seconds, getattr(model, "short_clip_fill", SILENCE),
+                   getattr(model, "stream_above_seconds", None))
 
 
 @dataclass(frozen=True)
 class Clip:
     """One file's audio as the model gets it, and what was done to it on the way."""
 
-    audio: np.ndarray
+    audio: np.ndarray | LongAudio  # LongAudio: read by the model as it goes (stream_above_seconds)
     cut: bool  # longer than the model's window: cut there
     fitted: bool  # shorter than the model takes: brought to its shortest clip
 
@@ -71,15 +83,21 @@ class Clip:
 def load_clip(settings: AudioSettings, path: str) -> Clip:
     """``path`` decoded at the model's rate, cut to its window and brought to its shortest clip,
     each change logged once (raises :class:`~auditoryhum.audio.AudioReadError`): the one read
-    rule of both loops, in process or on a Ray worker."""
-    audio = load_audio(path, settings.sampling_rate)
+    rule of both loops, in process or on a Ray worker. Only the window is read; a clip longer than
+    the model's ``stream_above_seconds`` is handed over unread, as a :class:`LongAudio`."""
+    rate = settings.sampling_rate
+    if settings.stream_above_seconds is not None and rate is not None:
+        long = LongAudio.of(path, rate)
+        if long.seconds > settings.stream_above_seconds:
+            return Clip(long, cut=False, fitted=False)
     cut = fitted = False
-    if settings.max_audio_seconds is not None and settings.sampling_rate is not None:
-        limit = int(settings.max_audio_seconds * settings.sampling_rate)
-        if audio.shape[0] > limit:
+    if settings.max_audio_seconds is not None and rate is not None:
+        audio, cut = read_start(path, rate, round(settings.max_audio_seconds * rate))
+        if cut:
             log.info("%s: %.1f s long; %s hears only the first %g s (the rest is cut)",
-                     path, audio.shape[0] / settings.sampling_rate, settings.name, settings.max_audio_seconds)
-            audio, cut = audio[:limit], True
+                     path, audio_info(path).duration, settings.name, settings.max_audio_seconds)
+    else:
+        audio = load_audio(path, rate)
     longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
     if longer is not audio:
         log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,

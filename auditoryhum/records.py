@@ -11,7 +11,8 @@ While a run writes its outputs it holds a lock on each (``.<output>.lock`` besid
 holder's pid): a second run on the same output stops at once. The record of an output is removed
 when a new run on it starts and written last, after every output of the run is complete, so a
 crash leaves no record claiming the run finished - which is how the recipe tells a finished step
-from one that was interrupted.
+from one that was interrupted. A run whose outputs appear together (``outputs_together``) leaves
+the old outputs and their records as they are until it has made every new output, then swaps them.
 
 Reading never fails a run: a record that is unreadable or of a newer format version gives one
 warning, and the caller falls back to what the files themselves say (row counts).
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .errors import UserError
+from .errors import UserError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,13 @@ def audio_content_fingerprint(files: Sequence[str]) -> str:
         size = _size(path)
         digest.update(f"{path}\0{size}\n".encode())
         if size > 0:
-            with open(path, "rb") as handle:
-                for offset in sorted({0, max(0, size // 2 - AUDIO_SAMPLE_BYTES // 2), max(0, size - AUDIO_SAMPLE_BYTES)}):
-                    digest.update(os.pread(handle.fileno(), AUDIO_SAMPLE_BYTES, offset))
+            try:
+                with open(path, "rb") as handle:
+                    for offset in sorted({0, max(0, size // 2 - AUDIO_SAMPLE_BYTES // 2),
+                                          max(0, size - AUDIO_SAMPLE_BYTES)}):
+                        digest.update(os.pread(handle.fileno(), AUDIO_SAMPLE_BYTES, offset))
+            except OSError as err:  # unreadable: its row says so; the fingerprint notes it
+                digest.update(f"unreadable {err.errno}\n".encode())
     return digest.hexdigest()
 
 
@@ -373,7 +378,7 @@ class ScriptRun:
 
     def __init__(self, script: str, argv: Sequence[str], outputs: Sequence[tuple[str, str, bool]] = (),
                  inputs: Sequence[tuple[str, str, str]] = (), parameters: dict[str, Any] | None = None,
-                 procedural: Iterable[str] = ()):
+                 procedural: Iterable[str] = (), outputs_together: bool = False):
         self.record = RunRecord(script=script, argv=list(argv), parameters=dict(parameters or {}))
         #: parameters that change how the work is done, not its result (batch size, backend, retries)
         self._procedural = set(procedural)
@@ -389,6 +394,9 @@ class ScriptRun:
         # fails without touching the output, so a typo in a flag does not cost a finished record
         self._previous: dict[str, tuple[tuple[int, int] | None, str]] = {}
         self._kept: set[str] = set()
+        #: hold every output back until the work has made them all (formats.HeldOutputs)
+        self._outputs_together = outputs_together
+        self._held = None
 
     @property
     def main_outputs(self) -> list[str]:
@@ -447,6 +455,8 @@ class ScriptRun:
         self._outputs.append((flag, path, main))
         self.record.outputs.append(path)
         self._lock(path, main)
+        if self._held is not None:
+            self._held.paths.add(os.path.abspath(path))
 
     def previous_record(self, output: str) -> dict | None:
         """The record ``output`` had when this run started (removed while it runs)."""
@@ -454,10 +464,9 @@ class ScriptRun:
         if previous is None:
             return None
         try:
-            data = json.loads(previous[1])
+            return parse_record(previous[1])
         except ValueError:
             return None
-        return data if isinstance(data, dict) else None
 
     def keep_previous_record(self, output: str) -> None:
         """The run found ``output`` already finished: its old record goes back, not a new one."""
@@ -496,12 +505,20 @@ class ScriptRun:
             folder = os.path.dirname(output) or "."
             if not os.path.isdir(folder):
                 raise UserError(f"{flag}={output}: output folder {folder} does not exist")
+            if os.path.islink(output):
+                raise UserError(f"{flag}={output}: is a symbolic link; outputs are never written through one (it "
+                                "would overwrite what it points to) - remove it, or name the file it points to")
         try:
             for _, output, main in self._outputs:
                 self._lock(output, main)
         except BaseException:
             self._release()
             raise
+        from . import formats
+
+        formats.remove_stale_temporaries([output for _, output, _ in self._outputs])
+        if self._outputs_together:
+            self._held = formats.hold_outputs([output for _, output, _ in self._outputs])
         return self
 
     def _hash_inputs_meanwhile(self) -> None:
@@ -522,7 +539,7 @@ class ScriptRun:
 
     def _lock(self, output: str, main: bool) -> None:
         """Hold ``output`` for this run; its old record goes, so a run killed part-way leaves no
-        record saying the output is finished."""
+        record saying the output is finished (for held outputs, at the commit)."""
         lock = OutputLock(output)
         lock.acquire()
         self._locks.append(lock)
@@ -532,7 +549,8 @@ class ScriptRun:
             except (FileNotFoundError, UnicodeDecodeError):
                 return
             self._previous[output] = (_stat(output), old)
-            os.unlink(record_path(output))
+            if not self._outputs_together:  # held outputs stay as they are until the commit: so does their record
+                os.unlink(record_path(output))
 
     def _restore_untouched(self, only: set[str] | None = None) -> None:
         from .formats import write_text_atomic
@@ -544,6 +562,13 @@ class ScriptRun:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._hashing.join()
         try:
+            if self._held is not None:
+                if exc_type is not None or self.status != 0:
+                    self._held.discard()
+                else:
+                    for output in self._previous:  # from here the old record no longer describes them
+                        record_path(output).unlink(missing_ok=True)
+                    self._held.commit()
             if exc_type is not None or self.status != 0:
                 self._restore_untouched()
             else:
@@ -586,24 +611,58 @@ def write_record(output: str | os.PathLike, data: dict) -> None:
 # reading
 
 
+#: The fields of a record whose types code downstream relies on, and the types they must have.
+_FIELD_CHECKS = {
+    "script": lambda value: isinstance(value, str),
+    "argv": lambda value: _strings(value),
+    "output": lambda value: isinstance(value, dict),
+    "outputs": lambda value: _strings(value),
+    "inputs": lambda value: isinstance(value, list) and all(isinstance(item, dict) for item in value),
+    "files": lambda value: value is None or _strings(value),
+    "parameters": lambda value: isinstance(value, dict),
+    "made_with": lambda value: value is None or isinstance(value, dict),
+    "stand_ins": lambda value: _strings(value),
+    "results": lambda value: isinstance(value, dict),
+}
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def parse_record(text: str) -> dict:
+    """A record's text as a dict whose fields have the types this module writes; ValueError (one
+    line, naming what is wrong) for anything else - invalid or deeply nested JSON, a newer format
+    version, a field of the wrong type - so no reader meets a surprise further on."""
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a run record") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError("not a run record (no format_version)")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"run record format {version} is newer than this version reads ({FORMAT_VERSION})")
+    wrong = [name for name, check in _FIELD_CHECKS.items() if name in data and not check(data[name])]
+    if wrong:
+        raise ValueError(f"malformed run record: {', '.join(wrong)} not of the type the suite writes")
+    return data
+
+
 def read_record(output: str | os.PathLike, *, check_output: bool = True, quiet: bool = False) -> dict | None:
     """The record of ``output``, or None when there is none or it cannot be used (one warning,
     unless ``quiet``: unreadable, a newer format, or - with ``check_output`` - written for other
     contents of the file than it now holds)."""
     path = record_path(output)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_record(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
-        problem = f"unreadable run record ({err})"
+        problem = f"unusable run record ({one_line(err)})"
     else:
         problem = None
-        if not isinstance(data, dict) or not isinstance(data.get("format_version"), int):
-            problem = "not a run record"
-        elif data["format_version"] > FORMAT_VERSION:
-            problem = f"run record format {data['format_version']} is newer than this version reads ({FORMAT_VERSION})"
-        elif check_output:
+        if check_output:
             described = data.get("output") or {}
             try:
                 current = sha256_of(output)
@@ -636,8 +695,7 @@ def finished_as_recorded(output: str | os.PathLike, record: dict | None, files: 
 def _not_as_recorded(output, record, files, made_with) -> str | None:
     from .formats import settings_change
 
-    if not isinstance(record, dict) or not isinstance(record.get("format_version"), int) \
-            or record["format_version"] > FORMAT_VERSION:
+    if record is None:
         return "no run record says how it was made"
     described = record.get("output")
     if not isinstance(described, dict) or described.get("size") != os.path.getsize(output) \
@@ -710,16 +768,20 @@ def inputs_changed(data: dict) -> str | None:
 
     for item in data.get("inputs", []):
         kind, flag = item.get("kind"), item.get("flag")
+        path = item.get("path")
+        if kind in (INPUT, MODEL) and not isinstance(path, str):
+            return f"{flag}: its run record names no path"
         if kind == INPUT:
-            path = item.get("path", "")
             if not os.path.isfile(path) or sha256_of(path) != item.get("sha256"):
                 return f"{flag} {path} changed"
         elif kind == MODEL and "config_sha256" in item:
-            config = Path(item.get("path", "")) / "config.json"
+            config = Path(path) / "config.json"
             if not config.is_file() or sha256_of(config) != item["config_sha256"]:
-                return f"{flag} {item.get('path')} changed"
+                return f"{flag} {path} changed"
         elif kind == AUDIO:
-            pattern = item.get("pattern", "")
+            pattern = item.get("pattern")
+            if not isinstance(pattern, str):
+                return f"{flag}: its run record names no audio pattern"
             if not audio_unchanged(item, expand_glob(pattern)):
                 return f"{flag}={pattern}: the audio files changed"
     return None

@@ -174,12 +174,11 @@ class Clustering:
     @property
     def unique_labels(self) -> int | None:
         """U: the distinct labels that were embedded."""
-        results = self.st_record.get("results")
-        return results.get("distinct_labels") if isinstance(results, dict) else None
+        return _count(self.st_record.get("results", {}).get("distinct_labels"))
 
     @property
     def chosen_k(self) -> int | None:
-        return self.sweep_results.get("chosen_k")
+        return _count(self.sweep_results.get("chosen_k"))
 
     def compared(self) -> list[tuple[str, dict]]:
         """(algorithm, results) of every fixed-k partition under compare/, by algorithm then k."""
@@ -237,14 +236,24 @@ def fmt_marked(value, run: Run) -> str:
     return text if text == MISSING else text + simulated_mark(run)
 
 
+def _count(value) -> int | None:
+    """A recorded count, or None where the record holds anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _figure(value) -> float | None:
+    """A recorded real number, or None where the record holds anything else."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def fmt(value, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, bool):
+    """A recorded figure as the tables show it; a value of a type no script records (a record edited
+    by hand) shows as missing rather than stopping the report."""
+    if isinstance(value, (bool, int)):
         return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.{digits}f}"
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.{digits}f}"
+    return MISSING
 
 
 RUN_KEY = ["dataset", "MLLM", "CLAP model"]
@@ -373,13 +382,16 @@ def agreement_table(runs: list[Run]) -> Table | None:
         found = results_of(runs[0].layout.agreement(dataset))
         if not found:
             continue
-        for pair in found.get("pairs") or []:
-            kappa = pair.get("cohen_kappa")
+        pairs = found.get("pairs")
+        for pair in pairs if isinstance(pairs, list) else []:
+            if not isinstance(pair, dict):
+                continue
+            kappa = _figure(pair.get("cohen_kappa"))
             rows.append([dataset, f"{pair.get('a')} vs {pair.get('b')}", fmt(pair.get("files")),
                          fmt(pair.get("exact_agreement")), fmt(kappa), kappa_reading(kappa),
                          fmt(pair.get("semantic_agreement")), fmt(pair.get("semantic_agree_share"))])
-        if found.get("fleiss_kappa") is not None:
-            kappa = found["fleiss_kappa"]
+        if _figure(found.get("fleiss_kappa")) is not None:
+            kappa = _figure(found["fleiss_kappa"])
             rows.append([dataset, f"all {found.get('labellers')} (Fleiss' kappa)", fmt(found.get("files")),
                          fmt(found.get("all_agree")), fmt(kappa), kappa_reading(kappa),
                          fmt(found.get("mean_semantic_agreement")), fmt(found.get("mean_semantic_agree_share"))])

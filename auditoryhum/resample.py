@@ -16,7 +16,6 @@ full-scale clicks, and the label and feature scripts refuse such a file anyway.
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import os
 import shutil
@@ -31,11 +30,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from . import formats
 from .audio import AudioReadError, audio_info
 from .errors import UserError, one_line
 
 log = logging.getLogger(__name__)
-TEMP_MARK = ".resample-"
+TEMP_MARK = "resample-"
 
 # ffmpeg sample_fmt -> (the PCM codec the WAV muxer needs for it, the subtype soundfile reports).
 SAMPLE_FORMATS = {
@@ -93,27 +93,7 @@ def find_ffmpeg() -> str:
 def remove_stale_temporaries(files: list[str]) -> list[str]:
     """Remove the temporary files that killed runs left beside ``files`` (their process is gone);
     a running conversion's own are kept. Returns what was removed."""
-    removed = []
-    for folder in sorted({os.path.dirname(path) or "." for path in files}):
-        for tmp in glob.glob(os.path.join(glob.escape(folder), f".*{TEMP_MARK}*.tmp")):
-            pid = os.path.basename(tmp).rsplit(TEMP_MARK, 1)[1].split("-", 1)[0]
-            if pid.isdigit() and not _process_alive(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                removed.append(tmp)
-    if removed:
-        log.info("removed %d temporary files left by interrupted runs", len(removed))
-    return removed
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
+    return formats.remove_stale_temporaries(sorted({os.path.dirname(path) or "." for path in files}), TEMP_MARK)
 
 
 def non_finite_samples(path: str) -> bool:
@@ -170,6 +150,10 @@ class Converter:
             return Outcome(path, Status.FAILED, "cancelled")
         if not path.lower().endswith(".wav"):
             return Outcome(path, Status.FAILED, "not a .wav file (the converted file is WAV, written in place)")
+        try:
+            open(path, "rb").close()
+        except OSError as err:  # say so, not "cannot decode": the file may be fine
+            return Outcome(path, Status.FAILED, f"cannot read the file ({err.strerror})")
         if non_finite_samples(path):
             return Outcome(path, Status.FAILED, "holds NaN or infinite samples (ffmpeg would write them as "
                            "full-scale clicks); fix or drop the file")
@@ -178,12 +162,18 @@ class Converter:
         original_duration = source_duration(path, self.ffmpeg)
         if original_duration is None:
             return Outcome(path, Status.FAILED, "cannot decode the file")
-        folder, name = os.path.split(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}{TEMP_MARK}{os.getpid()}-", suffix=".tmp", dir=folder or ".")
+        folder = os.path.dirname(path) or "."
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=formats.temporary_prefix(path, TEMP_MARK), suffix=".tmp", dir=folder)
+        except OSError as err:
+            return Outcome(path, Status.FAILED, f"cannot write beside it ({err.strerror})")
         os.close(fd)
         try:
             error = self._run_ffmpeg(path, tmp) or self._check_result(tmp, original_duration)
             if error:
+                free = _free_bytes(folder)
+                if free is not None and free < FULL_DISK_BYTES:  # the cause, before what it did to the output
+                    error = f"no space left on the disk of {folder} ({free:,} bytes free); {error}"
                 return Outcome(path, Status.FAILED, error)
             # Keep the original's permissions (mkstemp creates 0600).
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
@@ -232,6 +222,18 @@ class Converter:
         if abs(info.duration - original_duration) > tolerance:
             return f"ffmpeg output lasts {info.duration:.3f} s but the original lasts {original_duration:.3f} s"
         return ""
+
+
+#: free space below which a conversion that went wrong is put down to a full disk
+FULL_DISK_BYTES = 1 << 20
+
+
+def _free_bytes(folder: str) -> int | None:
+    try:
+        stat_ = os.statvfs(folder)
+    except OSError:
+        return None
+    return stat_.f_bavail * stat_.f_frsize
 
 
 def source_duration(path: str, ffmpeg: str) -> float | None:

@@ -4,8 +4,9 @@ One clip at a time - its audio, the MLLM's whole answer, the label CLAP chose wi
 the file is on the sheet (and, given the multi-label CSV, the runner-up label it competed with, with
 its score), optionally the clip's spectrogram beside the player - and a text box for the
 reviewer's label. Every save rewrites the sheet's
-annotation column at once (atomically, through :func:`auditoryhum.review.save_note`), so closing
-the browser or killing the server loses nothing. With a CLAP model and the clip's audio embedding,
+annotation column at once (atomically, through :func:`auditoryhum.review.save_note`), then the
+annotations CSV from the sheet, so closing the browser or killing the server loses nothing: a kill
+between the two writes is repaired when the app starts again. With a CLAP model and the clip's audio embedding,
 what the reviewer types is scored live, exactly as features_clap_text.py would score that line
 (split into candidate labels, best candidate kept).
 
@@ -13,7 +14,10 @@ The server is the only thing between a browser and the disk, so it is strict:
 
 * audio, and its spectrogram (a PNG made here, cached), is addressed by the row of the scores CSV
   and served only for the rows on the sheet; the file paths come from ``--filedir`` at start-up,
-  never from a request;
+  never from a request, and only a regular file inside the folders of ``--filedir`` is served
+  (links resolved: a link named like a clip that points elsewhere is not followed);
+* no request gets a traceback: a body with text no file can hold (a lone surrogate) is a 400, a sheet
+  deleted or broken while the app runs a 409, and anything unforeseen a 500 with one line logged;
 * with a token every request must carry it: the ``token`` query parameter of the printed URL (the
   answer sets it as a same-site, HTTP-only cookie that the page's own requests then carry), the
   cookie, or an ``X-Review-Token`` header; bound to a loopback address, requests must also name a loopback host (no DNS
@@ -28,6 +32,8 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import json
+import logging
 import math
 import mimetypes
 import threading
@@ -43,7 +49,7 @@ import numpy as np
 from . import formats, records, review
 from .audio import AudioReadError
 from .clap import Clap, cosine_similarities, embed_texts
-from .errors import UserError
+from .errors import UserError, one_line
 from .prompting import parse_label_line
 from .spectrogram import spectrogram_png
 
@@ -65,6 +71,8 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 LOOPBACK_NAMES = {"localhost"}
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -134,6 +142,8 @@ class ReviewSession:
     def __post_init__(self):
         self._lock = threading.Lock()
         self.on_sheet = {entry.row for entry in self.entries()}
+        # where audio may be served from: the folders the --filedir files are in, links resolved
+        self.audio_folders = {Path(path).parent.resolve() for path in self.audio_paths}
 
     def entries(self) -> list[formats.SheetEntry]:
         return review.read_sheet(self.review_csv, self.rows)
@@ -174,19 +184,56 @@ class ReviewSession:
         return [{"label": entry.label, "score": score}, {"label": second.label, "score": second.score}]
 
     def save(self, row: int, note: str) -> dict:
-        """Write ``note`` to the sheet (and the annotations CSV, when one is kept); returns the
-        stored note and the progress."""
+        """Write ``note`` to the sheet, then the annotations CSV from the sheet (when one is kept);
+        returns the stored note and the progress. The sheet is written first, so the annotations CSV
+        is never ahead of it: a kill between the two is repaired at the next start
+        (:meth:`repair_annotations`)."""
         with self._lock:
             entries = review.save_note(self.review_csv, self.rows, row, note)
-            if self.annotations_csv is not None:
-                notes = {entry.row: entry.annotation for entry in entries if entry.annotation}
-                review.write_annotations(self.annotations_csv, len(self.rows), notes)
+            self._write_annotations(entries)
         stored = next(entry.annotation for entry in entries if entry.row == row)
         return {"row": row, "annotation": stored, "reviewed": sum(bool(entry.annotation) for entry in entries),
                 "total": len(entries)}
 
+    def _write_annotations(self, entries: list[formats.SheetEntry]) -> None:
+        if self.annotations_csv is not None:
+            notes = {entry.row: entry.annotation for entry in entries if entry.annotation}
+            review.write_annotations(self.annotations_csv, len(self.rows), notes)
+
+    def repair_annotations(self) -> bool:
+        """Rewrite the annotations CSV where it does not hold the sheet's notes (a run killed between
+        a save's two writes, or a sheet edited by hand); whether it had to."""
+        if self.annotations_csv is None:
+            return False
+        entries = self.entries()
+        notes = {entry.row: entry.annotation for entry in entries if entry.annotation}
+        expected = formats.format_labels_lines(review.annotation_lines(len(self.rows), notes))
+        try:
+            held = self.annotations_csv.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            held = None
+        except (OSError, UnicodeDecodeError):
+            held = ""
+        if held == expected or (held is None and not notes):
+            return False
+        self._write_annotations(entries)
+        return True
+
     def audio_path(self, row: int) -> str | None:
         return self.audio_paths[row - 1] if row in self.on_sheet else None
+
+    def servable_audio(self, row: int) -> tuple[Path | None, str]:
+        """The file to serve for ``row`` - a regular file inside the folders of ``--filedir``,
+        links resolved - or None and why not."""
+        path = self.audio_path(row)
+        if path is None:
+            return None, f"row {row} is not on the review sheet"
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in self.audio_folders):
+            return None, f"the audio of row {row} is a link out of the audio folder; it is not served"
+        if not resolved.is_file():
+            return None, f"the audio file of row {row} is gone (or not a regular file)"
+        return resolved, ""
 
 
 def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: str, text_label_csv: str,
@@ -209,6 +256,14 @@ def load_session(review_csv: str, files: list[str], filedir: str, scores_csv: st
                             Spectrograms() if spectrograms else None)
     if not session.on_sheet:
         raise UserError(f"{review_csv}: the review sheet lists no file")
+    if session.repair_annotations():
+        log.warning("%s: did not hold the review sheet's notes (a save was cut short); rewritten from %s",
+                    annotations_csv, review_csv)
+    refused = [path for row in sorted(session.on_sheet) for path in [session.servable_audio(row)[0]]
+               if path is None and Path(session.audio_paths[row - 1]).exists()]
+    if refused:
+        log.warning("%d audio files on the sheet are links out of the audio folder and will not be played",
+                    len(refused))
     return session
 
 
@@ -256,6 +311,10 @@ class Guard:
         if too_large:
             await _plain_response(send_with_headers, 413, f"request body over {self.max_body} bytes")
             return
+        if not _holds_only_valid_text(body):
+            await _plain_response(send_with_headers, 400, "the request holds text that is not valid (a lone "
+                                                          "surrogate): no file could store it")
+            return
 
         replayed = False
 
@@ -266,7 +325,19 @@ class Guard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send_with_headers)
+        started = False
+
+        async def send_tracked(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, replay, send_tracked)
+        except Exception as err:  # noqa: BLE001 - a request the app did not foresee: one line, never a traceback
+            log.error("%s %s: %s: %s", scope.get("method"), scope.get("path"), type(err).__name__, one_line(err))
+            if not started:
+                await _plain_response(send_with_headers, 500, "the server could not answer this request")
 
     def _host_refusal(self, headers) -> tuple[int, str] | None:
         if self.loopback_only:
@@ -316,6 +387,18 @@ class Guard:
         return b"".join(chunks), False
 
 
+def _holds_only_valid_text(body: bytes) -> bool:
+    """False for a JSON body with a string no UTF-8 file can hold (JSON can escape a lone
+    surrogate, ``"\\ud800"``); anything else - valid or not JSON at all - is for the app to judge."""
+    try:
+        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except (ValueError, RecursionError):
+        pass
+    return True
+
+
 async def _plain_response(send, status: int, text: str) -> None:
     body = (text + "\n").encode()
     await send({"type": "http.response.start", "status": status,
@@ -354,25 +437,25 @@ def create_app(session: ReviewSession, token: str | None, loopback_only: bool) -
 
     @app.get("/api/state")
     def state() -> dict:
-        return session.state()
+        try:
+            return session.state()
+        except (UserError, OSError) as err:  # the sheet was deleted or broken while the app runs
+            raise HTTPException(409, f"cannot read the review sheet: {one_line(err)}") from None
 
     @app.get("/audio/{row}")
     def audio(row: int) -> FileResponse:
-        path = session.audio_path(row)
+        path, why = session.servable_audio(row)
         if path is None:
-            raise HTTPException(404, f"row {row} is not on the review sheet")
-        if not Path(path).is_file():
-            raise HTTPException(404, f"the audio file of row {row} is gone")
-        return FileResponse(path, media_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+            raise HTTPException(404, why)
+        return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
 
     @app.get("/spectrogram/{row}")
     def spectrogram(row: int) -> Response:
-        path = session.audio_path(row)
+        path, why = session.servable_audio(row)
         if path is None or session.spectrograms is None:
-            raise HTTPException(404, f"no spectrogram of row {row} (not on the review sheet, or the app was started "
-                                "without --spectrogram)")
+            raise HTTPException(404, f"no spectrogram of row {row} ({why or 'the app was started without --spectrogram'})")
         try:
-            png = session.spectrograms.png(path)
+            png = session.spectrograms.png(str(path))
         except (AudioReadError, OSError):
             raise HTTPException(404, f"cannot read the audio of row {row}") from None
         return Response(png, media_type="image/png")
@@ -382,8 +465,8 @@ def create_app(session: ReviewSession, token: str | None, loopback_only: bool) -
         row_on_sheet(row)
         try:
             return session.save(row, annotation)
-        except UserError as err:  # the sheet changed under the app into something unreadable
-            raise HTTPException(409, str(err)) from None
+        except (UserError, OSError) as err:  # the sheet changed under the app into something unreadable
+            raise HTTPException(409, one_line(err)) from None
 
     @app.post("/api/rows/{row}/score")
     def score(row: int, text: str = Body(..., embed=True, max_length=MAX_NOTE_CHARS)) -> dict:

@@ -21,24 +21,25 @@ Clip length: the network needs :func:`min_input_samples` samples (about 11 s) fo
 and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s (the shared loop's
 rule for short clips, with ``short_clip_fill = "repeat"``) - not padded with silence: on the example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
 (9 different top scenes), repetition 11 of 52 (17 different top scenes, e.g. cow -> pasture, duck
-and frog -> pond, crowds -> football stadium). A clip longer than 60 s is split into equal pieces
-(memory), and the frames of all pieces are pooled.
+and frog -> pond, crowds -> football stadium). A clip longer than 60 s is split into equal pieces,
+read from the file one at a time and put through the network a few at a time (memory stays
+bounded whatever the clip's length), and the frames of all pieces are pooled.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .audio import REPEAT, fit_to_minimum
-from .errors import UserError
+from .audio import REPEAT, LongAudio, fit_to_minimum
+from .errors import UserError, one_line
 from .labelling import LabelRequest
-
 
 SAMPLING_RATE = 22050
 #: the network was trained on samples in [-256, 256]; the loop hands over samples in [-1, 1]
@@ -198,21 +199,60 @@ def expected_weight_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
     return shapes
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles sound8.npy's dict of layers and nothing else: of all the callables a pickle can
+    name, only the three numpy needs to rebuild an array (a file that names any other - code to run
+    - is refused, not executed)."""
+
+    _ALLOWED = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): np.array(0).__reduce__()[0],
+        ("numpy._core.multiarray", "_reconstruct"): np.array(0).__reduce__()[0],
+    }
+
+    def find_class(self, module: str, name: str):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which is not part of an array") from None
+
+
+def _load_weights_dict(path: Path):
+    """What sound8.npy holds - an .npy file of one pickled object - unpickled by :class:`_ArraysOnly`."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read_header:
+            raise ValueError(f".npy format version {version}")
+        shape, _, dtype = read_header[version](handle, max_header_size=10_000)
+        if shape != () or dtype != np.dtype(object):
+            raise ValueError(f"an array of shape {shape} and dtype {dtype}, not a dict of layers")
+        held = _ArraysOnly(handle, encoding="latin1").load()
+    return held.item() if isinstance(held, np.ndarray) and held.shape == () else held
+
+
 def read_weights(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """The arrays of sound8.npy, checked against the architecture."""
+    """The arrays of sound8.npy, checked against the architecture; anything else is one line."""
     try:
-        weights = np.load(path, encoding="latin1", allow_pickle=True).item()
+        weights = _load_weights_dict(path)
     except FileNotFoundError:
         raise UserError(f"{path}: SoundNet weights file not found") from None
-    except (OSError, ValueError, AttributeError, EOFError) as err:
-        raise UserError(f"{path}: not a SoundNet weights file ({type(err).__name__}: {err})") from None
-    if not isinstance(weights, dict):
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a SoundNet weights file") from None
+    except (OSError, ValueError, TypeError, AttributeError, EOFError, IndexError, KeyError, RecursionError,
+            MemoryError, pickle.UnpicklingError) as err:
+        raise UserError(f"{path}: not a SoundNet weights file ({type(err).__name__}: {one_line(err)})") from None
+    if not isinstance(weights, dict) or not all(isinstance(entry, dict) for entry in weights.values()):
         raise UserError(f"{path}: not a SoundNet weights file (expected a dict of layers)")
     for name, entry in expected_weight_shapes().items():
         for key, shape in entry.items():
-            found = getattr(weights.get(name, {}).get(key), "shape", None)
+            array = weights.get(name, {}).get(key)
+            found = array.shape if isinstance(array, np.ndarray) else None
             if found != shape:
                 raise UserError(f"{path}: not the 8-layer SoundNet: {name} {key} has shape {found}, expected {shape}")
+            if not np.issubdtype(array.dtype, np.floating) or not np.all(np.isfinite(array)):
+                raise UserError(f"{path}: not a SoundNet weights file ({name} {key} is not finite floating point)")
     return weights
 
 
@@ -332,26 +372,72 @@ def top_names(probabilities: np.ndarray, names: Sequence[str], n: int, taken: se
 # ----------------------------------------------------------------------------------------------
 # the labeller
 
+#: pieces (of at most MAX_PIECE_SECONDS each) that go through the network in one call: the bound on
+#: its memory, whatever the clip's length or the batch size
+PIECES_PER_FORWARD = 4
+
+
+class _FrameSums:
+    """Per clip: the sums of its frames' softmax over objects and over scenes, and its frame count."""
+
+    def __init__(self, clips: int):
+        self.objects = np.zeros((clips, OBJECT_HEAD.out_channels))
+        self.scenes = np.zeros((clips, SCENE_HEAD.out_channels))
+        self.frames = np.zeros(clips)
+
+    def add(self, clip: int, objects: np.ndarray, scenes: np.ndarray, frames: int) -> None:
+        self.objects[clip] += objects
+        self.scenes[clip] += scenes
+        self.frames[clip] += frames
+
+    def means(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.objects / self.frames[:, None], self.scenes / self.frames[:, None]
+
+
+def _groups(pieces: Iterable[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """(clip, piece) pairs in consecutive lists of at most ``size`` pieces of one length."""
+    group: list = []
+    for item in pieces:
+        if group and (len(group) == size or item[1].shape[0] != group[0][1].shape[0]):
+            yield group
+            group = []
+        group.append(item)
+    if group:
+        yield group
+
+
+
+def piece_sizes(n_samples: int, max_samples: int) -> list[int]:
+    """The lengths of the equal consecutive pieces, none longer than ``max_samples``, that a clip of
+    ``n_samples`` is split into (one piece when it fits; as ``numpy.array_split``: the first ones a
+    sample longer where the clip does not divide evenly)."""
+    n_pieces = max(1, -(-n_samples // max_samples))
+    size, longer = divmod(n_samples, n_pieces)
+    return [size + 1] * longer + [size] * (n_pieces - longer)
+
 
 def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
     """Equal consecutive pieces no longer than ``max_samples`` (the whole clip when it fits)."""
-    n_pieces = -(-audio.shape[0] // max_samples)
-    return np.array_split(audio, n_pieces) if n_pieces > 1 else [audio]
+    return np.split(audio, np.cumsum(piece_sizes(audio.shape[0], max_samples))[:-1])
 
 
 class SoundNetLabeller:
-    """Adapter for :func:`auditoryhum.labelling.label_files`: one line of word pairs per file.
+    """Adapter for the shared labelling loop: one line of word pairs per file.
 
     A clip shorter than :data:`TRAINING_SECONDS` is repeated end to end up to that length (by the
-    shared loop, one log line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into equal pieces. Pieces
-    of equal length go through the network together, so a file's labels do not depend on which
-    other files share its batch.
+    shared loop, one log line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into
+    equal pieces - read from its file as they are needed (the loop hands it over as a
+    :class:`~auditoryhum.audio.LongAudio`) and put through the network at most
+    :data:`PIECES_PER_FORWARD` at a time, so memory does not grow with the clip. Pieces of equal
+    length go through the network together.
     """
 
     name = "SoundNet-8"
     sampling_rate = SAMPLING_RATE
     #: any length: long clips are split into pieces, whose frames are pooled
     max_audio_seconds = None
+    #: clips longer than one piece are read piece by piece, not whole
+    stream_above_seconds = MAX_PIECE_SECONDS
     #: a shorter clip is repeated end to end to the length SoundNet was trained on, by the loop
     #: (not padded with silence: silence is far from anything SoundNet was trained on and swamps
     #: the clip's own sound)
@@ -370,36 +456,37 @@ class SoundNetLabeller:
         self.top_scenes = top_scenes
         self.top_objects = top_objects
 
-    def probabilities(self, audios: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(self, audios: Sequence[np.ndarray | LongAudio]) -> tuple[np.ndarray, np.ndarray]:
         """(object, scene) class probabilities per clip, shapes (clips, 1000) and (clips, 401):
         the mean over all the clip's output frames of each frame's softmax."""
+        max_piece_samples = round(MAX_PIECE_SECONDS * SAMPLING_RATE)
+        sums = _FrameSums(len(audios))
+        by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for clip, audio in enumerate(audios):
+            if isinstance(audio, LongAudio):
+                pieces = audio.pieces(piece_sizes(audio.samples, max_piece_samples))
+                for group in _groups(((clip, piece) for piece in pieces), PIECES_PER_FORWARD):
+                    self._forward(group, sums)
+                continue
+            audio = fit_to_minimum(audio, SAMPLING_RATE, TRAINING_SECONDS, REPEAT)
+            for piece in split_into_pieces(audio, max_piece_samples):
+                by_length.setdefault(piece.shape[0], []).append((clip, piece))
+        for same_length in by_length.values():
+            for group in _groups(same_length, PIECES_PER_FORWARD):
+                self._forward(group, sums)
+        return sums.means()
+
+    def _forward(self, group: list[tuple[int, np.ndarray]], sums: "_FrameSums") -> None:
+        """Put pieces of equal length through the network together; add their frames to their clips."""
         import torch
 
-        max_piece_samples = round(MAX_PIECE_SECONDS * SAMPLING_RATE)
-        pieces = [
-            (clip, piece)
-            for clip, audio in enumerate(audios)
-            for piece in split_into_pieces(fit_to_minimum(audio, SAMPLING_RATE, TRAINING_SECONDS, REPEAT),
-                                           max_piece_samples)
-        ]
-        by_length: dict[int, list[int]] = {}
-        for index, (_, piece) in enumerate(pieces):
-            by_length.setdefault(piece.shape[0], []).append(index)
-        object_sums = np.zeros((len(audios), OBJECT_HEAD.out_channels))
-        scene_sums = np.zeros((len(audios), SCENE_HEAD.out_channels))
-        frames = np.zeros(len(audios))
+        batch = np.stack([piece for _, piece in group]).astype(np.float32, copy=False)
         with torch.inference_mode():
-            for indices in by_length.values():
-                batch = np.stack([pieces[i][1] for i in indices]).astype(np.float32, copy=False)
-                object_logits, scene_logits = self.network(torch.from_numpy(batch).to(self.device))
-                object_probs = object_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
-                scene_probs = scene_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
-                for row, index in enumerate(indices):
-                    clip = pieces[index][0]
-                    object_sums[clip] += object_probs[row]
-                    scene_sums[clip] += scene_probs[row]
-                    frames[clip] += object_logits.shape[2]
-        return object_sums / frames[:, None], scene_sums / frames[:, None]
+            object_logits, scene_logits = self.network(torch.from_numpy(batch).to(self.device))
+            object_probs = object_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+            scene_probs = scene_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+        for row, (clip, _) in enumerate(group):
+            sums.add(clip, object_probs[row], scene_probs[row], object_logits.shape[2])
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
         object_probs, scene_probs = self.probabilities([request.audio for request in requests])

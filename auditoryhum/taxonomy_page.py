@@ -142,8 +142,11 @@ def read_sweep(path: formats.PathLike) -> Sweep:
     of S_adj, the smallest such k, as it chooses)."""
     curve = formats.read_sweep_csv(path)
     record = records.read_record(path, check_output=False)
-    chosen = (record or {}).get("results", {}).get("chosen_k") or curve.best_k
-    return Sweep(curve.k.tolist(), curve.silhouette.tolist(), curve.adjusted.tolist(), int(chosen))
+    chosen = (record or {}).get("results", {}).get("chosen_k")
+    ks = curve.k.tolist()
+    if not (isinstance(chosen, int) and chosen in ks):  # a record from elsewhere cannot move the mark
+        chosen = curve.best_k
+    return Sweep(ks, curve.silhouette.tolist(), curve.adjusted.tolist(), int(chosen))
 
 
 def relative_audio_url(audio_path: str, page_folder: Path) -> str:
@@ -265,8 +268,9 @@ def check_tree_matches(tree: formats.TaxonomyTree, cluster_ids: np.ndarray, tree
 
 
 def _hover(text: str) -> str:
-    """Plotly shows hover text as its own small HTML; escaped, a label is shown as typed."""
-    return html.escape(text, quote=True)
+    """Plotly shows hover text as its own small HTML, which knows ``&lt;``, ``&gt;`` and ``&amp;``
+    but shows ``&quot;`` as it is: escaped so (quotes left alone), a label is shown as typed."""
+    return html.escape(text, quote=False)
 
 
 def _shown_label(clip: Clip) -> str:

@@ -321,7 +321,23 @@ def test_killed_worker_is_replaced_and_killed_driver_resumes_from_its_shards(qwe
     done = 4 * len(finished)
     assert finished == [f"{4 * i:09d}-{4 * i + 4:09d}.csv" for i in range(len(finished))]
 
+    # without its manifest, or with one that does not say which files and settings its pieces are
+    # for, nothing is resumed: one line, and the pieces stay for a fixed manifest
+    manifest = shards / "manifest.json"
+    kept = manifest.read_text()
     capsys.readouterr()
+    for damage, message in ((None, "its manifest.json is gone"), ("files", "does not say which files or settings"),
+                            ("made_with", "does not say which files or settings")):
+        if damage is None:
+            manifest.unlink()
+        else:
+            manifest.write_text(json.dumps({key: value for key, value in json.loads(kept).items() if key != damage}))
+        assert label(qwen2a, f"{wavs}/*.wav", out, *flags[3:], "--resume") == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("error: ") == 1 and "Traceback" not in err, err
+        assert sorted(path.name for path in shards.glob("*.csv")) == finished
+    manifest.write_text(kept)
+
     assert label(qwen2a, f"{wavs}/*.wav", out, *flags[3:], "--resume") == 0
     printed = capsys.readouterr().out
     assert f"Labelled {40 - done} files ({done} already done)" in printed

@@ -8,8 +8,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from auditoryhum import mfcc
 from auditoryhum.ast_embedding import load_ast_embedder
-from auditoryhum.audio import list_audio_files, load_audio
+from auditoryhum.audio import LongAudio, list_audio_files, load_audio
+from auditoryhum.pipeline import AudioSettings, load_clip
 from auditoryhum.runtime import resolve_runtime
 from auditoryhum.scripts import features_ast, features_mfcc
 from conftest import write_tone
@@ -132,6 +134,34 @@ def test_ast_embedding_is_the_classifier_layernorm_output(wav_dir, ast_model):
 
     assert logits.shape == (4, 3)
     np.testing.assert_allclose(embedder(waveforms), captured[0].numpy(), rtol=0, atol=1e-6)
+
+
+def test_ast_reads_only_the_frames_it_hears_with_the_embedding_of_the_whole_clip(tmp_path, ast_model):
+    embedder = load_ast_embedder(str(ast_model), resolve_runtime("cpu"))
+    frames = embedder.feature_extractor.max_length
+    window = round(embedder.max_audio_seconds * 16000)
+    assert window == 400 + (frames - 1) * 160  # one 25 ms frame, then one every 10 ms
+    path = write_tone(tmp_path / "long.wav", seconds=window / 16000 + 2.0, seed=6)
+    clip = load_clip(AudioSettings.of(embedder), str(path))
+    assert clip.cut and clip.audio.shape == (window,)
+    assert np.array_equal(embedder([clip.audio]), embedder([load_audio(str(path), 16000)]))
+
+
+def test_mfcc_of_a_clip_past_the_streaming_length_is_read_in_stretches_with_the_whole_clips_value(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(mfcc.MFCCEmbedder, "stream_above_seconds", 20.0)
+    monkeypatch.setattr(mfcc, "FRAMES_PER_STRETCH", 100)
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    signal = 0.3 * np.sin(np.arange(16000 * 47) / 40.0) * rng.uniform(0.01, 1, 16000 * 47)
+    sf.write(folder / "long.wav", signal.astype(np.float32), 16000, subtype="PCM_16")
+    out = tmp_path / "mfcc.npy"
+    assert run_mfcc(folder, out) == 0
+    whole = mfcc.mean_mfcc(load_audio(str(folder / "long.wav"), 16000))
+    streamed = np.load(out)[0]
+    np.testing.assert_allclose(streamed, whole, rtol=1e-5, atol=1e-4)
+    assert isinstance(load_clip(AudioSettings.of(mfcc.MFCCEmbedder()), str(folder / "long.wav")).audio, LongAudio)
 
 
 def test_ast_long_clip_is_truncated_to_model_length(tmp_path, ast_model):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import partial_lines, write_tone
+from conftest import error_line, partial_lines, write_tone
 
 from auditoryhum import formats, records
 from auditoryhum.formats import ScoreRow
@@ -44,6 +44,7 @@ from auditoryhum.scripts import (
     label_qwen2a,
     label_qwen3o,
     recipe_support,
+    util_merge_csv,
     util_resample,
     util_score_boost,
 )
@@ -164,6 +165,17 @@ def test_a_second_run_on_the_same_output_waits_for_the_first_then_runs(short_cli
     finally:
         assert holder.wait(timeout=120) == 0
     assert len(formats.read_labels_csv(out)) == 4
+
+
+def test_an_output_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "merged.csv"
+    out.symlink_to(victim)
+    (tmp_path / "a.csv").write_text("rain\nbird\n")
+    assert util_merge_csv.main([f"--csv1={tmp_path / 'a.csv'}", f"--csv2={tmp_path / 'a.csv'}", f"--csv3={out}"]) == 2
+    assert "is a symbolic link; outputs are never written through one" in one_error_line(capsys)
+    assert victim.read_text() == "precious" and out.is_symlink()
 
 
 def test_a_lock_file_that_is_a_symlink_is_refused_not_written_through(tmp_path, capsys):
@@ -367,6 +379,36 @@ def test_every_writer_meets_a_full_disk_with_one_line_and_no_half_file(tmp_path,
     assert not [name for name in left if name.endswith((".tmp", ".run.json", ".lock"))], left
 
 
+def test_resample_on_a_full_disk_names_the_disk_not_the_duration_and_keeps_the_original(small_disk):
+    folder, make, _ = small_disk
+    original = write_tone(folder / "clip.wav", seconds=1.0, rate=8000)  # 16 kB; at 16 kHz it needs 32 kB
+    before = original.read_bytes()
+    result = run_wrapper("util_resample", [f"--filedir={folder}/*.wav", "--sampling_rate=16000", "--bits=s16",
+                                           "--channels=1"], make(8 * 1024))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    failed = next(line for line in result.stderr.splitlines() if "clip.wav" in line)
+    assert "no space left on the disk" in failed or "File too large" in failed, failed
+    assert "lasts" not in failed.split(";")[0] and original.read_bytes() == before
+
+
+def test_resample_says_a_file_it_may_not_read_cannot_be_read_not_that_it_cannot_be_decoded(tmp_path, monkeypatch,
+                                                                                           capsys):
+    import builtins
+
+    locked = write_tone(tmp_path / "locked.wav", seconds=0.3, rate=22050)
+    real_open = builtins.open
+
+    def open_refusing_locked(file, *args, **kwargs):  # a file of another user (the tests run as root)
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_refusing_locked)
+    assert util_resample.main([f"--filedir={tmp_path}/*.wav", "--sampling_rate=16000"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read the file (Permission denied)" in err and "cannot decode" not in err
+
+
 # ----------------------------------------------------------------------------------------------
 # a run stopped half-way is never taken for a finished one
 
@@ -384,12 +426,42 @@ def test_a_clustering_stopped_between_its_writes_leaves_no_record(tmp_path, monk
     def disk_full(*_, **__):
         raise OSError(28, "No space left on device", str(tmp_path / "ag.png"))
 
+    before = {name: (tmp_path / name).read_bytes() for name in ("ids.csv", "ag.png", "ids.csv.run.json")}
     monkeypatch.setattr(tsne, "draw_scatter", disk_full)
     assert cluster_ag.main([*args[:1], "--n_clusters=2", *args[2:]]) == 2
     assert "ag.png: No space left on device" in one_error_line(capsys)
-    # the new ids are there, the plot is the old one: the record that said "finished" is gone
-    assert not Path(f"{tmp_path / 'ids.csv'}.run.json").exists()
+    # none of the failed run's outputs appears: the old ids, plot and record stay together
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert recipe_support.main(["up_to_date", str(tmp_path / "ids.csv"), *args]) == 0
     assert recipe_support.main(["up_to_date", str(tmp_path / "ids.csv"), *args[:1], "--n_clusters=2", *args[2:]]) == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_clustering_killed_during_its_plot_leaves_the_old_outputs_and_the_next_run_clears_its_temporaries(
+        tmp_path):
+    st = tmp_path / "st.npy"
+    formats.save_npy(st, np.random.default_rng(2).normal(size=(400, 16)))
+    ids, png = tmp_path / "ids.csv", tmp_path / "ag.png"
+    args = [f"--cluster_npy={st}", f"--label_csv={ids}", f"--png_plot={png}"]
+    assert cluster_ag.main([*args, "--n_clusters=3"]) == 0
+    before = {path: path.read_bytes() for path in (ids, png, Path(f"{ids}.run.json"))}
+
+    # a t-SNE cache of its own, so the plot takes its time
+    run = subprocess.Popen([sys.executable, str(REPO / "cluster_ag.py"), *args, "--n_clusters=5"],
+                           env=dict(os.environ, OMP_NUM_THREADS="1", AUDITORYHUM_CACHE=str(tmp_path / "cache")),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    held = f".ids.csv.{run.pid}-*.tmp"  # the new ids, written and held back while the t-SNE plot is made
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(held)) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert list(tmp_path.glob(held)), "the kill must land while the plot is made"
+    assert {path: path.read_bytes() for path in before} == before  # the old run's outputs, all of them
+
+    assert cluster_ag.main([*args, "--n_clusters=5"]) == 0
+    assert not list(tmp_path.glob(".*.tmp"))  # the killed run's temporaries are gone
+    assert ids.read_bytes() != before[ids] and png.read_bytes() != before[png]
 
 
 def test_a_failed_run_that_wrote_nothing_keeps_the_previous_record(tmp_path, capsys):
@@ -555,6 +627,8 @@ def _ids(folder: Path, ids) -> Path:
     ("0\n1.7\n", "line 2: '1.7' is not a cluster id"),
     ("0\ninf\n", "line 2: 'inf' is not a cluster id"),
     ("0\nnan\n", "line 2: 'nan' is not a cluster id"),
+    ("0\n1e30\n", "line 2: '1e30' is not a cluster id"),
+    ("0\n-99999999999\n", "line 2: '-99999999999' is not a cluster id"),
 ])
 def test_a_cluster_ids_csv_that_is_not_integers_is_one_line(content, message, tmp_path, capsys):
     scores = tmp_path / "scores.csv"
@@ -578,6 +652,17 @@ def test_a_penalty_that_overflows_is_one_line_not_k_equals_2(tmp_path, capsys):
                                "--penalty=1e308"]) == 2
     assert "--penalty=1e+308: lambda * k overflows" in one_error_line(capsys)
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("script", [cluster_ag, cluster_sweep], ids=["cluster_ag", "cluster_sweep"])
+def test_embeddings_so_large_their_distances_overflow_are_one_line_not_a_silhouette_of_0(script, tmp_path, capsys):
+    formats.save_npy(tmp_path / "st.npy", np.random.default_rng(3).normal(size=(20, 4)) * 1e37)
+    args = [f"--cluster_npy={tmp_path / 'st.npy'}", f"--label_csv={tmp_path / 'i.csv'}", f"--png_plot={tmp_path / 'p.png'}"]
+    args += ["--n_clusters=3"] if script is cluster_ag else [f"--sweep_csv={tmp_path / 's.csv'}"]
+    assert script.main(args) == 2
+    captured = capsys.readouterr()
+    assert "holds values as large as" in error_line(captured.err) and "Silhouette" not in captured.out
+    assert not (tmp_path / "i.csv").exists()
 
 
 def test_an_infinite_score_is_refused_not_a_boost_of_inf(tmp_path, capsys):
@@ -629,13 +714,33 @@ def test_a_labels_csv_made_for_another_folder_is_caught_by_name(tmp_path, short_
     assert not (tmp_path / "top.csv").exists()
 
 
-def test_a_corrupt_or_newer_record_warns_and_falls_back_to_the_row_count(tmp_path, caplog):
+#: run records no script writes: (name, text, what the one warning says)
+HOSTILE_RECORDS = [
+    ("not-json", "{not json", "unusable run record (Expecting property name"),
+    ("newer", json.dumps({"format_version": records.FORMAT_VERSION + 1, "files": ["x"]}), "newer than this version reads"),
+    ("no-version", json.dumps({"files": ["x"]}), "not a run record (no format_version)"),
+    ("output-a-string", json.dumps({"format_version": 1, "output": "labels.csv"}), "output not of the type"),
+    ("output-a-list", json.dumps({"format_version": 1, "output": [1, 2]}), "output not of the type"),
+    ("inputs-a-dict", json.dumps({"format_version": 1, "inputs": {"flag": "--x"}}), "inputs not of the type"),
+    ("inputs-of-strings", json.dumps({"format_version": 1, "inputs": ["a"]}), "inputs not of the type"),
+    ("results-a-list", json.dumps({"format_version": 1, "results": [1]}), "results not of the type"),
+    ("files-of-numbers", json.dumps({"format_version": 1, "files": [1, 2]}), "files not of the type"),
+    ("deeply-nested", '{"format_version": 1, "results": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "nested too deeply to be a run record"),
+]
+
+
+@pytest.mark.parametrize("text, warning", [case[1:] for case in HOSTILE_RECORDS], ids=[c[0] for c in HOSTILE_RECORDS])
+def test_a_record_no_script_writes_is_no_record_named_in_one_warning(tmp_path, caplog, text, warning):
     path = tmp_path / "labels.csv"
     formats.write_labels_csv(path, ["rain", "bird"])
-    Path(f"{path}.run.json").write_text("{not json")
-    assert records.recorded_files(path) is None and "unreadable run record" in caplog.text
-    Path(f"{path}.run.json").write_text(json.dumps({"format_version": records.FORMAT_VERSION + 1, "files": ["x"]}))
-    assert records.recorded_files(path) is None and "newer than this version reads" in caplog.text
+    Path(f"{path}.run.json").write_text(text)
+    assert records.recorded_files(path) is None and records.recorded_stand_ins(path) == []
+    assert records.up_to_date(path) == "no finished run record"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warning in warnings[0] and "checking" in warnings[0], warnings
+    # a script that takes it as an input goes on by the row count
+    assert util_merge_csv.main([f"--csv1={path}", f"--csv2={path}", f"--csv3={tmp_path / 'merged.csv'}"]) == 0
 
 
 def test_two_files_of_the_same_name_under_a_recursive_glob_are_refused(tmp_path, capsys):

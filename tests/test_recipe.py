@@ -9,6 +9,7 @@ the upstream model folder names, and the real all-MiniLM-L6-v2.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -213,6 +214,13 @@ def test_recipe_runs_every_stage_waits_for_the_review_and_redoes_only_what_an_ed
     assert third.returncode == 0, third.stderr[-3000:]
     assert made(third) == [str(hdbscan.relative_to(tmp_path)), "exp/report.md"]
 
+    # an output damaged after its record was written is made again, not taken as finished
+    st = run_dir / "all-MiniLM-L6-v2.reviewed" / "st.npy"
+    st.write_bytes(st.read_bytes()[:-64])
+    fourth = run_recipe(tmp_path, *simulated, "--stage", "10", "--stop_stage", "10")
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    assert made(fourth) == [str(st.relative_to(tmp_path))] and "changed since its run record" in fourth.stderr
+
 
 def test_published_dataset_comes_from_the_hub_with_the_authors_labels_and_annotations(tmp_path):
     """AHEAD-DS and the supplementary data from a stand-in Hub (HF_ENDPOINT); --use_provided_labels
@@ -333,6 +341,22 @@ def test_failed_step_stops_with_its_log_and_is_redone_next_time(workspace):
     result = run_recipe(workspace, *args)
     assert result.returncode == 0, result.stderr
     assert "converted 0, already in format 1, failed 0" in (workspace / "data" / "alpha" / "resample.done").read_text()
+
+
+@pytest.mark.parametrize("record", [
+    {"format_version": 1, "inputs": {"flag": "--filedir"}},
+    {"format_version": 1, "output": "resample.done", "argv": "not a list"},
+    "[" * 100_000,
+], ids=["inputs-not-a-list", "output-a-string", "deeply-nested"])
+def test_a_hostile_run_record_makes_its_step_run_again_without_a_traceback(workspace, record):
+    args = ["--datasets", "alpha", "--stage", "2", "--stop_stage", "2"]
+    assert run_recipe(workspace, *args).returncode == 0
+    done = workspace / "data" / "alpha" / "resample.done"
+    Path(f"{done}.run.json").write_text(record if isinstance(record, str) else json.dumps(record))
+    again = run_recipe(workspace, *args)
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    assert made(again) == ["data/alpha/resample.done"]
+    assert json.loads(Path(f"{done}.run.json").read_text())["script"] == "util_resample.py"
 
 
 def test_help_lists_the_stages(workspace):

@@ -202,6 +202,23 @@ def test_a_result_without_its_record_is_shown_missing(exp, tmp_path):
     assert [boost[c] for c in ("annotated rows", "before", "after", "boost")] == [report.MISSING] * 4
 
 
+@pytest.mark.parametrize("hostile", [
+    lambda data: {**data, "results": {key: "x" for key in data.get("results", {})}},
+    lambda data: {**data, "inputs": {"a": 1}, "output": "x"},
+    lambda data: {**data, "results": {"pairs": [1, "x", None], "chosen_k": [3], "distinct_labels": -4,
+                                      "fleiss_kappa": "high"}},
+], ids=["figures-as-text", "wrong-types", "odd-values"])
+def test_hand_edited_records_leave_cells_missing_and_never_stop_the_report(exp, tmp_path, hostile, capsys):
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy)
+    for path in copy.rglob("*.run.json"):
+        path.write_text(json.dumps(hostile(json.loads(path.read_text()))))
+    assert report_script.main(["--exp_dir", str(copy)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    chosen = read_table(copy, "chosen_k")[0]
+    assert chosen["chosen k"] == report.MISSING and chosen["U"] == report.MISSING
+
+
 def test_missing_experiment_is_one_line(tmp_path, capsys):
     (tmp_path / "exp").mkdir()
     assert report_script.main(["--exp_dir", str(tmp_path / "exp")]) == 2

@@ -349,6 +349,58 @@ def test_the_server_serves_only_sheet_audio_needs_its_token_limits_bodies_and_st
     assert formats.read_annotations_csv(tmp_path / "annotations.csv")[on_sheet[1] - 1] == markup
 
 
+def test_links_out_bad_text_and_a_lost_sheet_get_clean_answers_and_a_lagging_annotations_csv_is_repaired(
+        review_run, tmp_path):
+    sheet = review_run.fresh_sheet(tmp_path)
+    rows = sheet_rows(sheet)
+    # a copy of the audio in which the second clip on the sheet is a link to a file elsewhere
+    audio = tmp_path / "audio"
+    shutil.copytree(review_run.folder / "audio", audio)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    (audio / rows[1]["filename"]).unlink()
+    (audio / rows[1]["filename"]).symlink_to(secret)
+    # killed between a save's two writes: the sheet holds a note the annotations CSV lacks
+    sheet.write_text(sheet.read_text(encoding="utf-8").replace(f"{rows[0]['reason']},,", f"{rows[0]['reason']},"
+                                                                "reviewer,rain on glass", 1), encoding="utf-8")
+    assert sheet_rows(sheet)[0]["annotation"] == "rain on glass"
+    annotations = tmp_path / "annotations.csv"
+    formats.write_labels_csv(annotations, [""] * len(ANSWERS))
+    command = [arg.replace(review_run.filedir, str(audio / "*.wav")) for arg in review_run.app_command(sheet)]
+    json_type = {"Content-Type": "application/json"}
+    log = tmp_path / "server.log"
+    with running_app(command + [f"--annotations_csv={annotations}"], log) as (process, url):
+        assert formats.read_annotations_csv(annotations)[int(rows[0]["row"]) - 1] == "rain on glass"
+        assert request(url, f"/audio/{rows[0]['row']}")[0] == 200
+        for path in (f"/audio/{rows[1]['row']}", f"/spectrogram/{rows[1]['row']}"):
+            status, body, _ = request(url, path)
+            assert status == 404 and b"TOP-SECRET" not in body, path
+        assert b"link out of the audio folder" in request(url, f"/audio/{rows[1]['row']}")[1]
+
+        # text no file can hold: refused, nothing written
+        for path, field in ((f"/api/rows/{rows[2]['row']}/annotation", "annotation"),
+                            (f"/api/rows/{rows[2]['row']}/score", "text")):
+            status, body, _ = request(url, path, "PUT" if field == "annotation" else "POST",
+                                      ('{"%s": "bad \\ud800 text"}' % field).encode(), json_type)
+            assert status == 400 and b"not valid (a lone surrogate)" in body, (path, body)
+        assert sheet_rows(sheet)[2]["annotation"] == ""
+
+        # the sheet broken, then deleted, under the running app
+        kept = sheet.read_text(encoding="utf-8")
+        sheet.write_text("row,filename\nnot a number,x.wav\n", encoding="utf-8")
+        status, body, _ = request(url, "/api/state")
+        assert status == 409 and body.startswith(b'{"detail":"cannot read the review sheet: '), body
+        sheet.unlink()
+        assert request(url, "/api/state")[0] == 409
+        put = request(url, f"/api/rows/{rows[2]['row']}/annotation", "PUT", b'{"annotation": "x"}', json_type)
+        assert put[0] == 409
+        sheet.write_text(kept, encoding="utf-8")
+        assert request(url, "/api/state")[0] == 200
+    server_log = log.read_text()
+    assert "Traceback" not in server_log and "rewritten from" in server_log
+    assert "1 audio files on the sheet are links out of the audio folder" in server_log
+
+
 def test_another_address_needs_a_token_and_bad_inputs_are_one_line(review_run, tmp_path, capsys):
     sheet = review_run.fresh_sheet(tmp_path)
     base = review_run.app_command(sheet)[2:]

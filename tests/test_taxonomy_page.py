@@ -17,7 +17,7 @@ from auditoryhum.evaluation import name_key
 from auditoryhum.formats import CompositeLabel, write_composite_csv
 from auditoryhum.scripts import cluster_sweep, composite_labels, evaluate_taxonomy, features_st, taxonomy_report
 
-SCRIPT_LABEL = "<script>window.__pwned=1</script>"
+SCRIPT_LABEL = "<script>window.__pwned=\"1\"</script>"  # quotes: shown as typed, not as &quot;
 THEMES = {
     "birds": ["birds chirping", "bird song", "birds singing", "crow cawing", "owl hooting"],
     "traffic": ["car horn", "traffic noise", "engine idling", "truck passing", "motorcycle revving"],

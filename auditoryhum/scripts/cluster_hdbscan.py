@@ -34,7 +34,7 @@ def get_parser():
     return parser
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     check_min_cluster_size(args.min_cluster_size)
     embeddings = load_clustering_input(args, run)

@@ -9,6 +9,6 @@ def get_parser():
     return k_script_parser("cluster_kmeans.py", KMEANS)
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run):
     return run_k_script(args, run, KMEANS)

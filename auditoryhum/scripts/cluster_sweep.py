@@ -170,7 +170,7 @@ def _check_penalty_scale(penalty: float, ks: np.ndarray) -> None:
                     "most 2), so k = %d is chosen whatever the data say", penalty, spread, ks[0])
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     all_rows = load_clustering_input(args, run)
     embeddings = all_rows.rows

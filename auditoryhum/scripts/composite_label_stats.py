@@ -33,7 +33,7 @@ def get_parser():
     return parser
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     stats = read_label_stats(args.label_csv, args.top_label_scores_csv) if args.top_label_scores_csv else \
         read_multi_label_stats(args.label_csv, args.multi_label_csv)

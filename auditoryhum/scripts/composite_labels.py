@@ -151,7 +151,7 @@ def _set_threads(args, device: str, run) -> None:
     run.parameters["threads"] = threads
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     _check_flags(args)
     stats = read_label_stats(args.label_csv, args.top_label_scores_csv) if args.top_label_scores_csv else \

@@ -345,7 +345,7 @@ def _names_of_composite(path: str, ids: np.ndarray) -> dict[int, str]:
     return names
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     _check_flags(args)
     filenames, ids, has_label, found = _read_partition(args, run)

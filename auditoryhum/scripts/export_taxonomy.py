@@ -155,7 +155,7 @@ def _write_label_studio(args, rows: TaxonomyRows) -> int:
     return len(tasks)
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     _check_flags(args)
     if args.label_studio_json and not args.label_studio_config_xml:

@@ -92,7 +92,7 @@ def _label_rule(args, run) -> clap.LabelRule | None:
     return clap.LabelRule(args.label_margin, args.label_threshold, args.label_top)
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     cli.require_at_least_one(args.batch_size, "--batch_size")
     rule = _label_rule(args, run)

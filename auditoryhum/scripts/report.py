@@ -33,7 +33,7 @@ def get_parser():
     return parser
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     exp_dir = Path(args.exp_dir)
     if not exp_dir.is_dir():

@@ -72,7 +72,7 @@ def get_parser():
     return parser
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     cli.require_at_least_one(args.clips_per_cluster, "--clips_per_cluster")
     files = list_audio_files(args.filedir)

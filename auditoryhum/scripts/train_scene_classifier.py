@@ -218,7 +218,7 @@ def _onnx_lines(trained: Trained, path: str | None, runs: int, folds: int) -> li
 # ----------------------------------------------------------------------------------------------
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     _check_flags(args)
     features = formats.load_npy(args.features_npy, "audio features")

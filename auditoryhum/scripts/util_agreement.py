@@ -165,7 +165,7 @@ def _pairs_csv(found: Agreement) -> str:
     return out.getvalue()
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run) -> int:
     if len(args.text_label_csvs) < 2:
         raise UserError("--text_label_csvs: agreement needs two or more labels CSVs")

@@ -22,7 +22,7 @@ def get_parser():
     return parser
 
 
-@cli.script(get_parser)
+@cli.script(get_parser, outputs_together=True)
 def main(args, run):
     before, after, annotations = load_boost_inputs(args.csv1, args.csv2, args.csv3, args.whitespace_notes)
     run.files = [row.filename for row in before]

