@@ -66,10 +66,18 @@ step "2b. the paper's MLLM labellers' code path: Qwen2-Audio on a tiny RANDOM-we
 run_script qwen2a_text_labels.csv label_qwen2a --filedir="audio/*.wav" --qwen2a_model=models/qwen2_audio \
     --text_label_csv=qwen2a_text_labels.csv --batch_size=4 --resume
 
+step "2c. how far the two labellers agree: SoundNet against the random Qwen2-Audio (no better than chance, as it must be)"
+run_script agreement.json util_agreement --text_label_csvs soundnet_text_labels.csv qwen2a_text_labels.csv \
+    --names soundnet qwen2a --st_model="$st_model" --json_out=agreement.json --pairs_csv=agreement.csv
+
 step "3. CLAP audio embeddings and top-label scores (tiny RANDOM-weight CLAP: the scores mean nothing)"
 run_script clap.npy features_clap --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy
 run_script top_label_scores.csv features_clap_text --filedir="audio/*.wav" --clap_model=models/clap --clap_npy=clap.npy \
     --text_label_csv=soundnet_text_labels.csv --top_label_scores_csv=top_label_scores.csv
+
+step "3b. small audio features for the edge classifier (step 9): SoundNet-8's conv7 (real weights) and the mean MFCC"
+run_script soundnet.npy features_soundnet --filedir="audio/*.wav" --soundnet_npy=soundnet.npy --resume
+run_script mfcc.npy features_mfcc --filedir="audio/*.wav" --mfcc_npy=mfcc.npy --resume
 
 step "4. human in the loop: review the files without a label and the lowest-scoring 10 %, merge, re-score, measure the boost"
 # The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
@@ -92,19 +100,39 @@ run_script st_ag.csv cluster_ag --cluster_npy=st.npy --n_clusters=5 --label_csv=
 run_script st_sweep.csv cluster_sweep --cluster_npy=st.npy --sweep_csv=sweep.csv --label_csv=st_sweep.csv \
     --png_plot=sweep.png --tsne_png=st_sweep_tsne.png
 
-step "7. the taxonomy: composite label statistics, and composite labels from SmolLM2-135M-Instruct (real, GGUF)"
+step "7. the taxonomy: composite label statistics, and short composite names and their tree from SmolLM2-135M-Instruct (real, GGUF)"
 run_script composite_stats.json composite_label_stats --label_csv=st_sweep.csv \
     --top_label_scores_csv=top_label_scores_with_annotations.csv --json_out=composite_stats.json \
     --report_txt=composite_stats.txt >/dev/null
+# --naming=short: a two-to-four-word name, unique in the taxonomy (the published sentence prompt makes
+# a 135M model write sentences about the prompt); --taxonomy_json: the tree of coarser levels
 run_script composite_labels.csv composite_labels --label_csv=st_sweep.csv \
     --top_label_scores_csv=top_label_scores_with_annotations.csv --llm_model="$naming_llm" \
-    --composite_csv=composite_labels.csv
+    --composite_csv=composite_labels.csv --naming=short --cluster_npy=st.npy --taxonomy_json=taxonomy.json
+
+step "7b. how good is the taxonomy: against each clip's sound class (audio/ground_truth.csv), under resampling, by its names"
+run_script evaluation.json evaluate_taxonomy --label_csv=st_sweep.csv \
+    --top_label_scores_csv=top_label_scores_with_annotations.csv --cluster_npy=st.npy --sweep_csv=sweep.csv \
+    --ground_truth_csv=audio/ground_truth.csv --composite_csv=composite_labels.csv --taxonomy_json=taxonomy.json \
+    --json_out=evaluation.json --eval_csv=evaluation.csv --png_plot=evaluation.png >/dev/null
 
 step "8. the taxonomy page: the map, the clusters and their clips (opens from disk in any browser)"
 run_script taxonomy.html taxonomy_report --filedir="audio/*.wav" --top_label_scores_csv=top_label_scores_with_annotations.csv \
     --st_npy=st.npy --cluster_ids_csv=st_sweep.csv --sweep_csv=sweep.csv --composite_csv=composite_labels.csv \
-    --review_csv=review_sheet.csv \
+    --review_csv=review_sheet.csv --taxonomy_json=taxonomy.json --evaluation_json=evaluation.json \
     --out_html=taxonomy.html --title="AuditoryHuM example: SoundNet labels, MiniLM embeddings, SmolLM2 names"
+
+step "9. an edge scene classifier on the taxonomy: SoundNet features, and MFCCs alone, cross-validated and exported to ONNX"
+# Classes of fewer than 5 files cannot be cross-validated in 5 folds: they are left out, and counted.
+run_script classifier.onnx train_scene_classifier --features_npy=soundnet.npy --label_csv=st_sweep.csv \
+    --composite_csv=composite_labels.csv --min_class_files=5 --edge_features_npy=mfcc.npy \
+    --onnx_out=classifier.onnx --edge_onnx_out=classifier_mfcc.onnx --json_out=classifier.json \
+    --confusion_png=classifier_confusion.png
+
+step "10. the taxonomy for other tools: a Hugging Face dataset folder, Label Studio tasks, one CSV"
+run_script taxonomy.csv export_taxonomy --filedir="audio/*.wav" --top_label_scores_csv=top_label_scores_with_annotations.csv \
+    --text_label_csv=soundnet_text_labels.csv --annotations_csv=human_annotations.csv --taxonomy_json=taxonomy.json \
+    --dataset_dir=taxonomy_dataset --label_studio_json=label_studio_tasks.json --taxonomy_csv=taxonomy.csv
 
 step "outputs ($PWD)"
 cat <<EOF
@@ -117,12 +145,19 @@ cat <<EOF
   cluster ids (k=5)       st_ag.csv, t-SNE plot st_ag.png
   k sweep                 sweep.csv, curve sweep.png, chosen-k ids st_sweep.csv, t-SNE st_sweep_tsne.png
   composite statistics    composite_stats.txt, composite_stats.json
-  composite labels        composite_labels.csv (the taxonomy)
+  agreement               agreement.json, agreement.csv (SoundNet against the random Qwen2-Audio)
+  small audio features    soundnet.npy (SoundNet-8 conv7), mfcc.npy
+  composite labels        composite_labels.csv (the taxonomy), its tree taxonomy.json
+  evaluation              evaluation.json, evaluation.csv, evaluation.png
   taxonomy page           taxonomy.html
+  edge classifier         classifier.onnx (SoundNet features), classifier_mfcc.onnx (MFCCs), classifier.json,
+                          classifier_confusion.png
+  exports                 taxonomy_dataset/ (Hugging Face), label_studio_tasks.json, taxonomy.csv
   run records             <output>.run.json beside every output: command, inputs, versions, figures
 EOF
 
-step "the taxonomy: each cluster of the k sweep, its size, its name from SmolLM2, its most frequent labels"
-python3 -m auditoryhum.scripts.show_taxonomy composite_labels.csv
+step "the taxonomy: each cluster of the k sweep, its size, its name from SmolLM2, its most frequent labels; its tree; its figures"
+python3 -m auditoryhum.scripts.show_taxonomy composite_labels.csv --taxonomy_json=taxonomy.json \
+    --evaluation_json=evaluation.json
 echo
 echo "taxonomy page: file://$PWD/taxonomy.html"

@@ -284,9 +284,14 @@ def build_network(weights: dict[str, dict[str, np.ndarray]]):
             self.scenes = nn.Conv1d(SCENE_HEAD.in_channels, SCENE_HEAD.out_channels, SCENE_HEAD.kernel,
                                     SCENE_HEAD.stride)
 
+        def features(self, waveform):
+            """(batch, samples) in [-1, 1] -> conv7's activations at the positions the heads read,
+            (batch, 1024, positions)."""
+            return self.body(waveform.unsqueeze(1) * INPUT_SCALE)[..., : -HEADS_SKIP_LAST]
+
         def forward(self, waveform):
             """(batch, samples) in [-1, 1] -> object and scene logits, (batch, classes, frames)."""
-            features = self.body(waveform.unsqueeze(1) * INPUT_SCALE)[..., : -HEADS_SKIP_LAST]
+            features = self.features(waveform)
             return self.objects(features), self.scenes(features)
 
     network = SoundNet8()
@@ -377,23 +382,6 @@ def top_names(probabilities: np.ndarray, names: Sequence[str], n: int, taken: se
 PIECES_PER_FORWARD = 4
 
 
-class _FrameSums:
-    """Per clip: the sums of its frames' softmax over objects and over scenes, and its frame count."""
-
-    def __init__(self, clips: int):
-        self.objects = np.zeros((clips, OBJECT_HEAD.out_channels))
-        self.scenes = np.zeros((clips, SCENE_HEAD.out_channels))
-        self.frames = np.zeros(clips)
-
-    def add(self, clip: int, objects: np.ndarray, scenes: np.ndarray, frames: int) -> None:
-        self.objects[clip] += objects
-        self.scenes[clip] += scenes
-        self.frames[clip] += frames
-
-    def means(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.objects / self.frames[:, None], self.scenes / self.frames[:, None]
-
-
 def _groups(pieces: Iterable[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
     """(clip, piece) pairs in consecutive lists of at most ``size`` pieces of one length."""
     group: list = []
@@ -421,18 +409,14 @@ def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
     return np.split(audio, np.cumsum(piece_sizes(audio.shape[0], max_samples))[:-1])
 
 
-class SoundNetLabeller:
-    """Adapter for the shared labelling loop: one line of word pairs per file.
+class _SoundNetModel:
+    """What the labeller and the embedder share: the network, how clips reach it (shorter than
+    :data:`TRAINING_SECONDS`: repeated end to end to that length, by the loop; longer than
+    :data:`MAX_PIECE_SECONDS`: split into equal pieces, read from the file as they are needed - the
+    loop hands such a clip over as a :class:`~auditoryhum.audio.LongAudio` - and put through the
+    network at most :data:`PIECES_PER_FORWARD` at a time, so memory does not grow with the clip),
+    and the pooling of every piece's frames into one vector per clip."""
 
-    A clip shorter than :data:`TRAINING_SECONDS` is repeated end to end up to that length (by the
-    shared loop, one log line per file); a clip longer than :data:`MAX_PIECE_SECONDS` is split into
-    equal pieces - read from its file as they are needed (the loop hands it over as a
-    :class:`~auditoryhum.audio.LongAudio`) and put through the network at most
-    :data:`PIECES_PER_FORWARD` at a time, so memory does not grow with the clip. Pieces of equal
-    length go through the network together.
-    """
-
-    name = "SoundNet-8"
     sampling_rate = SAMPLING_RATE
     #: any length: long clips are split into pieces, whose frames are pooled
     max_audio_seconds = None
@@ -444,49 +428,69 @@ class SoundNetLabeller:
     min_audio_seconds = TRAINING_SECONDS
     short_clip_fill = REPEAT
 
-    def __init__(self, weights_path: str | None = None, device: str = "cpu",
-                 top_scenes: int = TOP_SCENES, top_objects: int = TOP_OBJECTS):
-        package = installed_package_folder()
-        objects, scenes = read_class_names(package / "__init__.py")
-        self.object_names = [object_words(name) for name in objects]
-        self.scene_names = [scene_words(name) for name in scenes]
-        self.weights_path = Path(weights_path) if weights_path else package / WEIGHTS_IN_PACKAGE
+    def __init__(self, weights_path: str | None = None, device: str = "cpu"):
+        self.package = installed_package_folder()
+        self.weights_path = Path(weights_path) if weights_path else self.package / WEIGHTS_IN_PACKAGE
         self.network = build_network(read_weights(self.weights_path)).to(device)
         self.device = device
-        self.top_scenes = top_scenes
-        self.top_objects = top_objects
 
-    def probabilities(self, audios: Sequence[np.ndarray | LongAudio]) -> tuple[np.ndarray, np.ndarray]:
-        """(object, scene) class probabilities per clip, shapes (clips, 1000) and (clips, 401):
-        the mean over all the clip's output frames of each frame's softmax."""
+    def _frame_sums(self, batch) -> tuple[np.ndarray, int]:
+        """(pieces, width) float64: each piece's vectors summed over its frames; and the frames."""
+        raise NotImplementedError
+
+    def _pooled(self, audios: Sequence[np.ndarray | LongAudio], width: int) -> np.ndarray:
+        """(clips, width): the mean over every frame of every piece of a clip."""
         max_piece_samples = round(MAX_PIECE_SECONDS * SAMPLING_RATE)
-        sums = _FrameSums(len(audios))
+        sums, frames = np.zeros((len(audios), width)), np.zeros(len(audios))
         by_length: dict[int, list[tuple[int, np.ndarray]]] = {}
+        groups: list[Iterable[list[tuple[int, np.ndarray]]]] = []
         for clip, audio in enumerate(audios):
             if isinstance(audio, LongAudio):
                 pieces = audio.pieces(piece_sizes(audio.samples, max_piece_samples))
-                for group in _groups(((clip, piece) for piece in pieces), PIECES_PER_FORWARD):
-                    self._forward(group, sums)
+                groups.append(_groups(((clip, piece) for piece in pieces), PIECES_PER_FORWARD))
                 continue
             audio = fit_to_minimum(audio, SAMPLING_RATE, TRAINING_SECONDS, REPEAT)
             for piece in split_into_pieces(audio, max_piece_samples):
                 by_length.setdefault(piece.shape[0], []).append((clip, piece))
-        for same_length in by_length.values():
-            for group in _groups(same_length, PIECES_PER_FORWARD):
-                self._forward(group, sums)
-        return sums.means()
-
-    def _forward(self, group: list[tuple[int, np.ndarray]], sums: "_FrameSums") -> None:
-        """Put pieces of equal length through the network together; add their frames to their clips."""
+        groups += [_groups(same_length, PIECES_PER_FORWARD) for same_length in by_length.values()]
         import torch
 
-        batch = np.stack([piece for _, piece in group]).astype(np.float32, copy=False)
-        with torch.inference_mode():
-            object_logits, scene_logits = self.network(torch.from_numpy(batch).to(self.device))
-            object_probs = object_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
-            scene_probs = scene_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
-        for row, (clip, _) in enumerate(group):
-            sums.add(clip, object_probs[row], scene_probs[row], object_logits.shape[2])
+        for group in (group for clip_groups in groups for group in clip_groups):
+            batch = np.stack([piece for _, piece in group]).astype(np.float32, copy=False)
+            with torch.inference_mode():
+                piece_sums, piece_frames = self._frame_sums(torch.from_numpy(batch).to(self.device))
+            for row, (clip, _) in enumerate(group):
+                sums[clip] += piece_sums[row]
+                frames[clip] += piece_frames
+        return sums / frames[:, None]
+
+
+class SoundNetLabeller(_SoundNetModel):
+    """Adapter for the shared labelling loop: one line of word pairs per file, from the class
+    probabilities of every output frame of the clip, averaged."""
+
+    name = "SoundNet-8"
+
+    def __init__(self, weights_path: str | None = None, device: str = "cpu",
+                 top_scenes: int = TOP_SCENES, top_objects: int = TOP_OBJECTS):
+        super().__init__(weights_path, device)
+        objects, scenes = read_class_names(self.package / "__init__.py")
+        self.object_names = [object_words(name) for name in objects]
+        self.scene_names = [scene_words(name) for name in scenes]
+        self.top_scenes = top_scenes
+        self.top_objects = top_objects
+
+    def _frame_sums(self, batch) -> tuple[np.ndarray, int]:
+        object_logits, scene_logits = self.network(batch)
+        object_probs = object_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+        scene_probs = scene_logits.float().softmax(dim=1).sum(dim=2).double().cpu().numpy()
+        return np.concatenate([object_probs, scene_probs], axis=1), object_logits.shape[2]
+
+    def probabilities(self, audios: Sequence[np.ndarray | LongAudio]) -> tuple[np.ndarray, np.ndarray]:
+        """(object, scene) class probabilities per clip, shapes (clips, 1000) and (clips, 401):
+        the mean over all the clip's output frames of each frame's softmax."""
+        means = self._pooled(audios, OBJECT_HEAD.out_channels + SCENE_HEAD.out_channels)
+        return means[:, :OBJECT_HEAD.out_channels], means[:, OBJECT_HEAD.out_channels:]
 
     def label_batch(self, requests: Sequence[LabelRequest]) -> list[str]:
         object_probs, scene_probs = self.probabilities([request.audio for request in requests])
@@ -497,3 +501,19 @@ class SoundNetLabeller:
             names += top_names(objects, self.object_names, self.top_objects, taken)
             lines.append(", ".join(names))
         return lines
+
+
+class SoundNetEmbedder(_SoundNetModel):
+    """The :class:`~auditoryhum.features.AudioEmbedder` for SoundNet: conv7's 1024 activations,
+    averaged over every position the heads read - the layer the scene and object heads classify, and
+    the usual SoundNet feature for scene classification."""
+
+    name = "SoundNet-8 conv7"
+    dimensions = BODY[-1].out_channels
+
+    def _frame_sums(self, batch) -> tuple[np.ndarray, int]:
+        features = self.network.features(batch)
+        return features.float().sum(dim=2).double().cpu().numpy(), features.shape[2]
+
+    def __call__(self, waveforms: list[np.ndarray | LongAudio]) -> np.ndarray:
+        return self._pooled(waveforms, self.dimensions).astype(np.float32)

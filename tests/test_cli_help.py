@@ -19,6 +19,7 @@ UPSTREAM_FLAGS = {
     "label_gemma3n": ["--filedir", "--gemma3n_model", "--annotations", "--text_label_csv"],
     "label_google_gen_ai_cloud": ["--filedir", "--genai_id", "--api_key", "--annotations", "--text_label_csv"],
     "features_mfcc": ["--filedir", "--mfcc_npy"],
+    "features_soundnet": ["--filedir", "--soundnet_npy"],
     "features_ast": ["--filedir", "--ast_model", "--ast_npy"],
     "features_qwen2a": ["--filedir", "--qwen2a_model", "--qwen2a_npy"],
     "features_gemma3n": ["--filedir", "--gemma3n_model", "--gemma3n_npy"],

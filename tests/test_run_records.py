@@ -35,6 +35,7 @@ from auditoryhum.scripts import (
     features_clap_text,
     features_gemma3n,
     features_mfcc,
+    features_soundnet,
     features_qwen2a,
     features_st,
     label_qwen2a,
@@ -58,17 +59,17 @@ INPUT_FIELDS = {"input": {"path", "size", "sha256"}, "audio": {"pattern", "count
 
 
 SCRIPTS = {module.get_parser().prog: module for module in (
-    util_resample, label_qwen2a, label_soundnet, features_mfcc, features_ast, features_qwen2a, features_gemma3n,
-    features_clap, features_clap_text, util_review_sheet, util_merge_csv, util_score_boost, features_st, cluster_sweep,
+    util_resample, label_qwen2a, label_soundnet, features_mfcc, features_soundnet, features_ast, features_qwen2a,
+    features_gemma3n, features_clap, features_clap_text, util_review_sheet, util_merge_csv, util_score_boost, features_st, cluster_sweep,
     cluster_ag, cluster_kmeans, cluster_spectral, cluster_hdbscan, composite_label_stats, composite_labels,
     taxonomy_report, train_scene_classifier, export_taxonomy, util_label_studio_import,
     evaluate_taxonomy, util_agreement)}
 #: scripts whose main output has one row per audio file (row i = file i)
 #: the per-file model scripts, whose --resume compares how an output was made
-MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
-             "features_gemma3n.py", "features_clap.py"}
-PER_FILE = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_ast.py", "features_qwen2a.py",
-            "features_gemma3n.py", "features_clap.py", "features_clap_text.py", "util_review_sheet.py",
+MADE_WITH = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_soundnet.py", "features_ast.py",
+             "features_qwen2a.py", "features_gemma3n.py", "features_clap.py"}
+PER_FILE = {"label_qwen2a.py", "label_soundnet.py", "features_mfcc.py", "features_soundnet.py", "features_ast.py",
+            "features_qwen2a.py", "features_gemma3n.py", "features_clap.py", "features_clap_text.py", "util_review_sheet.py",
             "util_merge_csv.py", "features_st.py", "cluster_sweep.py", "cluster_ag.py", "cluster_kmeans.py",
             "cluster_spectral.py", "cluster_hdbscan.py", "util_label_studio_import.py"}
 
@@ -119,6 +120,7 @@ def made(tmp_path_factory, tiny_checkpoint) -> dict[str, Path]:
                  f"--text_label_csv={root / 'labels.csv'}", "--device=cpu")
     add(label_soundnet, root / "soundnet.csv", files, f"--text_label_csv={root / 'soundnet.csv'}")
     add(features_mfcc, root / "mfcc.npy", files, f"--mfcc_npy={root / 'mfcc.npy'}")
+    add(features_soundnet, root / "soundnet.npy", files, f"--soundnet_npy={root / 'soundnet.npy'}", "--device=cpu")
     add(features_ast, root / "ast.npy", files, f"--ast_model={tiny_checkpoint('ast')}", f"--ast_npy={root / 'ast.npy'}",
         "--device=cpu")
     add(features_qwen2a, root / "qwen2a.npy", files, f"--qwen2a_model={tiny_checkpoint('qwen2_audio')}",

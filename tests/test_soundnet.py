@@ -228,6 +228,29 @@ def test_outdoor_animals_and_water_get_matching_scenes_and_resume_finishes_the_s
     assert "Labelled 4 files (2 already done)" in capsys.readouterr().out
 
 
+def test_features_soundnet_rows_are_each_clips_conv7_mean_whatever_the_batch(real_clips, tmp_path, capsys):
+    from auditoryhum.audio import load_audio
+    from auditoryhum.scripts import features_soundnet
+
+    out = tmp_path / "soundnet.npy"
+    args = [f"--filedir={real_clips}/*.wav", f"--soundnet_npy={out}", "--device=cpu", "--batch_size=3"]
+    assert features_soundnet.main(args) == 0
+    rows = np.load(out)
+    files = sorted(real_clips.glob("*.wav"))
+    assert rows.shape == (len(files), 1024) and rows.dtype == np.float32 and np.isfinite(rows).all()
+    assert (rows >= 0).all()  # conv7 is followed by a ReLU
+    alone = soundnet.SoundNetEmbedder()([load_audio(str(files[1]), SR)])
+    np.testing.assert_allclose(rows[1], alone[0], rtol=1e-5, atol=1e-6)
+    # the clips' features differ more between an animal and a crowd than between two animals
+    by_name = {path.name: row / np.linalg.norm(row) for path, row in zip(files, rows)}
+    assert by_name["animals_cow.wav"] @ by_name["animals_duck.wav"] > \
+        by_name["animals_cow.wav"] @ by_name["lincity_SportsCroud2.wav"]
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert features_soundnet.main([*args, "--resume"]) == 0
+    assert "Nothing left to do" in capsys.readouterr().err and out.read_bytes() == before
+
+
 def test_top_scenes_and_objects_flags(real_clips, tmp_path):
     lines = label_lines(real_clips, tmp_path / "scenes.csv", "--top_scenes=3", "--top_objects=0")
     assert all(len(line.split(", ")) == 3 for line in lines)
