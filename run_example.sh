@@ -82,7 +82,7 @@ run_script mfcc.npy features_mfcc --filedir="audio/*.wav" --mfcc_npy=mfcc.npy --
 step "4. human in the loop: review the files without a label and the lowest-scoring 10 %, merge, re-score, measure the boost"
 # The example's "human" is a stand-in that writes each reviewed file's name (e.g. "trafic high");
 # on real data a person fills in the annotation column of review_sheet.csv, or uses the review
-# screen: python3 util_review_app.py --review_csv=review_sheet.csv --filedir="audio/*.wav" ...
+# screen with each clip's spectrogram (the command the run prints at its end).
 run_script human_annotations.csv util_review_sheet --top_label_scores_csv=top_label_scores.csv \
     --review_csv=review_sheet.csv --annotations_csv=human_annotations.csv --fraction=0.1 --simulate_from_filenames
 run_script merged_text_labels.csv util_merge_csv --csv1=soundnet_text_labels.csv --csv2=human_annotations.csv \
@@ -161,3 +161,7 @@ python3 -m auditoryhum.scripts.show_taxonomy composite_labels.csv --taxonomy_jso
     --evaluation_json=evaluation.json
 echo
 echo "taxonomy page: file://$PWD/taxonomy.html"
+echo "review screen (listen, see the spectrogram, type a label, scored live): cd $PWD && python3 $repo/util_review_app.py \\
+    --review_csv=review_sheet.csv --filedir=\"audio/*.wav\" --top_label_scores_csv=top_label_scores.csv \\
+    --text_label_csv=soundnet_text_labels.csv --annotations_csv=human_annotations.csv --spectrogram \\
+    --clap_model=models/clap --clap_npy=clap.npy"
