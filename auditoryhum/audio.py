@@ -223,3 +223,40 @@ class LongAudio:
         if sizes or held:
             raise AudioReadError(f"{self.path}: decoded to {self.samples - sum(sizes) + held} samples at "
                                  f"{self.sampling_rate} Hz, not the {self.samples} its header announces")
+
+
+#: how :func:`frame_stretches` pads a clip's two ends by half a frame: zeros (librosa's centred
+#: frames) or the clip mirrored about its first and last sample (numpy's "reflect", as the
+#: ``transformers`` spectrogram does)
+ZEROS, REFLECT = "zeros", "reflect"
+
+
+def frame_stretches(long: LongAudio, frame_length: int, hop_length: int, frames_per_stretch: int,
+                    pad: str) -> Iterator[tuple[int, np.ndarray]]:
+    """The clip framed as a centred short-time analysis frames it (``frame_length // 2`` samples of
+    ``pad`` before and after, a frame every ``hop_length`` samples: ``1 + samples // hop_length``
+    frames), in consecutive stretches of samples holding ``frames_per_stretch`` whole frames each
+    (the last one fewer): ``(first frame's index, samples)``, never the whole clip at once. A
+    "reflect" pad needs a clip longer than half a frame."""
+    half = frame_length // 2
+    total = 1 + long.samples // hop_length
+    span = (frames_per_stretch - 1) * hop_length + frame_length
+    done, buffer, started = 0, np.zeros(0, np.float32), False
+    for block in long.blocks():
+        buffer = np.concatenate([buffer, block])
+        if not started:
+            if buffer.shape[0] <= half:
+                continue  # the mirrored start needs half a frame and one sample
+            start_pad = buffer[half:0:-1] if pad == REFLECT else np.zeros(half, np.float32)
+            buffer, started = np.concatenate([start_pad, buffer]), True
+        while total - done >= frames_per_stretch and buffer.shape[0] >= span:
+            yield done, buffer[:span]
+            buffer, done = buffer[frames_per_stretch * hop_length:], done + frames_per_stretch
+    if not started:
+        raise ValueError(f"{long.path}: {buffer.shape[0]} samples, too few to mirror half a frame of {frame_length}")
+    end_pad = buffer[-2:-half - 2:-1] if pad == REFLECT else np.zeros(half, np.float32)
+    buffer = np.concatenate([buffer, end_pad])
+    while total > done:
+        frames = min(frames_per_stretch, total - done)
+        yield done, buffer[: (frames - 1) * hop_length + frame_length]
+        buffer, done = buffer[frames * hop_length:], done + frames

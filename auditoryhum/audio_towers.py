@@ -2,7 +2,8 @@
 
 * Qwen2-Audio: the audio tower's last hidden state summed over time (the Whisper encoder always
   sees a 30 s window, padding included, as the published features were computed).
-* Gemma-3n: the audio tower's output with the mask all False, summed over time.
+* Gemma-3n: the audio tower's output with the mask all False, summed over time (its feature
+  extractor keeps the first 30 s of a clip).
 
 Each tower is an :class:`~auditoryhum.features.AudioEmbedder` for the per-file engine (:mod:`auditoryhum.features`).
 """
@@ -86,6 +87,9 @@ class Gemma3nAudioTower(_AudioTower):
     name = "Gemma-3n audio tower"
     #: its subsampling convolutions need 513 samples (32 ms at 16 kHz)
     min_audio_seconds = 0.033
+    #: its feature extractor keeps the first 480,000 samples (30 s at 16 kHz) of a clip by default,
+    #: so no more is read
+    max_audio_seconds = 30.0
 
     def model_class(self):
         from transformers import Gemma3nForConditionalGeneration

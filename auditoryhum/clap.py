@@ -24,6 +24,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from .audio import LongAudio
+from .clap_long import STREAM_ABOVE_SECONDS, long_clip_inputs
 from .models import HUMAN_CLAP
 from .runtime import SEED, Runtime, check_model_type, loading_model, resolve_model_path
 
@@ -70,10 +72,12 @@ def load_clap(model_path: str, runtime: Runtime, flag: str = "--clap_model") -> 
 
 class ClapAudioEmbedder:
     """The :class:`~auditoryhum.features.AudioEmbedder` for CLAP's audio tower (any clip length:
-    the feature extractor pads it)."""
+    the feature extractor pads a short one, and one longer than :data:`STREAM_ABOVE_SECONDS` is
+    read block by block, :mod:`auditoryhum.clap_long`)."""
 
     name = "CLAP audio"
     min_audio_seconds = None
+    stream_above_seconds = STREAM_ABOVE_SECONDS
 
     def __init__(self, clap: Clap):
         self.clap = clap
@@ -95,7 +99,7 @@ def embed_audio_batch(clap: Clap, waveforms: list[np.ndarray]) -> np.ndarray:
     return embed_audio_inputs(clap, audio_inputs(clap, waveforms))
 
 
-def audio_inputs(clap: Clap, waveforms: list[np.ndarray]) -> dict:
+def audio_inputs(clap: Clap, waveforms: list[np.ndarray | LongAudio]) -> dict:
     """The audio tower's inputs (features and fusion flags) of a batch, one clip at a time with
     numpy seeded first (module docstring); CPU only."""
     import torch
@@ -103,6 +107,11 @@ def audio_inputs(clap: Clap, waveforms: list[np.ndarray]) -> dict:
     features, is_longer = [], []
     for waveform in waveforms:
         np.random.seed(SEED)
+        if isinstance(waveform, LongAudio):
+            mel, longer = long_clip_inputs(clap.processor.feature_extractor, waveform)
+            features.append(torch.from_numpy(mel)[None])
+            is_longer.append(torch.tensor([[longer]]))
+            continue
         one = clap.processor(audio=waveform, sampling_rate=clap.sampling_rate, return_tensors="pt")
         features.append(one["input_features"])
         is_longer.append(one["is_longer"])

@@ -7,11 +7,9 @@ in dB re 1 with an 80 dB floor, orthonormal DCT-II, no liftering), as the publis
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
-from .audio import LongAudio
+from .audio import ZEROS, LongAudio, frame_stretches
 
 SAMPLING_RATE = 16000
 N_FFT = 2048
@@ -43,27 +41,6 @@ FRAMES_PER_STRETCH = 4096
 AMIN, TOP_DB = 1e-10, 80.0
 
 
-def _frame_stretches(long: LongAudio, frames: int) -> Iterator[np.ndarray]:
-    """The clip as librosa frames it (centred frames: N_FFT // 2 zeros before and after), in
-    consecutive stretches of samples each holding ``frames`` whole frames (the last one fewer)."""
-    pad = np.zeros(N_FFT // 2, np.float32)
-    total = 1 + long.samples // HOP_LENGTH
-    span = (frames - 1) * HOP_LENGTH + N_FFT
-    done, buffer = 0, pad
-
-    def blocks():
-        yield from long.blocks()
-        yield pad
-
-    for block in blocks():
-        buffer = np.concatenate([buffer, block])
-        while total - done >= frames and buffer.shape[0] >= span:
-            yield buffer[:span]
-            buffer, done = buffer[frames * HOP_LENGTH:], done + frames
-    if total > done:
-        yield buffer[: (total - done - 1) * HOP_LENGTH + N_FFT]
-
-
 def streamed_mean_mfcc(long: LongAudio) -> np.ndarray:
     """:func:`mean_mfcc` of a clip read a stretch at a time, in two passes (the dB floor is set by
     the loudest frame of the whole clip): the same frames, summed in float64 - equal to the
@@ -75,10 +52,14 @@ def streamed_mean_mfcc(long: LongAudio) -> np.ndarray:
         return librosa.feature.melspectrogram(y=stretch, sr=SAMPLING_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH,
                                               win_length=WIN_LENGTH, center=False)
 
-    peak = max(float(mel_power(stretch).max()) for stretch in _frame_stretches(long, FRAMES_PER_STRETCH))
+    def stretches():  # librosa's centred frames, zero-padded
+        for _, stretch in frame_stretches(long, N_FFT, HOP_LENGTH, FRAMES_PER_STRETCH, ZEROS):
+            yield stretch
+
+    peak = max(float(mel_power(stretch).max()) for stretch in stretches())
     floor = 10.0 * np.log10(max(AMIN, peak)) - TOP_DB
     total, frames = np.zeros(N_MFCC), 0
-    for stretch in _frame_stretches(long, FRAMES_PER_STRETCH):
+    for stretch in stretches():
         db = np.maximum(10.0 * np.log10(np.maximum(AMIN, mel_power(stretch))), floor)
         coefficients = scipy.fft.dct(db, axis=-2, type=2, norm="ortho")[:N_MFCC]
         total += coefficients.sum(axis=1, dtype=np.float64)

@@ -9,6 +9,7 @@ weights and skips the speech parts), and equally a thinker-only export. The thin
 
 from __future__ import annotations
 
+from .errors import UserError
 from .mllm import ChatLabeller
 from .models import QWEN2_5_OMNI, QWEN3_OMNI
 from .prompting import SYSTEM_TEXT_QWEN_OMNI
@@ -36,11 +37,26 @@ class Qwen2_5OmniLabeller(QwenOmniLabeller):
         return extractor.n_samples / extractor.sampling_rate
 
 
+#: Qwen3-Omni's default window: what it hears of a clip (the published script passed the whole clip)
+QWEN3_OMNI_WINDOW_SECONDS = 600.0
+
+
 class Qwen3OmniLabeller(QwenOmniLabeller):
     description = QWEN3_OMNI
     thinker_class_name = "Qwen3OmniMoeThinkerForConditionalGeneration"
-    # The processor turns truncation off and the audio encoder works through any length in
-    # fixed windows, so nothing is cut: a long clip costs memory and time, not content.
-    max_audio_seconds = None
     # Below 201 samples (two mel frames) its convolutional downsampling has nothing to work on.
     min_audio_seconds = 0.013
+    # Its processor turns truncation off and its audio encoder works through any length in fixed
+    # windows, so the published script gave it whole clips - and a long one as many audio tokens
+    # to the language model, whose memory grows with them. The window bounds that; every clip of
+    # the paper's datasets (10 s) is far inside it.
+    extra_flags = (("--max_audio_seconds", dict(
+        type=float, default=QWEN3_OMNI_WINDOW_SECONDS, metavar="SECONDS",
+        help="the part of each clip Qwen3-Omni hears; longer clips are cut there, and the run says so per file "
+             "(default: %(default)g s; memory grows with it; 0: the whole clip, as the published script did)")),)
+
+    def __init__(self, model_path, runtime, flag, max_audio_seconds: float = QWEN3_OMNI_WINDOW_SECONDS):
+        if max_audio_seconds < 0:
+            raise UserError(f"--max_audio_seconds={max_audio_seconds:g}: give a length in seconds, or 0 for whole clips")
+        self.max_audio_seconds = max_audio_seconds or None
+        super().__init__(model_path, runtime, flag)

@@ -751,6 +751,10 @@ class Recipe:
             log(f"  {step.reason}; {step.output} waits")
             self.steps_waiting += 1
             return 0
+        if isinstance(step, CopyStep) and not step.source.is_file():
+            # stage 1 ran (so nothing was checked before the work) and did not bring this one
+            raise RecipeError(f"--use_provided_labels true: the authors published no {step.source.name} (looked for "
+                              f"{step.source}); drop the option to label with the MLLM here")
         why = "--overwrite true" if self.options.overwrite else step.why_run(self)
         if why is None:
             log(f"  skipped ({step.done_as}): {step.output}")

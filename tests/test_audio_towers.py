@@ -62,3 +62,17 @@ def test_gemma3n_tower_batched_equals_single_and_direct(tiny_checkpoint, wav_dir
     with torch.no_grad():
         hidden = model.model.audio_tower(mel, torch.zeros(mel.shape[:2], dtype=torch.bool)).last_hidden_state
     np.testing.assert_allclose(one[3], hidden.sum(dim=1)[0].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_gemma3n_tower_reads_only_the_30_s_its_extractor_keeps_with_the_whole_clips_embedding(
+        tiny_checkpoint, tmp_path):
+    from auditoryhum.audio_towers import Gemma3nAudioTower
+    from auditoryhum.pipeline import AudioSettings, load_clip
+    from auditoryhum.runtime import resolve_runtime
+    from conftest import write_tone
+
+    tower = Gemma3nAudioTower(str(tiny_checkpoint("gemma3n")), resolve_runtime("cpu"), "--gemma3n_model")
+    path = write_tone(tmp_path / "long.wav", seconds=31.5, seed=4)
+    clip = load_clip(AudioSettings.of(tower), str(path))
+    assert clip.cut and clip.audio.shape == (480_000,)
+    np.testing.assert_array_equal(tower([clip.audio]), tower([load_audio(str(path), 16000)]))

@@ -101,6 +101,56 @@ def test_features_clap_embeddings_deterministic_batch_independent_nan_for_corrup
     assert similarity[i16, i48] > 0.999 and similarity[i16, i48] > max(others)
 
 
+@pytest.mark.parametrize("truncation", ["fusion", "rand_trunc"])
+@pytest.mark.parametrize("file_rate", [48000, 44100])
+def test_long_clip_inputs_equal_the_extractors_on_the_whole_clip(tmp_path, truncation, file_rate):
+    from transformers import ClapFeatureExtractor
+
+    from auditoryhum.audio import LongAudio, load_audio
+    from auditoryhum.clap_long import long_clip_inputs
+
+    rng = np.random.default_rng(3)
+    samples = int(file_rate * 23.7) + 17
+    signal = 0.3 * np.sin(np.arange(samples) / 30.0) * rng.uniform(0.01, 1, samples)
+    sf.write(tmp_path / "long.wav", signal.astype(np.float32), file_rate, subtype="FLOAT")
+    extractor = ClapFeatureExtractor(truncation=truncation)
+    np.random.seed(100)
+    whole = extractor(load_audio(str(tmp_path / "long.wav"), 48000), sampling_rate=48000, return_tensors="np")
+    np.random.seed(100)
+    streamed, longer = long_clip_inputs(extractor, LongAudio.of(str(tmp_path / "long.wav"), 48000))
+    assert longer and whole["is_longer"].tolist() == [[True]]
+    assert streamed.shape == whole["input_features"].shape[1:] and streamed.dtype == np.float32
+    # the crops are the same frames bit for bit; the shrunk image to float32 rounding of its blend
+    np.testing.assert_array_equal(streamed[1:], whole["input_features"][0, 1:])
+    np.testing.assert_allclose(streamed[0], whole["input_features"][0, 0], rtol=0, atol=2e-5)
+
+
+def test_features_clap_reads_a_clip_past_the_streaming_length_block_by_block_with_the_same_embedding(
+        tiny_checkpoint, tmp_path, monkeypatch):
+    from auditoryhum.audio import LongAudio
+    from auditoryhum.pipeline import AudioSettings, load_clip
+    from auditoryhum.runtime import resolve_runtime
+
+    model = tiny_checkpoint("clap")
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    _sine(folder / "long.wav", 16000, freq=300.0, seconds=25.0)
+    _sine(folder / "short.wav", 16000, freq=500.0, seconds=3.0)
+
+    def run(out):
+        return features_clap.main([f"--filedir={folder}/*.wav", f"--clap_model={model}", f"--clap_npy={out}",
+                                   "--device=cpu"])
+
+    assert run(tmp_path / "whole.npy") == 0
+    monkeypatch.setattr(clap.ClapAudioEmbedder, "stream_above_seconds", 20.0)
+    embedder = clap.ClapAudioEmbedder(clap.load_clap(str(model), resolve_runtime("cpu")))
+    assert isinstance(load_clip(AudioSettings.of(embedder), str(folder / "long.wav")).audio, LongAudio)
+    assert run(tmp_path / "streamed.npy") == 0
+    whole, streamed = np.load(tmp_path / "whole.npy"), np.load(tmp_path / "streamed.npy")
+    np.testing.assert_array_equal(streamed[1], whole[1])  # the short clip is not streamed
+    np.testing.assert_allclose(streamed[0], whole[0], rtol=0, atol=1e-5)
+
+
 def _error_line(stderr: str) -> str:
     """The one ``error:`` line on stderr (progress bars of model loading may precede it)."""
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]

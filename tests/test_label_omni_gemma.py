@@ -205,15 +205,40 @@ def test_double_bos_is_a_flag_of_the_gemma_script_and_changes_its_record(tiny_ch
 def test_clip_longer_than_the_window(family, labeller, tmp_path, caplog, capsys):
     long_clip = write_tone(tmp_path / "long.wav", seconds=31.0)
     out = tmp_path / "labels.csv"
-    with caplog.at_level(logging.INFO, logger="auditoryhum.labelling"):
+    with caplog.at_level(logging.INFO, logger="auditoryhum"):
         summary = label_files(labeller, [str(long_clip)], str(out))
     assert out.read_text().strip(), "the clip still gets a label"
-    if family.window_seconds is None:  # Qwen3-Omni hears the whole clip
+    if family.window_seconds is None:  # Qwen3-Omni hears 10 minutes
         assert summary.truncated == []
     else:
         assert summary.truncated == [str(long_clip)]
         assert f"{long_clip}: 31.0 s long" in caplog.text and f"first {family.window_seconds:g} s" in caplog.text
         assert "1 file longer than the model's window cut" in capsys.readouterr().out
+
+
+def test_qwen3_omni_window_is_a_flag_cutting_long_clips_and_recorded(tiny_checkpoint, tmp_path, caplog, capsys):
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    write_tone(folder / "long.wav", seconds=3.0)
+    model = tiny_checkpoint("qwen3_omni")
+
+    def run(out, *flags):
+        return label_qwen3o.main([f"--filedir={folder}/*.wav", f"--qwen3o_model={model}", f"--text_label_csv={out}",
+                                  "--device=cpu", *flags])
+
+    with caplog.at_level(logging.INFO, logger="auditoryhum"):
+        assert run(tmp_path / "cut.csv", "--max_audio_seconds=2") == 0
+    assert "long.wav: 3.0 s long" in caplog.text and "first 2 s" in caplog.text
+    assert json.loads(Path(f"{tmp_path / 'cut.csv'}.run.json").read_text())["made_with"]["max_audio_seconds"] == 2
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="auditoryhum"):
+        assert run(tmp_path / "whole.csv", "--max_audio_seconds=0") == 0
+    assert "3.0 s long" not in caplog.text
+    capsys.readouterr()
+    assert run(tmp_path / "bad.csv", "--max_audio_seconds=-1") == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors == ["error: --max_audio_seconds=-1: give a length in seconds, or 0 for whole clips"]
+    assert not (tmp_path / "bad.csv").exists()
 
 
 def test_empty_response_is_a_blank_line_counted_at_the_end(labeller, wavs, tmp_path, monkeypatch, capsys):

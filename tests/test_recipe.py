@@ -265,6 +265,16 @@ def test_published_dataset_comes_from_the_hub_with_the_authors_labels_and_annota
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir / "text_labels.csv").read_text() == "fixed label\nb\nc\n"
 
+    # an MLLM whose labels the authors did not publish, with stage 1 in the range (so nothing could
+    # be checked before it ran): one line when its turn comes, nothing made for it
+    result = run_recipe(tmp_path, "--datasets", "ahead_ds", "--mllms", "gemma3n", "--use_provided_labels", "true",
+                        "--stop_stage", "3")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert stderr_lines(result)[-1].endswith(
+        "error: --use_provided_labels true: the authors published no ahead-ds_gemma3n_e2b_labels.csv (looked for "
+        "data/supplementary/ahead-ds_gemma3n_e2b_labels.csv); drop the option to label with the MLLM here")
+    assert not (tmp_path / "exp" / "ahead_ds" / "gemma3n" / "text_labels.csv").exists()
+
 
 @pytest.fixture
 def workspace(tmp_path) -> Path:

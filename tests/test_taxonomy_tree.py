@@ -18,15 +18,7 @@ from auditoryhum import composite, formats, taxonomy_tree
 from auditoryhum.evaluation import name_key
 from auditoryhum.scripts import cluster_ag, composite_labels, evaluate_taxonomy, features_st, show_taxonomy
 from test_composite import smollm2_folder
-
-THEMES = {
-    "birds": ["birds chirping", "bird song", "crow cawing", "owl hooting"],
-    "traffic": ["car horn", "traffic noise", "engine idling", "truck passing"],
-    "rain": ["rain falling", "heavy rain", "thunder rumbling"],
-    "dogs": ["dog barking", "dog growling", "puppy whining"],
-    "speech": ["people talking", "crowd chatter", "man speaking"],
-    "music": ["piano music", "guitar strumming", "drum beat"],
-}
+from test_evaluation import THEMES
 
 
 def same_partition(a, b) -> bool:

@@ -32,8 +32,8 @@ from ..scene_classifier import (
 PROG = "train_scene_classifier.py"
 DEFAULT_LATENCY_RUNS = 200
 
-
 log = logging.getLogger(__name__)
+
 
 def get_parser():
     parser = cli.make_parser(

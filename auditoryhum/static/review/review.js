@@ -32,6 +32,18 @@ async function api(method, path, body) {
   return response.json();
 }
 
+// An element holding a candidate label and its CLAP score (the score styled apart).
+function labelAndScore(tag, candidate) {
+  const item = document.createElement(tag);
+  const label = document.createElement("span");
+  label.textContent = candidate.label;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = formatScore(candidate.score);
+  item.append(label, score);
+  return item;
+}
+
 function formatScore(score) {
   return score === null || score === undefined ? "—" : score.toFixed(3);
 }
@@ -114,14 +126,8 @@ function showCompeting(entry) {
   competing.hidden = $("competing-title").hidden = !shown;
   if (!shown) return;
   entry.competing.forEach((candidate, index) => {
-    const item = document.createElement("span");
+    const item = labelAndScore("span", candidate);
     item.className = index === 0 ? "candidate best" : "candidate";
-    const label = document.createElement("span");
-    label.textContent = candidate.label;
-    const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = formatScore(candidate.score);
-    item.append(label, score);
     if (index > 0) competing.append(document.createTextNode(" vs "));
     competing.append(item);
   });
@@ -194,14 +200,8 @@ function renderLive(result, text) {
     $("live-delta").className = `delta ${delta >= 0 ? "up" : "down"}`;
   }
   result.candidates.forEach((candidate, index) => {
-    const item = document.createElement("li");
+    const item = labelAndScore("li", candidate);
     item.className = index === result.best ? "best" : "";
-    const label = document.createElement("span");
-    label.textContent = candidate.label;
-    const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = formatScore(candidate.score);
-    item.append(label, score);
     list.append(item);
   });
   $("live-note").textContent = result.candidates.length > 1
