@@ -221,8 +221,12 @@ class LongAudio:
                 pending, held = [joined[sizes[0]:]], held - sizes[0]
                 sizes.pop(0)
         if sizes or held:
-            raise AudioReadError(f"{self.path}: decoded to {self.samples - sum(sizes) + held} samples at "
-                                 f"{self.sampling_rate} Hz, not the {self.samples} its header announces")
+            raise self.length_error(self.samples - sum(sizes) + held)
+
+    def length_error(self, decoded: int) -> AudioReadError:
+        """The error of a file that decodes to another length than its header announced."""
+        return AudioReadError(f"{self.path}: decoded to {decoded} samples at {self.sampling_rate} Hz, not the "
+                              f"{self.samples} its header announces")
 
 
 #: how :func:`frame_stretches` pads a clip's two ends by half a frame: zeros (librosa's centred
@@ -241,8 +245,11 @@ def frame_stretches(long: LongAudio, frame_length: int, hop_length: int, frames_
     half = frame_length // 2
     total = 1 + long.samples // hop_length
     span = (frames_per_stretch - 1) * hop_length + frame_length
-    done, buffer, started = 0, np.zeros(0, np.float32), False
+    done, buffer, started, decoded = 0, np.zeros(0, np.float32), False, 0
     for block in long.blocks():
+        decoded += block.shape[0]
+        if decoded > long.samples:
+            raise long.length_error(decoded)
         buffer = np.concatenate([buffer, block])
         if not started:
             if buffer.shape[0] <= half:
@@ -252,6 +259,8 @@ def frame_stretches(long: LongAudio, frame_length: int, hop_length: int, frames_
         while total - done >= frames_per_stretch and buffer.shape[0] >= span:
             yield done, buffer[:span]
             buffer, done = buffer[frames_per_stretch * hop_length:], done + frames_per_stretch
+    if decoded != long.samples:
+        raise long.length_error(decoded)
     if not started:
         raise ValueError(f"{long.path}: {buffer.shape[0]} samples, too few to mirror half a frame of {frame_length}")
     end_pad = buffer[-2:-half - 2:-1] if pad == REFLECT else np.zeros(half, np.float32)

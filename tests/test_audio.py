@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from auditoryhum.audio import AudioReadError, LongAudio, load_audio, read_start, resampled_length, stream_audio
+from auditoryhum.audio import (
+    REFLECT,
+    ZEROS,
+    AudioReadError,
+    LongAudio,
+    frame_stretches,
+    load_audio,
+    read_start,
+    resampled_length,
+    stream_audio,
+)
 from auditoryhum.pipeline import AudioSettings, load_clip
 
 
@@ -75,6 +85,23 @@ def test_a_file_that_ends_before_its_header_says_fails_when_its_pieces_are_read(
     damaged = LongAudio(long.path, long.sampling_rate, long.samples + 500)
     with pytest.raises(AudioReadError, match="not the 64500 its header announces"):
         list(damaged.pieces([32250, 32250]))
+    for announced in (long.samples + 500, long.samples - 500):  # ends early, or goes on past it
+        with pytest.raises(AudioReadError, match=f"decoded to .* not the {announced} its header announces"):
+            list(frame_stretches(LongAudio(long.path, long.sampling_rate, announced), 1024, 480, 50, REFLECT))
+
+
+@pytest.mark.parametrize("pad", [ZEROS, REFLECT])
+def test_frame_stretches_hold_the_centred_frames_of_the_whole_clip(tmp_path, pad):
+    path = write_noise(tmp_path / "a.wav", 3.3, 16000)
+    whole = load_audio(path, 16000)
+    padded = np.pad(whole, 512, mode="reflect" if pad == REFLECT else "constant")
+    frames = [padded[i * 480: i * 480 + 1024] for i in range(1 + whole.shape[0] // 480)]
+    streamed = []
+    for first, samples in frame_stretches(LongAudio.of(path, 16000), 1024, 480, 7, pad):
+        assert first == len(streamed)
+        streamed += [samples[i * 480: i * 480 + 1024] for i in range(1 + (samples.shape[0] - 1024) // 480)]
+    assert len(streamed) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(streamed, frames))
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(AudioReadError, match="cannot decode audio"):
         list(stream_audio(str(tmp_path / "empty.wav"), 16000))
