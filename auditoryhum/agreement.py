@@ -111,16 +111,16 @@ def exact_agreement(a: Sequence[str], b: Sequence[str]) -> float:
 def label_cosines(a: Sequence[str], b: Sequence[str], vectors: dict[str, np.ndarray]) -> np.ndarray:
     """Per item, the cosine of the two labels' embeddings (``vectors``: label -> embedding);
     :data:`NO_LABEL` against a label 0, against itself 1."""
-    def unit(label: str) -> np.ndarray:
+    units = {}
+    for label in (set(a) | set(b)) - {NO_LABEL}:  # each distinct label normalised once
         vector = np.asarray(vectors[label], dtype=np.float64)
-        return vector / max(float(np.linalg.norm(vector)), 1e-12)
-
+        units[label] = vector / max(float(np.linalg.norm(vector)), 1e-12)
     out = np.empty(len(a), dtype=np.float64)
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x == NO_LABEL or y == NO_LABEL:
             out[i] = 1.0 if x == y else 0.0
         else:
-            out[i] = float(unit(x) @ unit(y))
+            out[i] = float(units[x] @ units[y])
     return out
 
 

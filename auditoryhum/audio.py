@@ -223,6 +223,26 @@ class LongAudio:
         if sizes or held:
             raise self.length_error(self.samples - sum(sizes) + held)
 
+    def window(self, start: int, length: int) -> np.ndarray:
+        """Samples ``[start, start + length)`` of the clip, read up to their end and no further,
+        keeping nothing of what comes before them."""
+        kept, position = [], 0
+        blocks = self.blocks()
+        try:
+            for block in blocks:
+                end = position + block.shape[0]
+                if end > start:
+                    kept.append(block[max(0, start - position): start + length - position])
+                position = end
+                if position >= start + length:
+                    break
+        finally:
+            blocks.close()
+        samples = np.concatenate(kept) if kept else np.zeros(0, np.float32)
+        if samples.shape[0] != length:
+            raise self.length_error(position)
+        return samples
+
     def length_error(self, decoded: int) -> AudioReadError:
         """The error of a file that decodes to another length than its header announced."""
         return AudioReadError(f"{self.path}: decoded to {decoded} samples at {self.sampling_rate} Hz, not the "

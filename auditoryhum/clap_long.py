@@ -47,10 +47,7 @@ def long_clip_inputs(extractor, long: LongAudio) -> tuple[np.ndarray, bool]:
 def _random_window_inputs(extractor, long: LongAudio) -> np.ndarray:
     window = extractor.nb_max_samples
     start = np.random.randint(0, long.samples - window + 1)
-    pieces = long.pieces([start, window, long.samples - start - window])
-    next(pieces)
-    samples = next(pieces).astype(np.float64)
-    pieces.close()
+    samples = long.window(start, window).astype(np.float64)
     return extractor._np_extract_fbank_features(samples, extractor.mel_filters_slaney)[None, :]
 
 

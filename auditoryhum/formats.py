@@ -241,6 +241,27 @@ def atomic_open(path: PathLike, mode: str = "w", **kwargs) -> Iterator[io.IOBase
         raise
 
 
+def jsonable(value):
+    """numpy scalars and paths as plain JSON values; NaN and infinities (figures that do not
+    exist) as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: PathLike, data, indent: int = 1) -> None:
+    """``data`` as strict JSON (:func:`jsonable`), written atomically."""
+    write_text_atomic(path, json.dumps(jsonable(data), indent=indent, ensure_ascii=False, allow_nan=False) + "\n")
+
+
 def write_text_atomic(path: PathLike, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)

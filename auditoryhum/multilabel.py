@@ -81,7 +81,8 @@ class Memberships:
                 "files_in_several_clusters": self.files_in_several_clusters}
 
     def note(self) -> str:
-        """The sentence every multi-label output says (stderr, the page): how files are counted."""
+        """The sentence every multi-label output says (beside its results, on the page): how files
+        are counted."""
         return (f"several labels per file: {counted(self.n_files, 'file')} in {len(self.rows)} (file, cluster) "
                 f"memberships, {self.files_in_several_clusters} in more than one cluster; a file counts once in "
                 "every cluster of its labels")

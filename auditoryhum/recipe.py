@@ -775,15 +775,14 @@ class Recipe:
             return 0
         log_path = Path(f"{step.output}.log")
         if isinstance(step, OnceStep):
-            tmp = step.output.with_name(step.output.name + ".tmp")
-            with open(tmp, "wb") as out, open(log_path, "wb") as err:
-                status = subprocess.run(command, stdout=out, stderr=err).returncode
-            if status:
-                with open(log_path, "ab") as err:
-                    err.write(tmp.read_bytes())
-                tmp.unlink()
-                return self._failed(step, log_path, status)
-            os.replace(tmp, step.output)
+            with open(log_path, "wb") as err:
+                done = subprocess.run(command, stdout=subprocess.PIPE, stderr=err)
+                if done.returncode:
+                    err.write(done.stdout)
+            if done.returncode:
+                return self._failed(step, log_path, done.returncode)
+            with atomic_open(step.output, "wb") as out:
+                out.write(done.stdout)
             _show(_readable_lines(step.output))
             return 0
         # The script's results (its stdout) are shown here and kept at the end of its log, below its
@@ -850,9 +849,7 @@ class Recipe:
 
 
 def _result(output: Path, key: str):
-    data = records.read_record(output, check_output=False, quiet=True)
-    results = data.get("results") if isinstance(data, dict) else None
-    return results.get(key) if isinstance(results, dict) else None
+    return (records.recorded_results(output, quiet=True) or {}).get(key)
 
 
 def _records_changed(record: dict, layout: Layout) -> str | None:

@@ -29,7 +29,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .errors import UserError, one_line
+from .formats import jsonable as _jsonable
 
 log = logging.getLogger(__name__)
 
@@ -211,21 +211,6 @@ def masked_argv(argv: Sequence[str]) -> list[str]:
         else:
             masked.append(arg)
     return masked
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars and paths as plain JSON values; NaN and infinities as null."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ----------------------------------------------------------------------------------------------
@@ -560,7 +545,6 @@ class ScriptRun:
                 write_text_atomic(record_path(output), old)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._hashing.join()
         try:
             if self._held is not None:
                 if exc_type is not None or self.status != 0:
@@ -572,6 +556,7 @@ class ScriptRun:
             if exc_type is not None or self.status != 0:
                 self._restore_untouched()
             else:
+                self._hashing.join()  # a failed run writes no record: it need not wait for the hashes
                 for flag, path, kind in self._inputs:
                     if kind == MODEL:
                         self.record.add_input(flag, MODEL, describe_model(path))
@@ -713,11 +698,18 @@ def random_weights_stand_in(path: str, flag: str) -> str:
     return f"random-weight model {path} ({flag}): its outputs mean nothing"
 
 
-def recorded_stand_ins(path: str | os.PathLike) -> list[str]:
-    """The stand-ins the record of ``path`` names; none without a record that still describes it."""
-    data = read_record(path, quiet=True)
-    found = data.get("stand_ins") if data else None
-    return [str(item) for item in found] if isinstance(found, list) else []
+def recorded_stand_ins(path: str | os.PathLike, check_output: bool = True) -> list[str]:
+    """The stand-ins the record of ``path`` names; none without a record (that still describes
+    the output, with ``check_output``)."""
+    data = read_record(path, check_output=check_output, quiet=True)
+    return list(data.get("stand_ins", [])) if data else []
+
+
+def recorded_results(path: str | os.PathLike, quiet: bool = False) -> dict | None:
+    """The results the last run recorded for ``path``, whether or not the output changed since;
+    None without a record."""
+    data = read_record(path, check_output=False, quiet=quiet)
+    return dict(data.get("results", {})) if data else None
 
 
 def recorded_files(path: str | os.PathLike) -> list[str] | None:

@@ -38,7 +38,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import experiment, formats, records
+from . import experiment, formats, records, review
 from .agreement import kappa_reading
 from .clustering import ALGORITHMS
 from .errors import UserError
@@ -48,14 +48,10 @@ MISSING = "—"
 #: the fixed-k scripts' titles by the script name their records carry, in table order
 K_ALGORITHMS = {f"{a.script}.py": a.title for a in ALGORITHMS.values() if a.takes_k}
 OWN_K_ALGORITHMS = {f"{a.script}.py": a for a in ALGORITHMS.values() if not a.takes_k}
-SIMULATED = "simulated annotator"
+SIMULATED = review.SIMULATED_ANNOTATOR_STAND_IN
 
 
-def results_of(path: Path) -> dict | None:
-    """The results a finished run recorded for ``path``; None without a record."""
-    data = records.read_record(path, check_output=False)
-    results = data.get("results") if data else None
-    return results if isinstance(results, dict) else ({} if data else None)
+results_of = records.recorded_results
 
 
 def result(path: Path, key: str):
@@ -64,9 +60,7 @@ def result(path: Path, key: str):
 
 
 def stand_ins_of(path: Path) -> list[str]:
-    data = records.read_record(path, check_output=False, quiet=True)
-    found = data.get("stand_ins") if data else None
-    return [str(item) for item in found] if isinstance(found, list) else []
+    return records.recorded_stand_ins(path, check_output=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,7 +123,7 @@ class Run:
         data = records.read_record(self.annotations, check_output=False, quiet=True)
         if data is None:
             return "published"  # copied from the supplementary data: no run of ours made it
-        return SIMULATED if any(item.startswith(SIMULATED) for item in stand_ins_of(self.annotations)) else "person"
+        return SIMULATED if review.simulated_annotator_named(data.get("stand_ins", [])) else "person"
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ ORDERS = (LOWEST, MARGIN, DIVERSE)
 #: the annotator column of a note the stand-in made, and of one a person saved in the review app
 SIMULATED_ANNOTATOR = "simulated (file name)"
 REVIEWER = "reviewer"
+#: how records, the report and the taxonomy page name the stand-in annotator
+SIMULATED_ANNOTATOR_STAND_IN = "simulated annotator"
 
 
 def has_label(row: formats.ScoreRow) -> bool:
@@ -188,13 +190,13 @@ def simulated_stand_in(entries: list[formats.SheetEntry]) -> str | None:
     if not simulated:
         return None
     notes = sum(bool(entry.annotation) for entry in entries)
-    return (f"simulated annotator: {simulated} of the {notes} human notes were made from the file names "
+    return (f"{SIMULATED_ANNOTATOR_STAND_IN}: {simulated} of the {notes} human notes were made from the file names "
             "(util_review_sheet.py --simulate_from_filenames), not by a person")
 
 
 def simulated_annotator_named(stand_ins: list[str]) -> bool:
     """Whether a record's stand-ins include the simulated annotator."""
-    return any(item.startswith("simulated annotator") for item in stand_ins)
+    return any(item.startswith(SIMULATED_ANNOTATOR_STAND_IN) for item in stand_ins)
 
 
 def extend_sheet(entries: list[formats.SheetEntry], wanted: list[tuple[formats.ScoreRow, str]],

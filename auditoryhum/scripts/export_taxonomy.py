@@ -25,8 +25,8 @@ from ..taxonomy_export import (
 
 PROG = "export_taxonomy.py"
 
-
 log = logging.getLogger(__name__)
+
 
 def get_parser():
     parser = cli.make_parser(

@@ -112,7 +112,12 @@ def main(args, run) -> int:
             f"gives {clap_model.embedding_dim}; was it written with another CLAP model?"
         )
     label_embeddings = _embed_distinct_labels(clap_model, label_lists, args.batch_size)
-    best = clap.best_labels(audio_embeddings, label_lists, label_embeddings)
+    kept = None
+    if rule is None:
+        best = clap.best_labels(audio_embeddings, label_lists, label_embeddings)
+    else:  # the ranked labels start with the best one: the cosines are computed once
+        kept = clap.ranked_labels(audio_embeddings, label_lists, label_embeddings, rule)
+        best = [labels[0] if labels else clap.NO_LABEL for labels in kept]
 
     rows = [
         formats.ScoreRow(index, os.path.basename(path), choice.label, choice.score)
@@ -121,8 +126,7 @@ def main(args, run) -> int:
     formats.write_scores_csv(args.top_label_scores_csv, rows)
     _report_unscored(files, label_lists, audio_embeddings)
     run.results.update(_print_summary([choice.score for choice in best]))
-    if rule is not None:
-        kept = clap.ranked_labels(audio_embeddings, label_lists, label_embeddings, rule)
+    if kept is not None:
         formats.write_multi_label_csv(args.multi_label_csv, multi_label_rows(rows, kept))
         run.results.update(_print_multi_label_summary(kept, rule))
     return 0

@@ -22,6 +22,7 @@ from ..taxonomy_page import (
 
 log = logging.getLogger(__name__)
 
+
 def get_parser():
     parser = cli.make_parser(
         "taxonomy_report.py",

@@ -3,7 +3,6 @@ to ONNX for the edge (see auditoryhum.scene_classifier and auditoryhum.onnx_mode
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -285,6 +284,6 @@ def main(args, run) -> int:
                            macro_f1_gap=gap,
                            edge_onnx_bytes=len(edge.onnx), edge_latency_ms=edge.latency_ms)
     if args.json_out:
-        formats.write_text_atomic(args.json_out, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+        formats.write_json(args.json_out, summary)
         log.info(f"figures written to {args.json_out}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 from pathlib import Path
@@ -192,7 +191,7 @@ def main(args, run) -> int:
         "pairs": [pair.as_dict() for pair in found.pairs],
         "overall": found.overall(),
     }
-    formats.write_text_atomic(args.json_out, json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    formats.write_json(args.json_out, data)
     if args.pairs_csv:
         formats.write_text_atomic(args.pairs_csv, _pairs_csv(found))
     run.results.update(found.overall(), pairs=[{key: value for key, value in pair.as_dict().items()
