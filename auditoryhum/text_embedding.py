@@ -60,6 +60,22 @@ def load_sentence_transformer(model_path: str, device: str, flag: str = "--st_mo
     return model
 
 
+def load_on_device(model_path: str, device: str, parameters: dict | None = None):
+    """:func:`load_sentence_transformer` on the device ``--device`` resolves to, recorded in a run's
+    ``parameters`` when given."""
+    from .runtime import resolve_runtime
+
+    resolved = resolve_runtime(device).device
+    if parameters is not None:
+        parameters["device"] = resolved
+    return load_sentence_transformer(model_path, resolved)
+
+
+def encoder(model) -> Callable[[list[str]], np.ndarray]:
+    """``embed(texts)``: the model's embeddings of a few texts, as one array, no progress bar."""
+    return lambda texts: model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
+
+
 def _check_sentence_transformer_folder(path: str, flag: str) -> None:
     modules_json = os.path.join(path, "modules.json")
     try:

@@ -49,7 +49,7 @@ from ..evaluation import (
     sweep_scores,
 )
 from ..multilabel import Memberships, check_label_rows, read_memberships
-from ..runtime import SEED, resolve_runtime
+from ..runtime import SEED
 from ..sweep import default_penalty, group_identical_rows, silhouette_sweep
 
 PROG = "evaluate_taxonomy.py"
@@ -328,10 +328,9 @@ def _embedder(args, embeddings):
     if model_path is None:
         raise UserError(f"{args.cluster_npy}: its run record names no --st_model; pass --st_model (the model that "
                         "embedded it) to measure name retrieval")
-    from ..text_embedding import load_sentence_transformer
+    from ..text_embedding import encoder, load_on_device
 
-    model = load_sentence_transformer(model_path, resolve_runtime(args.device).device)
-    return lambda texts: model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
+    return encoder(load_on_device(model_path, args.device))
 
 
 def _names_of_composite(path: str, ids: np.ndarray) -> dict[int, str]:

@@ -7,8 +7,7 @@ import logging
 from .. import cli, formats, multilabel
 from ..errors import UserError
 from ..models import MPNET
-from ..runtime import resolve_runtime
-from ..text_embedding import load_sentence_transformer, sentence_embeddings
+from ..text_embedding import load_on_device, sentence_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +59,7 @@ def main(args, run) -> int:
     labels = rows.labels
     if not any(labels):
         raise UserError(f"--label_csv={args.label_csv}: no row has a label, nothing to embed")
-    device = resolve_runtime(args.device).device
-    run.parameters["device"] = device
-    model = load_sentence_transformer(args.st_model, device)
+    model = load_on_device(args.st_model, args.device, run.parameters)
     embeddings = sentence_embeddings(model, labels, args.batch_size)
     formats.save_npy(args.st_npy, embeddings)
     unlabelled = [name for name, label in zip(rows.filenames, labels) if not label]
@@ -82,9 +79,7 @@ def _embed_distinct_labels(args, run) -> int:
     scripts that read the clusters of these rows can check they are these labels by name."""
     rows, labels = multilabel.read_label_rows(args.multi_label_csv)
     run.files = labels
-    device = resolve_runtime(args.device).device
-    run.parameters["device"] = device
-    model = load_sentence_transformer(args.st_model, device)
+    model = load_on_device(args.st_model, args.device, run.parameters)
     embeddings = sentence_embeddings(model, labels, args.batch_size)
     formats.save_npy(args.st_npy, embeddings)
     n_files = len({row.index for row in rows})

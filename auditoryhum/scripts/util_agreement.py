@@ -11,7 +11,6 @@ from pathlib import Path
 from .. import cli, formats, records
 from ..agreement import DEFAULT_THRESHOLD, NO_LABEL, Agreement, agreement, kappa_reading, line_label, normalise
 from ..errors import UserError, counted
-from ..runtime import resolve_runtime
 
 PROG = "util_agreement.py"
 PAIRS_CSV_HEADER = ("a", "b", "files", "exact_agreement", "cohen_kappa", "semantic_agreement", "semantic_agree_share",
@@ -118,12 +117,9 @@ def _embedder(args, run):
     if args.st_model is None:
         log.warning("no --st_model: the semantic agreement is not computed (exact figures only)")
         return None
-    from ..text_embedding import load_sentence_transformer
+    from ..text_embedding import encoder, load_on_device
 
-    device = resolve_runtime(args.device).device
-    run.parameters["device"] = device
-    model = load_sentence_transformer(args.st_model, device)
-    return lambda texts: model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
+    return encoder(load_on_device(args.st_model, args.device, run.parameters))
 
 
 def _figure(value, digits: int = 3) -> str:
