@@ -169,8 +169,8 @@ def _script_run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv:
             if value:
                 outputs.append((flag, str(value), role == _OUTPUT))
         elif role in (records.INPUT, records.MODEL):
-            if value:
-                inputs.append((flag, str(value), role))
+            for one in (value if isinstance(value, list) else [value] if value else []):  # nargs="+": each
+                inputs.append((flag, str(one), role))
         elif role in (None, _PROCEDURAL) and action.dest not in _NOT_PARAMETERS \
                 and flag not in records.SECRET_FLAGS and action.default is not argparse.SUPPRESS:
             parameters[action.dest] = value

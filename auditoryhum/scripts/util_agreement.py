@@ -34,13 +34,12 @@ def get_parser():
         f"python3 {PROG} --text_label_csvs soundnet_text_labels.csv qwen2a_text_labels.csv "
         "--st_model=all-MiniLM-L6-v2 --json_out=agreement.json --pairs_csv=agreement.csv",
     )
-    # several files to one flag: each is listed in the run record as an input by main()
-    parser.add_argument("--text_label_csvs", nargs="+", required=True,
+    cli.add_input(parser, "--text_label_csvs", nargs="+", required=True,
                   help="two or more labels CSVs (label_*.py, or an annotations CSV: blank = no label; one ending "
                   "early has no label for the files after its end) over the same files, one line per file")
     parser.add_argument("--names", nargs="+", default=None,
                         help="a name per labels CSV (default: each file's name without .csv)")
-    parser.add_argument("--top_label_scores_csvs", nargs="+", default=None,
+    cli.add_input(parser, "--top_label_scores_csvs", nargs="+", default=None,
                   help="a top-label scores CSV per labels CSV (features_clap_text.py of those labels): each file's "
                   "label is then the one CLAP chose among its candidates, not the first")
     cli.add_model(parser, "--st_model", default=None,
@@ -168,9 +167,6 @@ def main(args, run) -> int:
         raise UserError(f"--threshold={args.threshold}: a cosine, from -1 to 1")
     if args.disagreements < 0:
         raise UserError(f"--disagreements={args.disagreements}: must be 0 or more")
-    for flag in ("--text_label_csvs", "--top_label_scores_csvs"):
-        for path in getattr(args, flag[2:]) or []:
-            run.add_input_file(flag, path)
     names = _names(args)
     labels, files = _labels(args, names)
     run.files = files
