@@ -1,7 +1,8 @@
-"""Listing and loading audio files.
+"""Loading audio files, and the one rule by which a per-file stage reads a file for its model.
 
-Every script takes its inputs from a glob (``--filedir="*.wav"``) and processes them in **sorted**
-order; row i of every output belongs to the i-th file of that list (docs/method.md §1).
+Every script takes its inputs from a glob (``--filedir="*.wav"``, :mod:`auditoryhum.filelist`) and
+processes them in **sorted** order; row i of every output belongs to the i-th file of that list
+(docs/method.md §1).
 
 A file that cannot be decoded (corrupt, zero-length) does not stop a feature or label run: the
 loader raises :class:`AudioReadError`, the caller reports it, keeps the row and marks it (a blank
@@ -18,7 +19,6 @@ the samples a whole-file resampling does.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -26,36 +26,13 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import UserError, one_line
-from .filelist import expand_glob
+from .errors import one_line
 
 log = logging.getLogger(__name__)
 
 
 class AudioReadError(Exception):
     """One audio file could not be decoded; the message names the file."""
-
-
-def list_audio_files(pattern: str, unique_names: bool = True) -> list[str]:
-    """The sorted list of files matching ``pattern``; an empty match is a :class:`UserError`, and so
-    are two files of the same name in different folders (a recursive glob), unless ``unique_names``
-    is False: rows are matched to files by name (the scores CSV, the run records), so those two
-    would be confused."""
-    files = expand_glob(pattern)
-    if not files:
-        raise UserError(f'--filedir="{pattern}" matches no files (quote the glob so the shell does not expand it)')
-    if unique_names:
-        first_of: dict[str, str] = {}
-        for path in files:
-            other = first_of.setdefault(os.path.basename(path), path)
-            if other != path:
-                raise UserError(f'--filedir="{pattern}": two files are named {os.path.basename(path)}: {other} and '
-                                f"{path}; rows are matched to files by name, so rename one or narrow the glob")
-    broken = [path for path in files if not os.path.exists(path)]
-    if broken:
-        log.warning("%d of the files matching %s are broken symbolic links; each keeps its row as an unreadable "
-                    "file: %s", len(broken), pattern, ", ".join(broken))
-    return files
 
 
 #: How a clip shorter than a model needs is brought to length: silence after it (what changes the
@@ -289,3 +266,73 @@ def frame_stretches(long: LongAudio, frame_length: int, hop_length: int, frames_
         frames = min(frames_per_stretch, total - done)
         yield done, buffer[: (frames - 1) * hop_length + frame_length]
         buffer, done = buffer[frames * hop_length:], done + frames
+
+
+# ----------------------------------------------------------------------------------------------
+# the read rule of the per-file stages: a file as a model gets it
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """How a model wants its audio: what reading a file for it needs, copied out of the model's
+    adapter so that read threads and Ray read tasks can use it without the model."""
+
+    name: str  # shown in progress bars and messages
+    sampling_rate: int | None  # None: each file's own rate
+    max_audio_seconds: float | None  # longer clips are cut here (None: never)
+    min_audio_seconds: float | None  # shorter clips are brought to this length (None: never)
+    short_clip_fill: str = SILENCE  # how: silence after the clip, or the clip repeated
+    #: longer clips reach the model as a LongAudio it reads block by block (None: always whole)
+    stream_above_seconds: float | None = None
+
+    @classmethod
+    def of(cls, model) -> "AudioSettings":
+        """The settings of a labeller or an audio embedder."""
+        return cls(model.name, model.sampling_rate, getattr(model, "max_audio_seconds", None),
+                   model.min_audio_seconds, getattr(model, "short_clip_fill", SILENCE),
+                   getattr(model, "stream_above_seconds", None))
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One file's audio as the model gets it, and what was done to it on the way."""
+
+    audio: np.ndarray | LongAudio  # LongAudio: read by the model as it goes (stream_above_seconds)
+    cut: bool  # longer than the model's window: cut there
+    fitted: bool  # shorter than the model takes: brought to its shortest clip
+
+
+def load_clip(settings: AudioSettings, path: str) -> Clip:
+    """``path`` decoded at the model's rate, cut to its window and brought to its shortest clip,
+    each change logged once (raises :class:`AudioReadError`): the one read rule of every per-file
+    stage, in process or on a Ray worker. Only the window is read; a clip longer than
+    the model's ``stream_above_seconds`` is handed over unread, as a :class:`LongAudio`."""
+    rate = settings.sampling_rate
+    if settings.stream_above_seconds is not None and rate is not None:
+        long = LongAudio.of(path, rate)
+        if long.seconds > settings.stream_above_seconds:
+            return Clip(long, cut=False, fitted=False)
+    cut = fitted = False
+    if settings.max_audio_seconds is not None and rate is not None:
+        audio, cut = read_start(path, rate, round(settings.max_audio_seconds * rate))
+        if cut:
+            log.info("%s: %.1f s long; %s hears only the first %g s (the rest is cut)",
+                     path, audio_info(path).duration, settings.name, settings.max_audio_seconds)
+    else:
+        audio = load_audio(path, rate)
+    longer = fit_to_minimum(audio, settings.sampling_rate, settings.min_audio_seconds, settings.short_clip_fill)
+    if longer is not audio:
+        log.info("%s: %.3f s long; %s", path, audio.shape[0] / settings.sampling_rate,
+                 describe_fit(settings.short_clip_fill, settings.min_audio_seconds, settings.name))
+        audio, fitted = longer, True
+    return Clip(audio, cut, fitted)
+
+
+def read_clip(settings: AudioSettings, path: str, if_unreadable: str) -> Clip | None:
+    """:func:`load_clip`, or None for a file that cannot be read - logged once, with what that
+    costs it (``if_unreadable``: "its row is left as NaN"): one file never stops a run."""
+    try:
+        return load_clip(settings, path)
+    except AudioReadError as err:
+        log.warning("%s - %s", err, if_unreadable)
+        return None

@@ -1,16 +1,16 @@
-"""Gemini as a labeller for the shared labelling loop (label_google_gen_ai_cloud.py).
+"""Gemini as a labeller of the per-file engine's labelling job (label_google_gen_ai_cloud.py).
 
-For every file the adapter uploads the audio itself (``request.path``; the waveform the loop loaded
+For every file the adapter uploads the audio itself (``request.path``; the waveform the engine loaded
 only proved the file decodes), asks ``generateContent`` for the published prompt with the published
 generation config (at most 1024 output tokens, temperature 0, top_p 1, seed 100) and deletes the
 upload again, whatever happened. Response cleaning, the output file and ``--resume`` are the
-loop's.
+engine's.
 
 Retrying is ours, not the SDK's (its own retry is switched off), so the policy is bounded and
 testable: HTTP 408, 429 and 5xx and network failures are retried with capped exponential backoff
 and jitter, honouring a wait the server asks for; any other error, or a failure that outlasts the
-retries, raises :class:`GeminiStopped` (a :class:`~auditoryhum.labelling.LabellingStopped`), which the loop turns into one line, keeping
-every finished row.
+retries, raises :class:`GeminiStopped` (a :class:`~auditoryhum.labelling.LabellingStopped`), which the
+engine turns into one line, keeping every finished row.
 
 The API key is read from the environment, never printed, and scrubbed from every message that
 could carry it.

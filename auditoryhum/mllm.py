@@ -39,9 +39,9 @@ class ChatLabeller:
     #: the model family (name, ``model_type`` values checked before loading weights, flag, ...)
     description: Model
     system_text: str = SYSTEM_TEXT_DEFAULT
-    #: the audio encoder's window; longer clips are cut there and the loop logs it per file
+    #: the audio encoder's window; longer clips are cut there and the engine logs it per file
     max_audio_seconds: float | None = 30.0
-    #: the shortest clip the processor and encoder accept (None: any length); the loop pads to it
+    #: the shortest clip the processor and encoder accept (None: any length); the engine pads to it
     min_audio_seconds: float | None = None
 
     def __init__(self, model_path: str, runtime: Runtime, flag: str):
@@ -57,7 +57,7 @@ class ChatLabeller:
         # Decoder-only generation continues from the last position of every row: pad on the left.
         self.tokenizer.padding_side = "left"
         self.sampling_rate = self.processor.feature_extractor.sampling_rate
-        # A fast tokenizer must not encode and decode at once (the loop prepares the next batch on
+        # A fast tokenizer must not encode and decode at once (the engine prepares the next batch on
         # another thread while this one decodes): its Rust core refuses with "Already borrowed".
         self._processor_lock = threading.Lock()
         seed_everything()

@@ -40,9 +40,9 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from .audio import AudioSettings
 from .engine import JobRun, JobStopped, RayOptions
 from .errors import UserError, counted, one_line
-from .pipeline import AudioSettings
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def _read_row(row: dict, job: type, settings: AudioSettings) -> dict:
     notes = [str(note) for note in row["notes"]] if "notes" in row else [""] * len(paths)
     with _capturing_logs() as records:
         read = job.read(settings, paths, notes)
-    return {"batch": row["batch"], "payload": pickle.dumps((paths, read, records), protocol=pickle.HIGHEST_PROTOCOL)}
+    return {"batch": row["batch"], "payload": pickle.dumps((read, records), protocol=pickle.HIGHEST_PROTOCOL)}
 
 
 class _ModelWorker:
@@ -227,9 +227,9 @@ class _ModelWorker:
     def __call__(self, rows: dict) -> dict:
         results = []
         for payload in rows["payload"]:
-            paths, read, records = pickle.loads(payload)
+            read, records = pickle.loads(payload)
             with _capturing_logs() as more:
-                result = self.job.run(self.steps, paths, read)
+                result = self.job.run(self.steps, read)
             results.append(pickle.dumps((result, records + more), protocol=pickle.HIGHEST_PROTOCOL))
         return {"batch": rows["batch"], "result": results}
 
@@ -246,7 +246,7 @@ class OnRay:
             raise UserError(f"--workers={options.workers}: must be at least 1")
         self.options = options
 
-    def run(self, job, make_model, pieces, store, worker_runtime, desc: str) -> JobRun:
+    def run(self, job, make_model, pieces, store, worker_runtime) -> JobRun:
         """Connect, probe, then read and run every batch of the unfinished stretches, handing each
         result to ``pieces`` as it comes."""
         options = self.options
@@ -267,7 +267,7 @@ class OnRay:
             batches = pieces.batches
             if batches:
                 dataset = _dataset(ray, job, settings, batches, make_model, options.workers, gpus, cpus)
-                to_first = _collect(dataset, pieces, store, batches, run, desc.format(name=settings.name), started)
+                to_first = _collect(dataset, pieces, store, batches, run, job.progress.format(name=settings.name), started)
             run.seconds = time.perf_counter() - started
         per_second = run.done_now / run.seconds if run.seconds > 0 else float("nan")
         run.parameters = {"backend": "ray", "workers": options.workers, "gpus_per_worker": gpus,

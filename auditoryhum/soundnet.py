@@ -18,8 +18,9 @@ mean of the per-frame softmax over all its frames. A file's labels line is its
 word pairs (``subway_station/platform`` -> ``subway platform``).
 
 Clip length: the network needs :func:`min_input_samples` samples (about 11 s) for one output frame
-and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s (the shared loop's
-rule for short clips, with ``short_clip_fill = "repeat"``) - not padded with silence: on the example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
+and was trained on 20 s clips. A shorter clip is repeated end to end up to 20 s (the engine's
+rule for short clips, with ``short_clip_fill = "repeat"``) - not padded with silence: on the
+example's clips, silence padding made "aquarium" the top scene of 30 of 52 files
 (9 different top scenes), repetition 11 of 52 (17 different top scenes, e.g. cow -> pasture, duck
 and frog -> pond, crowds -> football stadium). A clip longer than 60 s is split into equal pieces,
 read from the file one at a time and put through the network a few at a time (memory stays
@@ -42,7 +43,7 @@ from .errors import UserError, one_line
 from .labelling import LabelRequest
 
 SAMPLING_RATE = 22050
-#: the network was trained on samples in [-256, 256]; the loop hands over samples in [-1, 1]
+#: the network was trained on samples in [-256, 256]; the engine hands over samples in [-1, 1]
 INPUT_SCALE = 256.0
 BATCH_NORM_EPS = 1e-5
 
@@ -411,7 +412,7 @@ def split_into_pieces(audio: np.ndarray, max_samples: int) -> list[np.ndarray]:
 
 class _SoundNetModel:
     """What the labeller and the embedder share: the network, how clips reach it (shorter than
-    :data:`TRAINING_SECONDS`: repeated end to end to that length, by the loop; longer than
+    :data:`TRAINING_SECONDS`: repeated end to end to that length, by the engine; longer than
     :data:`MAX_PIECE_SECONDS`: split into equal pieces, read from the file as they are needed - the
     loop hands such a clip over as a :class:`~auditoryhum.audio.LongAudio` - and put through the
     network at most :data:`PIECES_PER_FORWARD` at a time, so memory does not grow with the clip),
@@ -422,7 +423,7 @@ class _SoundNetModel:
     max_audio_seconds = None
     #: clips longer than one piece are read piece by piece, not whole
     stream_above_seconds = MAX_PIECE_SECONDS
-    #: a shorter clip is repeated end to end to the length SoundNet was trained on, by the loop
+    #: a shorter clip is repeated end to end to the length SoundNet was trained on, by the engine
     #: (not padded with silence: silence is far from anything SoundNet was trained on and swamps
     #: the clip's own sound)
     min_audio_seconds = TRAINING_SECONDS

@@ -206,17 +206,19 @@ class PartialOutput:
         formats.save_npy(self.folder / piece.file_name(EMBEDDINGS), rows)
         self.finished[piece] = None
 
-    def finish(self) -> np.ndarray | None:
+    def finish(self) -> list[str] | np.ndarray:
         """Write the output - every piece, in file order, in one atomic write - and drop the folder;
-        the embeddings, for an embeddings output."""
+        its rows: the label lines, or the embeddings."""
         pieces = sorted(self.finished)
         if self.pending():
             raise RuntimeError(f"{self.folder}: {counted(self.total - self.done, 'file')} not finished")
         if self.kind == LABELS:
+            rows = []
             with formats.atomic_open(self.output, "wb") as handle:
                 for piece in pieces:
-                    handle.write((self.folder / piece.file_name(LABELS)).read_bytes())
-            rows = None
+                    path = self.folder / piece.file_name(LABELS)
+                    rows.extend(formats.read_labels_csv(path))
+                    handle.write(path.read_bytes())
         else:
             rows = self._merged_rows(pieces)
             formats.save_npy(self.output, rows)

@@ -84,18 +84,15 @@ def in_process(model_name: str, model, files: list[str], out: Path, batch_size: 
 def on_ray(model_name: str, make_model, files: list[str], out: Path, batch_size: int, workers: int):
     """The engine's figures of a run on a local Ray (files_per_second, seconds, ray_start_seconds,
     seconds_to_first_result)."""
-    from auditoryhum.engine import RayOptions, RunOptions
-    from auditoryhum.features import EmbeddingJob, run_embeddings
-    from auditoryhum.labelling import LabelJob, run_labels
+    from auditoryhum.engine import RayOptions, RunOptions, run_job
+    from auditoryhum.features import EmbeddingJob
+    from auditoryhum.labelling import LabelJob
     from auditoryhum.ray_backend import OnRay
 
     executor = OnRay(RayOptions(workers=workers, cpus_per_worker=0.5, may_use_gpu=False))
     options = RunOptions(batch_size=batch_size, piece_files=64)
-    if model_name == "qwen2a":
-        _, run = run_labels(LabelJob(files), str(out), {}, make_model, options, executor=executor)
-    else:
-        run = run_embeddings(EmbeddingJob(files), str(out), {}, make_model, options, executor=executor)
-    return run
+    job = LabelJob(files) if model_name == "qwen2a" else EmbeddingJob(files)
+    return run_job(job, str(out), {}, make_model, options, executor=executor)
 
 
 def bench(model_name: str, folder: Path, files: list[str], work: Path, batch_size: int, repeats: int) -> list[str]:

@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from synthetic_audio import synthetic_clips  # noqa: E402
 from auditoryhum import formats  # noqa: E402
-from auditoryhum.audio import list_audio_files  # noqa: E402
+from auditoryhum.filelist import list_audio_files  # noqa: E402
 from auditoryhum.cli import add_runtime_arguments, entry_point, make_parser, runtime_from_args  # noqa: E402
 from auditoryhum.errors import UserError  # noqa: E402
 from auditoryhum.labelling import label_files  # noqa: E402

@@ -125,9 +125,9 @@ def screenshot(tmp_path):
 def labelling_stopped_after(batches: int):
     """A labelling run stopped as by Ctrl-C once ``batches`` batches are labelled: its partial
     output (lines and file list) stays, as a killed run's does."""
-    from auditoryhum import labelling
+    from auditoryhum.labelling import LabelJob
 
-    original, calls = labelling.label_read_batch, []
+    original, calls = LabelJob.read, []
 
     def stopping(*args, **kwargs):
         calls.append(1)
@@ -135,11 +135,11 @@ def labelling_stopped_after(batches: int):
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    labelling.label_read_batch = stopping
+    LabelJob.read = staticmethod(stopping)
     try:
         yield
     finally:
-        labelling.label_read_batch = original
+        del LabelJob.read  # the engine's again
 
 
 def partial_lines(output) -> list[str]:

@@ -11,14 +11,15 @@ from auditoryhum.audio import (
     REFLECT,
     ZEROS,
     AudioReadError,
+    AudioSettings,
     LongAudio,
     frame_stretches,
     load_audio,
+    load_clip,
     read_start,
     resampled_length,
     stream_audio,
 )
-from auditoryhum.pipeline import AudioSettings, load_clip
 
 
 def write_noise(path, seconds: float, rate: int, channels: int = 1, seed: int = 0):

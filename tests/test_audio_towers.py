@@ -67,7 +67,7 @@ def test_gemma3n_tower_batched_equals_single_and_direct(tiny_checkpoint, wav_dir
 def test_gemma3n_tower_reads_only_the_30_s_its_extractor_keeps_with_the_whole_clips_embedding(
         tiny_checkpoint, tmp_path):
     from auditoryhum.audio_towers import Gemma3nAudioTower
-    from auditoryhum.pipeline import AudioSettings, load_clip
+    from auditoryhum.audio import AudioSettings, load_clip
     from auditoryhum.runtime import resolve_runtime
     from conftest import write_tone
 

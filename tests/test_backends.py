@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auditoryhum.pipeline import NOT_PREPARED, ModelSteps, PrepareFailed, batch_ranges, prefetched
+from auditoryhum.engine import NOT_PREPARED, ModelSteps, PrepareFailed, batch_ranges, prefetched
 from auditoryhum.scripts import features_clap, label_qwen2a
 from conftest import write_tone
 

@@ -128,7 +128,7 @@ def test_long_clip_inputs_equal_the_extractors_on_the_whole_clip(tmp_path, trunc
 def test_features_clap_reads_a_clip_past_the_streaming_length_block_by_block_with_the_same_embedding(
         tiny_checkpoint, tmp_path, monkeypatch):
     from auditoryhum.audio import LongAudio
-    from auditoryhum.pipeline import AudioSettings, load_clip
+    from auditoryhum.audio import AudioSettings, load_clip
     from auditoryhum.runtime import resolve_runtime
 
     model = tiny_checkpoint("clap")

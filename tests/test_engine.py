@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import write_tone
 
-from auditoryhum import clustering, features, models, records
+from auditoryhum import clustering, models, records
+from auditoryhum.features import EmbeddingJob
 from auditoryhum.scripts import features_clap, features_mfcc, label_qwen2a
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_an_interrupted_embedding_run_resumes_in_process_with_the_same_bytes(cli
     assert features_mfcc.main([*args, f"--mfcc_npy={reference}"]) == 0
 
     monkeypatch.setenv("AUDITORYHUM_FLUSH_SECONDS", "0")  # every finished batch kept at once
-    original, calls = features.embed_read_batch, []
+    original, calls = EmbeddingJob.read, []
 
     def stopped_after_two(*args, **kwargs):
         calls.append(1)
@@ -41,12 +42,11 @@ def test_an_interrupted_embedding_run_resumes_in_process_with_the_same_bytes(cli
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(features, "embed_read_batch", stopped_after_two)
+    monkeypatch.setattr(EmbeddingJob, "read", staticmethod(stopped_after_two))
     assert features_mfcc.main([*args, f"--mfcc_npy={out}"]) == 130
     assert not out.exists() and len(list(Path(f"{out}.partial").glob("*.npy"))) == 2
-    monkeypatch.setattr(features, "embed_read_batch", original)
     counted = []
-    monkeypatch.setattr(features, "embed_read_batch", lambda *a, **k: counted.append(1) or original(*a, **k))
+    monkeypatch.setattr(EmbeddingJob, "read", staticmethod(lambda *a, **k: counted.append(1) or original(*a, **k)))
     capsys.readouterr()
     assert features_mfcc.main([*args, f"--mfcc_npy={out}", "--resume"]) == 0
     assert "resuming" in capsys.readouterr().err and len(counted) == 7  # only the 7 files left

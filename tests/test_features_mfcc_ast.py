@@ -10,8 +10,8 @@ import torch
 
 from auditoryhum import mfcc
 from auditoryhum.ast_embedding import load_ast_embedder
-from auditoryhum.audio import LongAudio, list_audio_files, load_audio
-from auditoryhum.pipeline import AudioSettings, load_clip
+from auditoryhum.audio import AudioSettings, LongAudio, load_audio, load_clip
+from auditoryhum.filelist import list_audio_files
 from auditoryhum.runtime import resolve_runtime
 from auditoryhum.scripts import features_ast, features_mfcc
 from conftest import write_tone

@@ -209,9 +209,9 @@ def test_clip_longer_than_the_window(family, labeller, tmp_path, caplog, capsys)
         summary = label_files(labeller, [str(long_clip)], str(out))
     assert out.read_text().strip(), "the clip still gets a label"
     if family.window_seconds is None:  # Qwen3-Omni hears 10 minutes
-        assert summary.truncated == []
+        assert summary.cut == []
     else:
-        assert summary.truncated == [str(long_clip)]
+        assert summary.cut == [str(long_clip)]
         assert f"{long_clip}: 31.0 s long" in caplog.text and f"first {family.window_seconds:g} s" in caplog.text
         assert "1 file longer than the model's window cut" in capsys.readouterr().out
 
@@ -250,7 +250,7 @@ def test_empty_response_is_a_blank_line_counted_at_the_end(labeller, wavs, tmp_p
     files = [str(wavs / "0.wav"), str(wavs / "1.wav")]
     summary = label_files(labeller, files, str(tmp_path / "labels.csv"), batch_size=2)
     assert (tmp_path / "labels.csv").read_text() == "\n\n"
-    assert summary.empty_responses == files
+    assert summary.empty == files
     assert "2 empty model responses (blank lines)" in capsys.readouterr().out
 
 

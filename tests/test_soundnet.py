@@ -136,7 +136,7 @@ def test_a_long_clip_is_read_and_run_a_few_pieces_at_a_time_with_the_probabiliti
     import soundfile as sf
 
     from auditoryhum.audio import LongAudio, load_audio
-    from auditoryhum.pipeline import AudioSettings, load_clip
+    from auditoryhum.audio import AudioSettings, load_clip
 
     rng = np.random.default_rng(3)
     path = tmp_path / "long.wav"

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from auditoryhum.engine import Pieces
+from auditoryhum.engine import BatchRows, Outcome, Pieces
 from auditoryhum.errors import UserError
 from auditoryhum.labelling import LabelJob
 from auditoryhum.store import EMBEDDINGS, LABELS, PartialOutput, Piece
@@ -90,10 +90,9 @@ def test_finished_batches_are_written_as_stretches_in_order_whatever_order_they_
     output = store(tmp_path, names=NAMES, batch_size=2)
     output.begin()
     pieces = Pieces(output, LabelJob(NAMES), max_files=4)
-    summary = LabelJob(NAMES).summary
     done = {batch.start: batch for batch in pieces.batches}
     for start in (2, 0, 6, 8, 4):  # as Ray may hand them back
-        pieces.add(done[start], ([f"line {i}" for i in done[start]], summary))
+        pieces.add(done[start], BatchRows([f"line {i}" for i in done[start]], Outcome()))
     assert sorted(path.name for path in output.folder.glob("*.csv")) == [
         "000000000-000000004.csv", "000000004-000000008.csv", "000000008-000000010.csv"]
     output.finish()

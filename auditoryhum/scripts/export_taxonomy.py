@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from .. import cli, formats, label_studio, records
-from ..audio import list_audio_files
+from ..filelist import list_audio_files
 from ..errors import UserError
 from ..review import LOWEST_FRACTION, review_rows
 from ..taxonomy_export import (

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from .. import clap, cli, formats, records, runtime
-from ..audio import list_audio_files
+from ..filelist import list_audio_files
 from ..errors import UserError, counted
 from ..models import HUMAN_CLAP
 from ..prompting import parse_label_line

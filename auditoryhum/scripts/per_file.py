@@ -11,14 +11,11 @@ import functools
 import logging
 from typing import Callable
 
-import numpy as np
-
 from .. import cli, formats, records
-from ..audio import list_audio_files
-from ..engine import DEFAULT_PIECE_FILES, RayOptions, RunOptions
+from ..engine import DEFAULT_PIECE_FILES, DEFAULT_PREFETCH_BATCHES, RayOptions, RunOptions
 from ..errors import UserError, counted
+from ..filelist import list_audio_files
 from ..models import Model
-from ..pipeline import DEFAULT_PREFETCH_BATCHES
 from ..runtime import CUDA_4BIT
 
 log = logging.getLogger(__name__)
@@ -199,60 +196,53 @@ def _finished_already(args, run: records.ScriptRun, output: str) -> bool:
     return True
 
 
-def _record(run: records.ScriptRun, job_run, worker_runtime: Callable | None) -> None:
-    """How the job ran; where the model ran: as a Ray worker resolved it, or as this process does."""
+def _begin(args, run: records.ScriptRun, may_use_gpu: bool = True) -> tuple[list[str], RunOptions, object | None]:
+    """Check the flags, then list the files (both cheap, before any model)."""
+    options, executor = run_options(args, may_use_gpu)
+    files = list_audio_files(args.filedir)
+    run.add_audio(args.filedir, files)
+    return files, options, executor
+
+
+def _run(args, run: records.ScriptRun, job, output: str, make_model: Callable, worker_runtime: Callable | None,
+         options: RunOptions, executor) -> int:
+    """Run ``job`` into ``output`` - here or on Ray (``worker_runtime``: the runtime a Ray worker
+    resolves, for the record) - unless ``--resume`` finds it finished; record how it ran and what
+    it did."""
+    from ..engine import run_job
+
+    if _finished_already(args, run, output):
+        return 0
+    job_run = run_job(job, output, run.made_with(), make_model, options, worker_runtime, executor)
     run.parameters.update(job_run.parameters)
     runtime = job_run.runtime if job_run.runtime is not None else worker_runtime() if worker_runtime else None
     if runtime is not None:
         run.record_runtime(runtime)
     run.results.update(job_run.results)
+    return 0
 
 
 def label(args, run: records.ScriptRun, make_labeller: Callable, worker_runtime: Callable | None = None) -> int:
-    """Check the inputs and what is left to do first (cheap), then label - here or on Ray
-    (``worker_runtime``: the runtime a Ray worker resolves, for the record)."""
-    from ..labelling import LabelJob, run_labels
+    """Check the flags, the files and the annotations first (cheap), then label every file."""
+    from ..labelling import LabelJob
 
-    options, executor = run_options(args)
-    files = list_audio_files(args.filedir)
-    run.add_audio(args.filedir, files)
+    files, options, executor = _begin(args, run)
     annotations = None
     if args.annotations:
         annotations = formats.read_annotations_csv(args.annotations, len(files))
         records.check_same_files(args.annotations, records.recorded_files(args.annotations),
                                  f'--filedir="{args.filedir}"', run.files)
-    if _finished_already(args, run, args.text_label_csv):
-        run.results.update(rows_written=len(files), labelled_now=0, already_done=len(files))
-        return 0
-    summary, job_run = run_labels(LabelJob(files, annotations), args.text_label_csv, run.made_with(), make_labeller,
-                                  options, worker_runtime, executor)
-    run.results.update(summary.as_results())
-    _record(run, job_run, worker_runtime)
-    # counted on the whole file: a resumed run labelled only part of it
-    run.results["rows_without_a_label"] = sum(not line.strip() for line in formats.read_labels_csv(args.text_label_csv))
-    return 0
+    return _run(args, run, LabelJob(files, annotations), args.text_label_csv, make_labeller, worker_runtime,
+                options, executor)
 
 
 def embed(args, run: records.ScriptRun, npy: str, make_embedder: Callable, worker_runtime: Callable | None = None,
           may_use_gpu: bool = True) -> int:
-    """List the files, then embed every one into ``npy`` (row i = file i) - here or on Ray - unless
-    ``--resume`` finds it finished."""
-    from ..features import EmbeddingJob, run_embeddings
+    """Check the flags and list the files, then embed every one into ``npy`` (row i = file i)."""
+    from ..features import EmbeddingJob
 
-    options, executor = run_options(args, may_use_gpu)
-    files = list_audio_files(args.filedir)
-    run.add_audio(args.filedir, files)
-    if _finished_already(args, run, npy):
-        return 0
-    job_run = run_embeddings(EmbeddingJob(files), npy, run.made_with(), make_embedder, options, worker_runtime,
-                             executor)
-    _record(run, job_run, worker_runtime)
-    embeddings = job_run.rows
-    without = int((~np.isfinite(embeddings).all(axis=1)).sum())
-    run.results.update(rows_written=embeddings.shape[0], dimensions=embeddings.shape[1], nan_rows=without)
-    log.info("wrote %s: %s x %d dimensions%s", npy, counted(embeddings.shape[0], "file"), embeddings.shape[1],
-             f" ({without} NaN rows: files that could not be embedded)" if without else "")
-    return 0
+    files, options, executor = _begin(args, run, may_use_gpu)
+    return _run(args, run, EmbeddingJob(files), npy, make_embedder, worker_runtime, options, executor)
 
 
 def run_local_labeller(args, run: records.ScriptRun, model: Model) -> int:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .. import cli, formats, records, review
-from ..audio import list_audio_files
+from ..filelist import list_audio_files
 from ..errors import UserError, counted
 from ..multilabel import check_label_rows, read_memberships
 from ..taxonomy_page import (

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from tqdm import tqdm
 
 from .. import cli, formats
-from ..audio import list_audio_files
+from ..filelist import list_audio_files
 from ..errors import UserError
 from ..resample import (
     SAMPLE_FORMATS,

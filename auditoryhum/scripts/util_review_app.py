@@ -6,7 +6,7 @@ import re
 import socket
 
 from .. import cli, formats, records, review, runtime
-from ..audio import list_audio_files
+from ..filelist import list_audio_files
 from ..errors import UserError
 from ..review_app import LiveScorer, create_app, is_loopback, load_session
 
