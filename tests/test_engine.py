@@ -9,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import write_tone
+from conftest import partial_lines, write_tone
 
 from auditoryhum import clustering, models, records
-from auditoryhum.features import EmbeddingJob
+from auditoryhum.features import EmbeddingJob, embed_files
+from auditoryhum.labelling import label_files
 from auditoryhum.scripts import features_clap, features_mfcc, label_qwen2a
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +28,65 @@ def clips(tmp_path) -> Path:
     for i in range(9):
         write_tone(folder / f"{i}.wav", seconds=0.3 + 0.05 * i, freq=150.0 + 60 * i, seed=i)
     return folder
+
+
+class FakeEmbedder:
+    """Each clip's length and its first sample; it fails on any batch that holds file 4."""
+
+    name, sampling_rate, min_audio_seconds = "fake embedder", 16000, None
+
+    def __call__(self, waveforms):
+        if any(abs(w.shape[0] / 16000 - 0.5) < 1e-6 for w in waveforms):  # file 4 is 0.5 s long
+            raise RuntimeError("out of memory on this one")
+        return np.array([[w.shape[0], w[0]] for w in waveforms])
+
+
+class CountingLabeller:
+    """Answers one response per request, or - ``short`` - one too few."""
+
+    name, sampling_rate, max_audio_seconds, min_audio_seconds = "fake labeller", 16000, None, None
+
+    def __init__(self, short: bool = False):
+        self.short = short
+
+    def label_batch(self, requests):
+        answers = [f"file {Path(request.path).stem}, {len(request.audio)} samples" for request in requests]
+        return answers[:-1] if self.short else answers
+
+
+def test_a_file_the_model_fails_on_costs_only_its_row_and_the_others_match_a_run_one_by_one(clips, tmp_path,
+                                                                                            caplog):
+    files = sorted(str(path) for path in clips.glob("*.wav"))
+    together = embed_files(FakeEmbedder(), files, str(tmp_path / "batched.npy"), batch_size=4)
+    alone = embed_files(FakeEmbedder(), files, str(tmp_path / "alone.npy"), batch_size=1)
+    assert np.isnan(together[4]).all() and np.isfinite(np.delete(together, 4, axis=0)).all()
+    assert np.array_equal(together, alone, equal_nan=True)
+    assert f"{files[4]}: fake embedder failed on this file (out of memory on this one); its row is left as NaN" \
+        in caplog.text
+    assert f"1 of 9 files could not be embedded; their rows are NaN: {files[4]}" in caplog.text
+
+
+def test_a_labeller_that_answers_too_few_stops_the_run_and_the_finished_lines_are_kept(clips, tmp_path, monkeypatch):
+    files = sorted(str(path) for path in clips.glob("*.wav"))
+    out = tmp_path / "labels.csv"
+    summary = label_files(CountingLabeller(), files, str(out), batch_size=2)
+    assert out.read_text().splitlines() == [f"file {i}, {4800 + 800 * i} samples" for i in range(9)]
+    assert summary.without_a_row == [] and summary.empty == []
+
+    monkeypatch.setenv("AUDITORYHUM_FLUSH_SECONDS", "0")  # each finished batch kept at once
+    broken = CountingLabeller()
+    calls = []
+
+    def short_after_two(requests):
+        calls.append(1)
+        broken.short = len(calls) > 2
+        return CountingLabeller.label_batch(broken, requests)
+
+    broken.label_batch = short_after_two
+    with pytest.raises(RuntimeError, match="fake labeller returned 1 responses for 2 requests"):
+        label_files(broken, files, str(tmp_path / "short.csv"), batch_size=2, prefetch_batches=0)
+    assert not (tmp_path / "short.csv").exists()
+    assert partial_lines(tmp_path / "short.csv") == out.read_text().splitlines()[:4]
 
 
 def test_an_interrupted_embedding_run_resumes_in_process_with_the_same_bytes(clips, tmp_path, monkeypatch, capsys):
