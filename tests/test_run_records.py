@@ -219,7 +219,7 @@ def test_every_readme_script_is_covered(made):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     scripts = set(re.findall(r"python3 (\w+\.py) ", readme)) - {"label_qwen2_5o.py", "label_qwen3o.py",
                                                                   "label_gemma3n.py", "label_google_gen_ai_cloud.py"}
-    # the other labellers share label_qwen2a's command-line code (scripts/common.py); Gemini's records
+    # the other labellers share label_qwen2a's command-line code (scripts/per_file.py); Gemini's records
     # are checked in test_gemini.py against its stand-in server
     assert scripts <= set(made), sorted(scripts - set(made))
 
