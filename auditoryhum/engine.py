@@ -88,7 +88,8 @@ class RunOptions:
 
 
 # ----------------------------------------------------------------------------------------------
-# the model's call
+# batches, the model's call, and reading ahead of it
+
 
 class _NotPrepared:
     def __repr__(self) -> str:
@@ -206,6 +207,7 @@ def batch_ranges(total: int, batch_size: int, start: int = 0) -> list[range]:
         raise ValueError("batch_size must be at least 1")
     edges = [start, *range((start // batch_size + 1) * batch_size, total, batch_size), total]
     return [range(first, stop) for first, stop in zip(edges, edges[1:]) if first < stop]
+
 
 # ----------------------------------------------------------------------------------------------
 # jobs
