@@ -58,6 +58,9 @@ class LabelStats:
     n_unlabelled: int = 0  # rows left out because their label was empty
     n_unclustered: int = 0  # rows with a label left out because their cluster id was -1
     files: tuple[str, ...] | None = None  # the audio file of each row, when known
+    #: every row's cluster id and label (stripped), the rows left out included, when read from files
+    row_cluster_ids: tuple[int, ...] | None = None
+    row_labels: tuple[str, ...] | None = None
     #: with several labels per file: the rows are (file, cluster) memberships (auditoryhum.multilabel)
     memberships: "Memberships | None" = None
 
@@ -128,7 +131,8 @@ def _rows_stats(cluster_ids, labels: Sequence[str], filenames: Sequence[str], la
                     "cluster id %d in %s (no label, or HDBSCAN noise)", n_unlabelled + n_unclustered, len(labels),
                     what, n_unlabelled, scores_csv, n_unclustered, formats.NO_CLUSTER, label_csv)
     stats = label_stats([c for c, _ in kept], [label for _, label in kept], n_unlabelled, n_unclustered)
-    return dataclasses.replace(stats, files=tuple(filenames))
+    return dataclasses.replace(stats, files=tuple(filenames), row_cluster_ids=tuple(int(c) for c in cluster_ids),
+                               row_labels=tuple(labels))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -142,6 +142,15 @@ def check_label_rows(path: formats.PathLike, n_rows: int, multi_label_csv: forma
     records.check_rows_belong(path, n_rows, f"the distinct labels of {multi_label_csv}", labels)
 
 
+def read_label_embeddings(path: formats.PathLike, multi_label_csv: formats.PathLike,
+                          found: Memberships) -> np.ndarray:
+    """The embeddings of the distinct labels of ``multi_label_csv`` (one row each, checked against
+    them); :meth:`Memberships.expand` gives one row per membership."""
+    per_label = formats.load_npy(path, "label embeddings")
+    check_label_rows(path, per_label.shape[0], multi_label_csv, found.labels)
+    return per_label
+
+
 def read_memberships(multi_label_csv: formats.PathLike, cluster_ids_csv: formats.PathLike) -> Memberships:
     """The memberships of a multi-label CSV and the cluster ids of its distinct labels."""
     rows, labels = read_label_rows(multi_label_csv)

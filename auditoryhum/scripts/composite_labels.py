@@ -4,6 +4,7 @@ taxonomy tree (taxonomy.json) with a unique name for every node."""
 import logging
 import os
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .. import cli, clustering, formats, records
@@ -22,7 +23,7 @@ from ..composite import (
 )
 from ..errors import UserError, counted
 from ..formats import CompositeLabel, write_composite_csv
-from ..multilabel import check_label_rows
+from ..multilabel import read_label_embeddings
 from ..runtime import CUDA_BFLOAT16, SEED, seed_everything
 from ..taxonomy_tree import AUTO, Level, Namer, build_levels, format_tree, name_tree, parse_levels
 
@@ -120,7 +121,7 @@ def _check_flags(args) -> None:
 
 def _levels(args, stats: LabelStats) -> list[Level]:
     """The partition of --label_csv, with the levels above it when --taxonomy_json asks for them."""
-    ids = formats.read_cluster_ids(args.label_csv) if stats.memberships is None else stats.memberships.cluster_ids
+    ids = np.asarray(stats.row_cluster_ids, dtype=np.int64)
     if not args.taxonomy_json:
         return [Level(ids, len(stats.clusters), "the partition")]
     sizes = parse_levels(args.levels)
@@ -128,8 +129,7 @@ def _levels(args, stats: LabelStats) -> list[Level]:
         embeddings = clustering.load_embeddings(args.cluster_npy)
         records.check_rows_belong(args.cluster_npy, embeddings.array.shape[0], args.top_label_scores_csv, stats.files)
     else:  # the embeddings of the distinct labels, one row per membership
-        per_label = formats.load_npy(args.cluster_npy)
-        check_label_rows(args.cluster_npy, per_label.shape[0], args.multi_label_csv, stats.memberships.labels)
+        per_label = read_label_embeddings(args.cluster_npy, args.multi_label_csv, stats.memberships)
         embeddings = clustering.check_embeddings(stats.memberships.expand(per_label), args.cluster_npy)
     lost = [row for row, cluster in enumerate(ids.tolist())
             if cluster != formats.NO_CLUSTER and not embeddings.usable[row]]
@@ -192,13 +192,10 @@ def main(args, run) -> int:
     namer = Namer(args.naming, llm.chat, progress=lambda items, **kwargs: tqdm(items, **kwargs), on_named=keep_partial)
     about = {"label_csv": args.label_csv, "top_label_scores_csv": args.top_label_scores_csv,
              "cluster_npy": args.cluster_npy, "llm_model": args.llm_model, "naming": args.naming}
-    if stats.memberships is None:
-        labels = [row.label.strip() for row in formats.read_scores_csv(args.top_label_scores_csv)]
-    else:
-        labels = [label.strip() for label in stats.memberships.row_labels]
+    if stats.memberships is not None:
         about.update(multi_label_csv=args.multi_label_csv, multi_label=stats.memberships.summary(),
                      rows="(file, cluster) memberships: a file is in every cluster of its labels")
-    tree = name_tree(levels, labels, stats.files, namer, about)
+    tree = name_tree(levels, list(stats.row_labels), stats.files, namer, about)
 
     names = tree.names(len(levels))
     rows = [CompositeLabel(c, by_cluster[c].n_samples, names[c], top_labels_text(by_cluster[c], args.top_n))

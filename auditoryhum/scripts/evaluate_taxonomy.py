@@ -48,7 +48,7 @@ from ..evaluation import (
     partition_scores,
     sweep_scores,
 )
-from ..multilabel import Memberships, check_label_rows, read_memberships
+from ..multilabel import Memberships, read_label_embeddings, read_memberships
 from ..runtime import SEED
 from ..sweep import default_penalty, group_identical_rows, silhouette_sweep
 
@@ -155,8 +155,7 @@ def _read_embeddings(args, filenames, ids, found: Memberships | None
     """The embeddings of the rows, and those that were swept: the same rows, or with several labels
     per file the distinct labels (the rows, expanded to one per membership, come first)."""
     if found is not None:
-        per_label = formats.load_npy(args.cluster_npy)
-        check_label_rows(args.cluster_npy, per_label.shape[0], args.multi_label_csv, found.labels)
+        per_label = read_label_embeddings(args.cluster_npy, args.multi_label_csv, found)
         swept = clustering.check_embeddings(per_label, args.cluster_npy)
         rows = found.expand(per_label)
         return clustering.Embeddings(rows, np.isfinite(rows).all(axis=1)), swept

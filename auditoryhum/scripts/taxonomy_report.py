@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import cli, formats, records, review
 from ..filelist import list_audio_files
 from ..errors import UserError, counted
-from ..multilabel import check_label_rows, read_memberships
+from ..multilabel import read_label_embeddings, read_memberships
 from ..taxonomy_page import (
     SIMULATED_NOTE,
     build_taxonomy,
@@ -85,8 +85,7 @@ def main(args, run) -> int:
         file_rows = [formats.ScoreRow(row.index, row.filename, row.label, row.score)
                      for row in found.source if row.rank in (1, formats.NO_LABEL_RANK)]
         records.check_scores_files(args.multi_label_csv, [row.filename for row in file_rows], files_name, run.files)
-        per_label = formats.load_npy(args.st_npy, "label embeddings")
-        check_label_rows(args.st_npy, per_label.shape[0], args.multi_label_csv, found.labels)
+        per_label = read_label_embeddings(args.st_npy, args.multi_label_csv, found)
         rows, embeddings, cluster_ids = found.rows, found.expand(per_label), found.cluster_ids
         files = [files[row.index - 1] for row in rows]  # each file's audio once per cluster it is in
     else:
