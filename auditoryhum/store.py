@@ -155,21 +155,18 @@ class PartialOutput:
 
     def _finished_pieces(self) -> list[Piece]:
         """The pieces that are there and whole, and do not overlap (any other is redone)."""
-        found, taken = [], set()
-        for path in sorted(self.folder.iterdir()):
-            match = _PIECE.match(path.name)
-            if not match or match[3] != _SUFFIX[self.kind][1:]:
-                continue
-            piece = Piece(int(match[1]), int(match[2]))
-            if not 0 <= piece.start < piece.stop <= self.total or taken & set(range(piece.start, piece.stop)) \
-                    or not path.is_file() or path.is_symlink():
+        named = [(Piece(int(match[1]), int(match[2])), path) for path in self.folder.iterdir()
+                 if (match := _PIECE.match(path.name)) and match[3] == _SUFFIX[self.kind][1:]]
+        found, taken_up_to = [], 0
+        for piece, path in sorted(named):  # by first file: a piece starting before the last one's end overlaps it
+            if not taken_up_to <= piece.start < piece.stop <= self.total or not path.is_file() or path.is_symlink():
                 log.warning("%s: not a piece of this output; it is redone", path)
                 continue
             if self._rows_in(path) != piece.size:
                 log.warning("%s: not a finished piece (its rows do not number %d); it is redone", path, piece.size)
                 continue
             found.append(piece)
-            taken.update(range(piece.start, piece.stop))
+            taken_up_to = piece.stop
         return found
 
     def _rows_in(self, path: Path) -> int:

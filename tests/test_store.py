@@ -51,6 +51,18 @@ def test_pieces_resume_only_for_the_same_files_batch_size_and_settings_and_a_dam
     assert (tmp_path / "l.csv").read_text() == "a\nb\n\nd\ne\nf\ng\nh\ni\nj\n" and not again.folder.exists()
 
 
+def test_a_piece_that_overlaps_another_or_lies_past_the_files_is_redone(tmp_path, caplog):
+    first = store(tmp_path)
+    first.begin()
+    first.add_lines(Piece(0, 4), ["a", "b", "c", "d"])
+    first.add_lines(Piece(6, 8), ["g", "h"])
+    (first.folder / "2-6.csv").write_text("x\ny\nz\nw\n")  # overlaps 0-4, written by hand (no zero padding)
+    (first.folder / "9-12.csv").write_text("p\nq\nr\n")  # past the 10 files
+    again = store(tmp_path, resume=True)
+    assert sorted(again.finished) == [Piece(0, 4), Piece(6, 8)] and again.pending() == [range(4, 6), range(8, 10)]
+    assert caplog.text.count("not a piece of this output") == 2
+
+
 @pytest.mark.parametrize("manifest", [None, "not json", {"kind": "labels", "batch_size": 2, "made_with": MADE_WITH},
                                       {"kind": "labels", "batch_size": 2, "files": NAMES}])
 def test_pieces_without_a_manifest_naming_files_and_settings_are_never_resumed(tmp_path, manifest):
