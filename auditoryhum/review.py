@@ -57,9 +57,7 @@ def lowest_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION)
     """The ``fraction`` of scored rows with the lowest score (rounded down, at least one), lowest
     first - the same files the paper's µ1% averages over."""
     scored = sorted((row for row in rows if has_label(row)), key=lambda row: (row.score, row.index))
-    if not scored:
-        return []
-    return scored[: max(1, int(len(scored) * fraction))]
+    return scored[:_count(len(scored), fraction)]
 
 
 def lowest_reason(fraction: float) -> str:
@@ -87,7 +85,11 @@ def review_rows(rows: list[formats.ScoreRow], fraction: float = LOWEST_FRACTION,
 
 def queue_size(rows: list[formats.ScoreRow], fraction: float) -> int:
     """How many scored files a ``fraction`` is: rounded down, at least one (none without any)."""
-    n_scored = sum(map(has_label, rows))
+    return _count(sum(map(has_label, rows)), fraction)
+
+
+def _count(n_scored: int, fraction: float) -> int:
+    """A ``fraction`` of ``n_scored`` files: rounded down, at least one (none of none)."""
     return max(1, int(n_scored * fraction)) if n_scored else 0
 
 
