@@ -215,8 +215,13 @@ def name_level(namer: Namer, conversations: Sequence[list[dict] | None], given: 
     return names
 
 
-def _clusters(ids: np.ndarray) -> list[int]:
-    return sorted(set(ids.tolist()) - {formats.NO_CLUSTER})
+def _rows_by_cluster(ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Each cluster's rows, ascending (rows in no cluster left out), found in one sort."""
+    order = np.argsort(ids, kind="stable")
+    in_order = ids[order]
+    edges = np.flatnonzero(in_order[1:] != in_order[:-1]) + 1
+    return {int(group[0]): rows for group, rows in zip(np.split(in_order, edges), np.split(order, edges))
+            if len(rows) and group[0] != formats.NO_CLUSTER}
 
 
 def level_label_counts(ids: np.ndarray, labels: Sequence[str]) -> dict[int, ClusterLabels]:
@@ -232,11 +237,13 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
     children's names), and assemble the tree."""
     names_of: list[dict[int, str]] = [{} for _ in levels]
     counts_of = [level_label_counts(level.ids, labels) for level in levels]
+    rows_of = [_rows_by_cluster(level.ids) for level in levels]
+    size_of = [{c: files_in(rows, files) for c, rows in level_rows.items()} for level_rows in rows_of]
     for depth in range(len(levels) - 1, -1, -1):
         level = levels[depth]
-        clusters = _clusters(level.ids)
+        clusters = sorted(rows_of[depth])
         counts = [counts_of[depth][c].label_counts if c in counts_of[depth] else () for c in clusters]
-        sizes = [files_in(np.flatnonzero(level.ids == c), files) for c in clusters]
+        sizes = [size_of[depth][c] for c in clusters]
         what = f"names of level {depth + 1} ({len(clusters)} clusters)"
         if depth == len(levels) - 1:
             conversations = [cluster_messages(namer.mode, counts_of[depth][c]) if c in counts_of[depth] else None
@@ -244,10 +251,10 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
             given = [None if conversation is not None else "unlabelled" for conversation in conversations]
             names = name_level(namer, conversations, given, sizes, counts, what=what)
         else:
-            below = levels[depth + 1]
-            children = [_children(level.ids, below.ids, c) for c in clusters]
+            below = levels[depth + 1].ids
+            children = [sorted(set(below[rows_of[depth][c]].tolist()) - {formats.NO_CLUSTER}) for c in clusters]
             child_names = [[names_of[depth + 1][child] for child in kids] for kids in children]
-            child_sizes = [[files_in(np.flatnonzero(below.ids == child), files) for child in kids] for kids in children]
+            child_sizes = [[size_of[depth + 1][child] for child in kids] for kids in children]
             conversations = [None if len(kids) == 1 else
                              parent_messages(namer.mode, sorted(zip(names_k, sizes_k), key=lambda item: -item[1]))
                              for kids, names_k, sizes_k in zip(children, child_names, child_sizes)]
@@ -258,8 +265,7 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
 
     nodes = []
     for depth, level in enumerate(levels):
-        for cluster in _clusters(level.ids):
-            rows = np.flatnonzero(level.ids == cluster)
+        for cluster, rows in sorted(rows_of[depth].items()):
             parent = None if depth == 0 else int(levels[depth - 1].ids[rows[0]])
             counts = counts_of[depth][cluster].label_counts if cluster in counts_of[depth] else ()
             nodes.append(formats.TaxonomyNode(depth + 1, cluster, names_of[depth][cluster], parent,
@@ -272,10 +278,6 @@ def files_in(rows, files: Sequence[str]) -> int:
     """How many files the rows hold: the rows themselves, but with several labels per file a row is a
     (file, cluster) membership, and a file in two clusters below a node counts once in it."""
     return len({files[int(row)] for row in rows})
-
-
-def _children(upper: np.ndarray, lower: np.ndarray, cluster: int) -> list[int]:
-    return sorted(set(lower[upper == cluster].tolist()) - {formats.NO_CLUSTER})
 
 
 def format_tree(tree: formats.TaxonomyTree) -> str:
