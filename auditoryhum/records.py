@@ -133,6 +133,21 @@ def audio_fingerprint(files: Sequence[str]) -> str:
 
 
 def audio_content_fingerprint(files: Sequence[str]) -> str:
+    """Read once per process while no file's size, modification time or inode changes (the recipe
+    asks at every step of a copied experiment, whose modification times are new)."""
+    return _content_fingerprint_cached(tuple(files), tuple(_stat_key(path) for path in files))
+
+
+def _stat_key(path: str) -> tuple[int, int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return -1, 0, 0
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+@functools.lru_cache(maxsize=32)
+def _content_fingerprint_cached(files: tuple[str, ...], stats: tuple[tuple[int, int, int], ...]) -> str:
     digest = hashlib.sha256()
     for path in files:
         size = _size(path)
@@ -648,13 +663,11 @@ def read_record(output: str | os.PathLike, *, check_output: bool = True, quiet: 
     else:
         problem = None
         if check_output:
-            described = data.get("output") or {}
             try:
-                current = sha256_of(output)
+                if not _describes(data.get("output"), output):
+                    problem = f"the run record describes other contents than {output} now holds (changed since)"
             except OSError:
                 return None
-            if not isinstance(described, dict) or described.get("sha256") != current:
-                problem = f"the run record describes other contents than {output} now holds (changed since)"
     if problem is None:
         return data
     if not quiet:
@@ -662,11 +675,18 @@ def read_record(output: str | os.PathLike, *, check_output: bool = True, quiet: 
     return None
 
 
+def _describes(described: Any, output: str | os.PathLike) -> bool:
+    """Whether a record's ``output`` field describes what the file ``output`` holds now, by its
+    SHA-256 (raises OSError when it cannot be read)."""
+    current = sha256_of(output)
+    return isinstance(described, dict) and described.get("sha256") == current
+
+
 def finished_as_recorded(output: str | os.PathLike, record: dict | None, files: Sequence[str] | None,
                          made_with: dict) -> bool:
     """Whether ``output`` is finished as ``record`` (its record when the run started) says, for these
     ``files`` and ``made_with``: the record is a well-formed one of this format, it still describes
-    the output (size and SHA-256), and it was made for the same files the same way. Anything else -
+    the output (its SHA-256), and it was made for the same files the same way. Anything else -
     no record, another output, other files or settings - means the output is made again (the old
     one stays until the new one is complete); the reason is logged."""
     if not os.path.isfile(output):
@@ -682,9 +702,7 @@ def _not_as_recorded(output, record, files, made_with) -> str | None:
 
     if record is None:
         return "no run record says how it was made"
-    described = record.get("output")
-    if not isinstance(described, dict) or described.get("size") != os.path.getsize(output) \
-            or described.get("sha256") != sha256_of(output):
+    if not _describes(record.get("output"), output):
         return "it changed since its run record was written"
     if record.get("files") != (None if files is None else list(files)):
         return "its run record names other files"
@@ -789,7 +807,7 @@ def up_to_date(output: str | os.PathLike, argv: Sequence[str] | None = None,
     data = read_record(output, check_output=False, quiet=True)
     described = data.get("output") if data else None
     if isinstance(described, dict) and described.get("sha256") and os.path.isfile(output) \
-            and sha256_of(output) != described["sha256"]:
+            and not _describes(described, output):  # an output folder is described by its path alone
         return "changed since its run record was written"
     return current_reason(data, argv, ignore)
 

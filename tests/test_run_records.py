@@ -293,3 +293,15 @@ def test_a_scores_csv_is_matched_by_the_names_in_its_rows(tmp_path):
     records.check_scores_files(scores, ["a.wav", "b.wav"], "--filedir", ["a.wav", "b.wav"])
     with pytest.raises(records.UserError, match="row 2 is 'b.wav' but file 2 of --filedir is c.wav"):
         records.check_scores_files(scores, ["a.wav", "b.wav"], "--filedir", ["a.wav", "c.wav"])
+
+
+def test_the_audio_content_fingerprint_reads_the_files_once_while_they_stay_the_same(tmp_path, monkeypatch):
+    files = [str(write_tone(tmp_path / f"{i}.wav", seconds=0.2, freq=300.0 + 100 * i)) for i in range(3)]
+    reads = []
+    real_pread = records.os.pread
+    monkeypatch.setattr(records.os, "pread", lambda *args: reads.append(args[2]) or real_pread(*args))
+    first = records.audio_content_fingerprint(files)
+    assert len(reads) == 9  # start, middle and end of each file
+    assert records.audio_content_fingerprint(list(files)) == first and len(reads) == 9  # asked again: not read
+    write_tone(tmp_path / "1.wav", seconds=0.2, freq=900.0)  # the same size, other samples
+    assert records.audio_content_fingerprint(files) != first and len(reads) == 18
