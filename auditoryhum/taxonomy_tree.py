@@ -145,6 +145,7 @@ class Namer:
     asked_again: int = 0
     suffixed: int = 0
     fallbacks: int = 0
+    #: called with each cluster of the last level (the partition) and its first name, as it is named
     on_named: Callable[[int, str], None] | None = field(default=None, repr=False)
 
     def ask(self, messages: list[dict]) -> str:
@@ -169,10 +170,12 @@ def _suffixed(name: str, label_counts: Sequence[tuple[str, int]], taken: set[str
 
 def name_level(namer: Namer, conversations: Sequence[list[dict] | None], given: Sequence[str | None],
                sizes: Sequence[int], label_counts: Sequence[Sequence[tuple[str, int]]],
-               not_like: Sequence[Sequence[str]] = (), what: str = "names") -> list[str]:
+               not_like: Sequence[Sequence[str]] = (), what: str = "names",
+               on_named: Callable[[int, str], None] | None = None) -> list[str]:
     """Unique names for the clusters of one level. Cluster i is named by ``given[i]`` where that is
     not None (a parent with one child), else by the model from ``conversations[i]``; ``not_like[i]``:
-    names it must not take (its children's)."""
+    names it must not take (its children's); ``on_named(i, name)``: told each first name as it
+    comes."""
     names: list[str] = []
     for i in namer.progress(range(len(sizes)), desc=what, unit="cluster"):
         if given[i] is not None:
@@ -184,8 +187,8 @@ def name_level(namer: Namer, conversations: Sequence[list[dict] | None], given: 
                 name = fallback_name(label_counts[i])
                 log.warning("%s: cluster %d: no name in the model's answer; named by its labels: %s", what, i, name)
         names.append(name)
-        if namer.on_named is not None:
-            namer.on_named(i, name)
+        if on_named is not None:
+            on_named(i, name)
     # The largest cluster keeps a shared name; the others are asked again, largest first, with every
     # other name of the level (and, for a cluster of clusters, its children's names) in context.
     order = sorted(range(len(names)), key=lambda i: (-sizes[i], i))
@@ -249,7 +252,8 @@ def name_tree(levels: Sequence[Level], labels: Sequence[str], files: Sequence[st
             conversations = [cluster_messages(namer.mode, counts_of[depth][c]) if c in counts_of[depth] else None
                              for c in clusters]
             given = [None if conversation is not None else "unlabelled" for conversation in conversations]
-            names = name_level(namer, conversations, given, sizes, counts, what=what)
+            on_named = None if namer.on_named is None else lambda i, name: namer.on_named(clusters[i], name)
+            names = name_level(namer, conversations, given, sizes, counts, what=what, on_named=on_named)
         else:
             below = levels[depth + 1].ids
             children = [sorted(set(below[rows_of[depth][c]].tolist()) - {formats.NO_CLUSTER}) for c in clusters]

@@ -122,6 +122,31 @@ def themed(tmp_path_factory):
     return root, rows
 
 
+def test_a_tree_stopped_above_the_partition_keeps_every_name_of_the_partition(themed, tiny_checkpoint, tmp_path,
+                                                                             monkeypatch):
+    from auditoryhum.composite import LocalLLM
+
+    root, _ = themed
+    asked = []
+
+    def chat(self, messages):  # names the 8 clusters of the partition, then stops on the level above
+        asked.append(1)
+        if len(asked) > 8:
+            raise KeyboardInterrupt
+        return f"Scene number {len(asked)}"
+
+    monkeypatch.setattr(LocalLLM, "chat", chat)
+    out = tmp_path / "names.csv"
+    assert composite_labels.main([f"--label_csv={root / 'ids.csv'}", f"--top_label_scores_csv={root / 'scores.csv'}",
+                                  f"--llm_model={tiny_checkpoint('causal_lm')}", "--naming=short", "--levels=3",
+                                  f"--cluster_npy={root / 'st.npy'}", f"--taxonomy_json={tmp_path / 'tree.json'}",
+                                  f"--composite_csv={out}", "--device=cpu"]) == 130
+    assert not out.exists() and not (tmp_path / "tree.json").exists()
+    with open(f"{out}.partial", newline="", encoding="utf-8") as handle:
+        kept = [(int(row["cluster"]), row["composite_label"]) for row in csv.DictReader(handle)]
+    assert kept == [(cluster, f"Scene number {cluster + 1}") for cluster in range(8)]
+
+
 def test_smollm2_short_names_make_a_tree_of_unique_names(themed, capsys):
     root, rows = themed
     taxonomy_json, names_csv = root / "taxonomy.json", root / "names.csv"

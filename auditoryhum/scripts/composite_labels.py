@@ -183,9 +183,9 @@ def main(args, run) -> int:
     order = sorted(by_cluster)
     named: list[CompositeLabel] = []
 
-    def keep_partial(i: int, name: str) -> None:
-        if i == len(named) < len(order):  # the last level is named first, one cluster after the other
-            cluster = by_cluster[order[i]]
+    def keep_partial(cluster_id: int, name: str) -> None:
+        cluster = by_cluster.get(cluster_id)
+        if cluster is not None:
             named.append(CompositeLabel(cluster.cluster, cluster.n_samples, name, top_labels_text(cluster, args.top_n)))
             write_composite_csv(partial, named)
 
