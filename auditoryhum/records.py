@@ -394,6 +394,7 @@ class ScriptRun:
         # fails without touching the output, so a typo in a flag does not cost a finished record
         self._previous: dict[str, tuple[tuple[int, int] | None, str]] = {}
         self._kept: set[str] = set()
+        self._hashing = None  # the thread hashing the input files while the run works
         #: hold every output back until the work has made them all (formats.HeldOutputs)
         self._outputs_together = outputs_together
         self._held = None
@@ -479,6 +480,8 @@ class ScriptRun:
         backends agree). A run resumed or skipped with ``--resume`` must have the same, or it would
         mix or keep another run's results."""
         if self.record.made_with is None:
+            if self._hashing is not None:
+                self._hashing.join()  # it hashes these inputs: reading them again at once would be twice the work
             settings: dict[str, Any] = {}
             for item in self.record.inputs:
                 if item.get("kind") == AUDIO:  # by content, so a copied dataset resumes
