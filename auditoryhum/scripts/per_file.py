@@ -16,7 +16,7 @@ from ..engine import DEFAULT_PIECE_FILES, DEFAULT_PREFETCH_BATCHES, RayOptions, 
 from ..errors import UserError, counted
 from ..filelist import list_audio_files
 from ..models import Model
-from ..runtime import CUDA_4BIT
+from ..runtime import CUDA_4BIT, resolve_runtime
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,9 @@ def run_options(args: argparse.Namespace, may_use_gpu: bool = True) -> tuple[Run
 
 def model_runtime(args: argparse.Namespace) -> Callable:
     """The runtime flags resolved where the model loads - in this process, or on each Ray worker -
-    so a run with nothing to do imports no torch (a function a Ray worker can be sent)."""
-    return functools.partial(cli.runtime_from_args, args)
+    so a run with nothing to do imports no torch (a function of plain values a Ray worker can be
+    sent, not the flags)."""
+    return functools.partial(resolve_runtime, args.device, args.dtype, args.load_in_4bit, args.cuda_default)
 
 
 # ----------------------------------------------------------------------------------------------
