@@ -51,16 +51,9 @@ OWN_K_ALGORITHMS = {f"{a.script}.py": a for a in ALGORITHMS.values() if not a.ta
 SIMULATED = review.SIMULATED_ANNOTATOR_STAND_IN
 
 
-results_of = records.recorded_results
-
-
 def result(path: Path, key: str):
-    found = results_of(path)
+    found = records.recorded_results(path)
     return None if found is None else found.get(key)
-
-
-def stand_ins_of(path: Path) -> list[str]:
-    return records.recorded_stand_ins(path, check_output=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,7 +136,7 @@ class Clustering:
 
     @functools.cached_property
     def sweep_results(self) -> dict:
-        return results_of(self.dir.sweep_csv) or {}
+        return records.recorded_results(self.dir.sweep_csv) or {}
 
     @property
     def labels(self) -> str:
@@ -188,7 +181,7 @@ class Clustering:
         """(algorithm, results) of the algorithms that choose their own k (HDBSCAN)."""
         found = []
         for script, algorithm in OWN_K_ALGORITHMS.items():
-            results = results_of(self.dir.compared(algorithm.key, None))
+            results = records.recorded_results(self.dir.compared(algorithm.key, None))
             if results is not None:
                 found.append((algorithm.title, results))
         return found
@@ -257,8 +250,8 @@ CLUSTERING_KEY = RUN_KEY + ["sentence model", "labels"]
 def alignment_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        before = results_of(run.scores) or {}
-        after = results_of(run.scores_with_annotations) or {}
+        before = records.recorded_results(run.scores) or {}
+        after = records.recorded_results(run.scores_with_annotations) or {}
         rows.append(run.key + [fmt(before.get("rows_written")), fmt(before.get("scored_rows")),
                                fmt(before.get("mean_clap_score")), fmt(before.get("mean_clap_score_lowest_1pct")),
                                fmt_marked(after.get("mean_clap_score"), run),
@@ -277,7 +270,7 @@ def alignment_table(runs: list[Run]) -> Table:
 def boost_table(runs: list[Run]) -> Table:
     rows = []
     for run in runs:
-        boost = results_of(run.boost) or {}
+        boost = records.recorded_results(run.boost) or {}
         rows.append(run.key + [run.annotator] + [fmt_marked(boost.get(name), run)
                                                  for name in ("annotated_rows", "mean_before", "mean_after", "boost")])
     return Table(
@@ -373,7 +366,7 @@ def agreement_table(runs: list[Run]) -> Table | None:
     """How far the MLLMs agree on each dataset; None where the recipe measured no agreement (one MLLM)."""
     rows = []
     for dataset in sorted({run.run.dataset for run in runs}):
-        found = results_of(runs[0].layout.agreement(dataset))
+        found = records.recorded_results(runs[0].layout.agreement(dataset))
         if not found:
             continue
         pairs = found.get("pairs")
@@ -463,7 +456,7 @@ def stand_ins(exp_dir: Path, inputs: list[Path]) -> list[str]:
     found: dict[str, None] = {}
     for path in inputs:
         output = Path(str(path).removesuffix(records.RECORD_SUFFIX))
-        found.update(dict.fromkeys(stand_ins_of(output)))
+        found.update(dict.fromkeys(records.recorded_stand_ins(output, check_output=False)))
     return list(found)
 
 

@@ -414,7 +414,7 @@ class _SoundNetModel:
     """What the labeller and the embedder share: the network, how clips reach it (shorter than
     :data:`TRAINING_SECONDS`: repeated end to end to that length, by the engine; longer than
     :data:`MAX_PIECE_SECONDS`: split into equal pieces, read from the file as they are needed - the
-    loop hands such a clip over as a :class:`~auditoryhum.audio.LongAudio` - and put through the
+    engine hands such a clip over as a :class:`~auditoryhum.audio.LongAudio` - and put through the
     network at most :data:`PIECES_PER_FORWARD` at a time, so memory does not grow with the clip),
     and the pooling of every piece's frames into one vector per clip."""
 
@@ -467,7 +467,7 @@ class _SoundNetModel:
 
 
 class SoundNetLabeller(_SoundNetModel):
-    """Adapter for the shared labelling loop: one line of word pairs per file, from the class
+    """The labeller of the labelling job: one line of word pairs per file, from the class
     probabilities of every output frame of the clip, averaged."""
 
     name = "SoundNet-8"

@@ -1,6 +1,5 @@
 """composite_label_stats.py - label distribution per cluster and cluster count per label."""
 
-
 from .. import cli, formats
 from ..composite import format_report, read_label_stats, read_multi_label_stats, stats_as_dict
 

@@ -419,5 +419,3 @@ def main(args, run) -> int:
                         f"Evaluation of {Path(args.label_csv).name}")
         log.info(f"evaluation plot written to {args.png_plot}")
     return 0
-
-

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 from .. import cli, formats, label_studio, records
-from ..filelist import list_audio_files
 from ..errors import UserError
+from ..filelist import list_audio_files
 from ..review import LOWEST_FRACTION, review_rows
 from ..taxonomy_export import (
     CARD_NAME,

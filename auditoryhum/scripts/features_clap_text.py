@@ -9,8 +9,8 @@ import os
 import numpy as np
 
 from .. import clap, cli, formats, records, runtime
-from ..filelist import list_audio_files
 from ..errors import UserError, counted
+from ..filelist import list_audio_files
 from ..models import HUMAN_CLAP
 from ..prompting import parse_label_line
 from ..text_embedding import unique_in_order

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from .. import cli, formats, records, review
-from ..filelist import list_audio_files
 from ..errors import UserError, counted
+from ..filelist import list_audio_files
 from ..multilabel import read_label_embeddings, read_memberships
 from ..taxonomy_page import (
     SIMULATED_NOTE,

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from tqdm import tqdm
 
 from .. import cli, formats
-from ..filelist import list_audio_files
 from ..errors import UserError
+from ..filelist import list_audio_files
 from ..resample import (
     SAMPLE_FORMATS,
     Converter,

@@ -6,8 +6,8 @@ import re
 import socket
 
 from .. import cli, formats, records, review, runtime
-from ..filelist import list_audio_files
 from ..errors import UserError
+from ..filelist import list_audio_files
 from ..review_app import LiveScorer, create_app, is_loopback, load_session
 
 DEFAULT_HOST = "127.0.0.1"
