@@ -378,7 +378,7 @@ class Job:
             return [row for item, path in zip(items, paths) for row in cls._rows(steps, [item], [path], outcome)]
         return [cls.row(output) for output in cls.outputs(raw, len(items), steps.name)]
 
-    def keep(self, batch: range, done: BatchRows) -> list:
+    def keep(self, done: BatchRows) -> list:
         """What the driver keeps of a batch's result until its piece is written: its rows."""
         self.outcome.add(done.outcome)
         return done.rows
@@ -411,7 +411,7 @@ class Pieces:
     def add(self, batch: range, result) -> None:
         if batch.start in self.kept or batch.start not in self._stretch_of:
             return  # a batch Ray redid after losing a worker: its first result stands
-        self.kept[batch.start] = self.job.keep(batch, result)
+        self.kept[batch.start] = self.job.keep(result)
         now = time.monotonic()
         if self._written_at is None:
             self._written_at = now

@@ -267,7 +267,8 @@ class OnRay:
             batches = pieces.batches
             if batches:
                 dataset = _dataset(ray, job, settings, batches, make_model, options.workers, gpus, cpus)
-                to_first = _collect(dataset, pieces, store, batches, run, job.progress.format(name=settings.name), started)
+                to_first = _collect(dataset, pieces, store, batches, run, job.progress.format(name=settings.name),
+                                    started)
             run.seconds = time.perf_counter() - started
         per_second = run.done_now / run.seconds if run.seconds > 0 else float("nan")
         run.parameters = {"backend": "ray", "workers": options.workers, "gpus_per_worker": gpus,
